@@ -1,0 +1,261 @@
+// The one message protocol spoken between the extension host, the engine child process, the CLI and
+// the webviews. Every message that crosses a process or frame boundary is checked with these schemas
+// by the receiver; the TypeScript types are inferred from the same schemas so they cannot drift.
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+
+// ---------------------------------------------------------------------------------------------
+// Shared vocabulary
+
+export const DTYPES = ['fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16'] as const;
+export const Dtype = z.enum(DTYPES);
+export type Dtype = z.infer<typeof Dtype>;
+
+const finite = z.number().refine(Number.isFinite, { message: 'must be a finite number' });
+const vector = z.array(finite).min(1);
+
+/**
+ * Residual hook names, TransformerLens-style: `resid_pre.{l}`, `resid_mid.{l}` for layer l, and
+ * `resid_final` (the input of the final norm). `resid_pre.*` / `resid_mid.*` select every layer.
+ */
+export const HookName = z.string().regex(/^(resid_(pre|mid)\.(\d+|\*)|resid_final)$/, {
+  message: "hook names look like 'resid_pre.3', 'resid_mid.*' or 'resid_final'",
+});
+
+/**
+ * Which token positions an intervention touches. 'all' (every position, prompt and generated, as in
+ * Arditi et al.), 'last' (the last prompt position and every generated token, as in Pan et al.), or
+ * explicit prompt positions (negative counts from the end of the prompt).
+ */
+export const Positions = z.union([z.literal('all'), z.literal('last'), z.array(z.number().int()).min(1)]);
+export type Positions = z.infer<typeof Positions>;
+
+export const Steering = z
+  .object({
+    /** Directional ablation of span(basis) at every layer: x <- x - B Bᵀ x. Orthonormalized by the engine. */
+    ablate: z.array(vector).min(1).optional(),
+    /** Activation addition x <- x + coefficient·vector into the residual entering each listed layer. */
+    add: z
+      .array(
+        z.object({
+          vector,
+          layers: z.array(z.number().int().nonnegative()).min(1),
+          coefficient: finite.default(1),
+        }),
+      )
+      .optional(),
+    positions: Positions.default('all'),
+  })
+  .strict();
+export type Steering = z.input<typeof Steering>;
+export type SteeringParsed = z.output<typeof Steering>;
+
+export const ModelInfo = z.object({
+  /** What the user asked for: a folder or a Hub id. */
+  model: z.string(),
+  source: z.enum(['local', 'hub']),
+  /** Local folder the files were read from (the Hub cache for Hub ids). */
+  dir: z.string(),
+  onnxFile: z.string(),
+  dtype: Dtype,
+  architecture: z.string(),
+  modelType: z.string(),
+  layers: z.number().int(),
+  hiddenSize: z.number().int(),
+  heads: z.number().int(),
+  kvHeads: z.number().int(),
+  vocabSize: z.number().int(),
+  /** How the graph builds its residual stream: plain Adds, fused Skip norms, or both. */
+  residualOps: z.array(z.string()),
+  hooks: z.array(z.string()),
+  /** Residual tensors exposed: 2·layers + 1 for a standard decoder. */
+  residualHooks: z.number().int(),
+  hasChatTemplate: z.boolean(),
+  tokenizerClass: z.string(),
+  instrumentedFile: z.string(),
+  cacheHit: z.boolean(),
+});
+export type ModelInfo = z.infer<typeof ModelInfo>;
+
+// ---------------------------------------------------------------------------------------------
+// Engine methods: params and results
+
+export const LoadParams = z
+  .object({
+    model: z.string().min(1, 'model must be a folder path or a Hugging Face Hub id'),
+    dtype: Dtype.default('fp32'),
+    /** Where Hub downloads and instrumented graphs are cached. */
+    cacheDir: z.string().min(1),
+    threads: z.number().int().positive().optional(),
+    /** Hub downloads are refused unless allowed (VS Code's offline setting maps to false). */
+    allowRemote: z.boolean().default(true),
+  })
+  .strict();
+
+export const PromptInput = z.union([
+  z.object({ prompt: z.string(), chat: z.boolean().default(true) }).strict(),
+  z.object({ ids: z.array(z.number().int().nonnegative()).min(1) }).strict(),
+]);
+export type PromptInput = z.input<typeof PromptInput>;
+
+export const TokenizeParams = z.object({ prompt: z.string(), chat: z.boolean().default(true) }).strict();
+export const TokenizeResult = z.object({
+  ids: z.array(z.number().int()),
+  tokens: z.array(z.string()),
+  text: z.string(),
+  /** Index of the first post-instruction (template) token after the user's text, when chat is on. */
+  postInstructionStart: z.number().int().optional(),
+});
+export type TokenizeResult = z.infer<typeof TokenizeResult>;
+
+export const ForwardParams = z
+  .object({
+    inputs: z.array(PromptInput).min(1),
+    hooks: z.array(HookName).default([]),
+    logits: z.enum(['none', 'last', 'all']).default('last'),
+    steering: Steering.optional(),
+  })
+  .strict();
+
+const f32 = z.instanceof(Float32Array);
+export const ForwardItem = z.object({
+  ids: z.array(z.number().int()),
+  tokens: z.array(z.string()),
+  /** [seq, vocab] for 'all', [vocab] for 'last'. */
+  logits: f32.optional(),
+  /** Hook name -> [seq, hidden] row-major. */
+  residuals: z.record(z.string(), f32),
+});
+export const ForwardResult = z.object({ items: z.array(ForwardItem), hidden: z.number().int() });
+export type ForwardResult = z.infer<typeof ForwardResult>;
+
+export const Sampling = z
+  .object({
+    temperature: z.number().positive().default(1),
+    topK: z.number().int().positive().optional(),
+    topP: z.number().gt(0).max(1).optional(),
+    seed: z.number().int().default(0),
+  })
+  .strict();
+
+export const GenerateParams = z
+  .object({
+    input: PromptInput,
+    maxNewTokens: z.number().int().positive().max(8192).default(64),
+    /** Absent: greedy decoding. */
+    sampling: Sampling.optional(),
+    steering: Steering.optional(),
+    /** Residuals to record at every generated step (the last position only). */
+    hooks: z.array(HookName).default([]),
+    useCache: z.boolean().default(true),
+    stream: z.boolean().default(true),
+  })
+  .strict();
+
+export const GenerateResult = z.object({
+  promptIds: z.array(z.number().int()),
+  ids: z.array(z.number().int()),
+  text: z.string(),
+  stopReason: z.enum(['eos', 'length', 'cancelled']),
+  /** Hook name -> [steps, hidden], one row per generated token's input position. */
+  residuals: z.record(z.string(), f32),
+});
+export type GenerateResult = z.infer<typeof GenerateResult>;
+
+export const DoctorParams = z.object({ prompts: z.array(z.string()).min(1).optional() }).strict();
+export const DoctorResult = z.object({
+  ok: z.boolean(),
+  max_abs_diff: z.number(),
+  tolerance: z.number(),
+  residual_hooks: z.number().int(),
+  prompts: z.number().int(),
+});
+export type DoctorResult = z.infer<typeof DoctorResult>;
+
+const Empty = z.object({}).strict().default({});
+
+/** Method table: the single source of truth for what the engine answers. */
+export const EngineMethods = {
+  load: { params: LoadParams, result: ModelInfo },
+  info: { params: Empty, result: ModelInfo },
+  tokenize: { params: TokenizeParams, result: TokenizeResult },
+  forward: { params: ForwardParams, result: ForwardResult },
+  generate: { params: GenerateParams, result: GenerateResult },
+  doctor: { params: DoctorParams, result: DoctorResult },
+  shutdown: { params: Empty, result: z.object({}) },
+} as const;
+export type EngineMethod = keyof typeof EngineMethods;
+export type ParamsOf<M extends EngineMethod> = z.input<(typeof EngineMethods)[M]['params']>;
+export type ParsedParamsOf<M extends EngineMethod> = z.output<(typeof EngineMethods)[M]['params']>;
+export type ResultOf<M extends EngineMethod> = z.infer<(typeof EngineMethods)[M]['result']>;
+
+// ---------------------------------------------------------------------------------------------
+// Envelopes (JSON-RPC shaped; sent over Node IPC with the 'advanced' serialization so typed arrays
+// cross without copying into JSON).
+
+export const ErrorCode = z.enum([
+  'BAD_REQUEST', // params failed validation
+  'NOT_LOADED', // a method that needs a model was called before load
+  'MODEL_INVALID', // the model folder or graph cannot be used; message says why
+  'NOT_FOUND', // a file or Hub id does not exist
+  'OFFLINE', // a download was needed but remote access is off or unreachable
+  'CANCELLED',
+  'ENGINE_CRASHED', // raised on the host side when the child process dies
+  'INTERNAL',
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+export const RpcError = z.object({ code: ErrorCode, message: z.string(), detail: z.string().optional() });
+export type RpcError = z.infer<typeof RpcError>;
+
+export const Request = z.object({
+  kind: z.literal('request'),
+  id: z.number().int(),
+  method: z.string(),
+  params: z.unknown(),
+});
+export type Request = z.infer<typeof Request>;
+
+export const Response = z.union([
+  z.object({ kind: z.literal('response'), id: z.number().int(), result: z.unknown() }),
+  z.object({ kind: z.literal('response'), id: z.number().int(), error: RpcError }),
+]);
+export type Response = z.infer<typeof Response>;
+
+/** Notifications: host -> engine `cancel`; engine -> host `progress`, `token`, `log`. */
+export const CancelNote = z.object({ kind: z.literal('cancel'), id: z.number().int() });
+export const ProgressNote = z.object({
+  kind: z.literal('progress'),
+  id: z.number().int(),
+  message: z.string(),
+  /** 0..1 when known. */
+  fraction: z.number().min(0).max(1).optional(),
+});
+export const TokenNote = z.object({
+  kind: z.literal('token'),
+  id: z.number().int(),
+  index: z.number().int(),
+  tokenId: z.number().int(),
+  text: z.string(),
+});
+export const LogNote = z.object({
+  kind: z.literal('log'),
+  level: z.enum(['debug', 'info', 'warn', 'error']),
+  message: z.string(),
+});
+export type ProgressNote = z.infer<typeof ProgressNote>;
+export type TokenNote = z.infer<typeof TokenNote>;
+export type LogNote = z.infer<typeof LogNote>;
+
+export const HostToEngine = z.union([Request, CancelNote]);
+export const EngineToHost = z.union([Response, ProgressNote, TokenNote, LogNote]);
+export type HostToEngine = z.infer<typeof HostToEngine>;
+export type EngineToHost = z.infer<typeof EngineToHost>;
+
+/** Turns a zod failure into one line naming the offending field. */
+export function describeZodError(err: z.ZodError): string {
+  return err.issues
+    .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+    .join('; ');
+}
