@@ -24,7 +24,7 @@ export function decodeModel(bytes: Uint8Array, what = 'model'): onnx.ModelProto 
   } catch (e) {
     throw new OnnxFormatError(`${what} is not a valid ONNX protobuf (${(e as Error).message}); the file may be truncated or corrupt`);
   }
-  if (!model.graph || model.graph.node.length === 0) {
+  if (!model.graph?.node?.length) {
     throw new OnnxFormatError(`${what} decoded but holds no graph nodes; expected an ONNX ModelProto with a graph`);
   }
   return model;

@@ -1,0 +1,107 @@
+// The instrumented graph is built once per source file and engine version and kept on disk. The
+// cache entry is written to a private temp folder and renamed into place, so a crash or a second
+// window never leaves (or reads) a half-written entry. Weights are never copied when the source
+// keeps them in external data files: the entry holds only the graph, and the session reads the
+// weights from the source folder (ORT refuses external data reached through links).
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fs, readFileSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import path from 'node:path';
+import { instrument, InstrumentMeta, INSTRUMENT_VERSION } from './instrument';
+import { decodeModel, encodeModel, onnx } from './proto';
+
+export const INSTRUMENTED_FILE = 'model.onnx';
+const DATA_FILE = 'model.onnx_data';
+const META_FILE = 'instrument.json';
+/** Initializers larger than this move to the entry's data file so the graph itself stays small. */
+const EXTERNALIZE_BYTES = 1024;
+
+export interface InstrumentedModel {
+  path: string;
+  /** Folder the graph's external data locations are relative to. */
+  weightsDir: string;
+  meta: InstrumentMeta;
+  cacheHit: boolean;
+}
+
+interface EntryMeta extends InstrumentMeta {
+  weightsDir: string;
+}
+
+export async function hashFile(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+export async function instrumentCached(
+  onnxPath: string,
+  opts: { layers: number; hidden: number; cacheDir: string; onProgress?: (message: string) => void },
+): Promise<InstrumentedModel> {
+  opts.onProgress?.('Hashing the model graph');
+  const key = createHash('sha256')
+    .update(`${await hashFile(onnxPath)}:${INSTRUMENT_VERSION}:${opts.layers}:${opts.hidden}`)
+    .digest('hex')
+    .slice(0, 24);
+  const dir = path.join(opts.cacheDir, 'instrumented', key);
+  const cached = await readEntry(dir);
+  if (cached) return { path: path.join(dir, INSTRUMENTED_FILE), weightsDir: cached.weightsDir, meta: cached, cacheHit: true };
+
+  opts.onProgress?.('Instrumenting the residual stream');
+  const model = decodeModel(readFileSync(onnxPath), onnxPath);
+  const meta = instrument(model, opts.layers, opts.hidden);
+  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
+  await fs.mkdir(tmp, { recursive: true });
+  try {
+    const hasExternal = (model.graph!.initializer ?? []).some((t) => t.externalData?.length);
+    const weightsDir = hasExternal ? path.dirname(path.resolve(onnxPath)) : dir;
+    if (!hasExternal) externalize(model, path.join(tmp, DATA_FILE));
+    writeFileSync(path.join(tmp, INSTRUMENTED_FILE), encodeModel(model));
+    const entry: EntryMeta = { ...meta, weightsDir };
+    writeFileSync(path.join(tmp, META_FILE), JSON.stringify({ ...entry, source: onnxPath }, null, 2));
+    try {
+      await fs.rename(tmp, dir);
+    } catch (e) {
+      // Another process finished the same entry first: theirs is as good as ours.
+      if (!(await readEntry(dir))) throw e;
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+  } catch (e) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  return { path: path.join(dir, INSTRUMENTED_FILE), weightsDir: (await readEntry(dir))!.weightsDir, meta, cacheHit: false };
+}
+
+async function readEntry(dir: string): Promise<EntryMeta | undefined> {
+  try {
+    const meta = JSON.parse(await fs.readFile(path.join(dir, META_FILE), 'utf8')) as EntryMeta;
+    await fs.access(path.join(dir, INSTRUMENTED_FILE));
+    return meta.version === INSTRUMENT_VERSION ? meta : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Moves embedded initializers into one data file next to the graph (ORT reads it by relative location). */
+function externalize(model: onnx.IModelProto, dataPath: string): void {
+  const big = (model.graph!.initializer ?? []).filter((t) => (t.rawData?.byteLength ?? 0) > EXTERNALIZE_BYTES);
+  if (big.length === 0) return;
+  const fd = openSync(dataPath, 'w');
+  try {
+    let offset = 0;
+    for (const t of big) {
+      const bytes = t.rawData!;
+      writeSync(fd, bytes);
+      t.externalData = [
+        { key: 'location', value: path.basename(dataPath) },
+        { key: 'offset', value: String(offset) },
+        { key: 'length', value: String(bytes.byteLength) },
+      ];
+      t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+      t.rawData = null;
+      offset += bytes.byteLength;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

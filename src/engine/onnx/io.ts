@@ -1,0 +1,64 @@
+// The transformers.js decoder I/O convention, checked on the graph before any session is built so
+// that a model we cannot drive is refused with a message naming what was expected and found.
+import { onnx, OnnxFormatError, valueInfoShape } from './proto';
+
+export interface DecoderIO {
+  /** 'input_ids' or 'inputs_embeds'. */
+  tokens: 'input_ids' | 'inputs_embeds';
+  hasPositionIds: boolean;
+  /** Layer indices that carry a KV cache, in order. */
+  cacheLayers: number[];
+  /** Element type of past/present tensors (1 = fp32, 10 = fp16). */
+  cacheElemType: number;
+  /** Dims of past_key_values.{i}.key as declared ([batch, kv_heads, past_seq, head_dim]). */
+  cacheShape: (number | string)[];
+}
+
+const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
+const PRESENT = /^present\.(\d+)\.(key|value)$/;
+const KNOWN_INPUTS = new Set(['input_ids', 'inputs_embeds', 'attention_mask', 'position_ids', 'num_logits_to_keep']);
+
+export function checkDecoderIO(graph: onnx.IGraphProto): DecoderIO {
+  const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
+  const inputs = (graph.input ?? []).filter((i) => !initializers.has(i.name));
+  const inputNames = inputs.map((i) => i.name!);
+  const outputNames = (graph.output ?? []).map((o) => o.name!);
+  const found = `found inputs [${inputNames.join(', ')}] and outputs [${outputNames.join(', ')}]`;
+  const fail = (what: string): never => {
+    throw new OnnxFormatError(
+      `graph does not follow the transformers.js decoder convention: ${what}. Expected inputs input_ids, attention_mask, ` +
+        `optional position_ids and past_key_values.{i}.key|value, and outputs logits and present.{i}.key|value; ${found}`,
+    );
+  };
+  const tokens = inputNames.includes('input_ids') ? 'input_ids' : inputNames.includes('inputs_embeds') ? 'inputs_embeds' : fail('no input_ids');
+  if (!inputNames.includes('attention_mask')) fail('no attention_mask input');
+  if (!outputNames.includes('logits')) fail('no logits output');
+  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.has(n) && !PAST.test(n));
+  if (unknown.length > 0) fail(`unsupported inputs ${unknown.map((u) => `'${u}'`).join(', ')}`);
+  const ids = inputs.find((i) => i.name === tokens)!;
+  if (tokens === 'input_ids' && valueInfoShape(ids).elemType !== 7) fail('input_ids must be int64');
+
+  const past = new Map<number, Set<string>>();
+  for (const n of inputNames) {
+    const m = PAST.exec(n);
+    if (m) past.set(Number(m[1]), (past.get(Number(m[1])) ?? new Set()).add(m[2]));
+  }
+  const cacheLayers = [...past.keys()].sort((a, b) => a - b);
+  for (const l of cacheLayers) {
+    if (past.get(l)!.size !== 2) fail(`layer ${l} has only one of past_key_values.${l}.key/value`);
+    for (const kind of ['key', 'value']) {
+      if (!outputNames.includes(`present.${l}.${kind}`)) fail(`past_key_values.${l}.${kind} has no matching present.${l}.${kind} output`);
+    }
+  }
+  const orphan = outputNames.filter((o) => PRESENT.test(o) && !past.has(Number(PRESENT.exec(o)![1])));
+  if (orphan.length > 0) fail(`outputs ${orphan.join(', ')} have no matching past inputs`);
+  const first = cacheLayers.length ? valueInfoShape(inputs.find((i) => i.name === `past_key_values.${cacheLayers[0]}.key`)!) : {};
+  if (first.shape && first.shape.length !== 4) fail(`past_key_values must be 4-D [batch, kv_heads, past_seq, head_dim], got ${first.shape.length}-D`);
+  return {
+    tokens,
+    hasPositionIds: inputNames.includes('position_ids'),
+    cacheLayers,
+    cacheElemType: first.elemType ?? 1,
+    cacheShape: first.shape ?? [],
+  };
+}

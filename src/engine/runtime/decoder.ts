@@ -1,0 +1,119 @@
+// One onnxruntime session over an instrumented decoder: builds the feeds the graph expects (masks,
+// positions, empty caches, steering) from plain token ids and returns plain arrays.
+import { readFileSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import { STEER_ADD, STEER_BASIS, STEER_MASK } from '../onnx/instrument';
+import type { DecoderIO } from '../onnx/io';
+import { maskRow, steeringTensors, SteeringTensors } from './steering';
+import { emptyFloat, float32, int64 } from './tensors';
+
+export interface SessionOptions {
+  threads?: number;
+}
+
+export function sessionOptions(opts: SessionOptions, weightsDir?: string): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
+    ...(weightsDir ? { extra: { session: { model_external_initializers_file_folder_path: weightsDir } } } : {}),
+  };
+}
+
+/** Loads a graph whose external data lives in `weightsDir` (the instrumented entry or the source folder). */
+export async function createSession(graphPath: string, weightsDir: string, opts: SessionOptions): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(readFileSync(graphPath), sessionOptions(opts, weightsDir));
+}
+
+export interface CacheDims {
+  kvHeads: number;
+  headDim: number;
+}
+
+/** A batch chunk: rows of equal length after left padding. */
+export interface Chunk {
+  ids: number[][];
+  /** Padding tokens at the start of each row. */
+  pads: number[];
+  /** Trailing tokens of each row that were generated (not prompt): they get decode-time steering. */
+  generated: number;
+}
+
+export type Past = Record<string, ort.Tensor>;
+
+export class Decoder {
+  constructor(
+    readonly session: ort.InferenceSession,
+    readonly io: DecoderIO,
+    readonly layers: number,
+    readonly hidden: number,
+    readonly cache: CacheDims,
+    readonly padId: number,
+    /** False for the plain (uninstrumented) graph, used only by doctor. */
+    readonly instrumented = true,
+  ) {
+    this.noSteering = steeringTensors(undefined, layers, hidden);
+  }
+
+  private readonly noSteering: SteeringTensors;
+
+  emptyPast(batch: number): Past {
+    const past: Past = {};
+    const type = this.io.cacheElemType === 10 ? 'float16' : 'float32';
+    for (const l of this.io.cacheLayers) {
+      for (const kind of ['key', 'value']) {
+        past[`past_key_values.${l}.${kind}`] = emptyFloat(type, [batch, this.cache.kvHeads, 0, this.cache.headDim]);
+      }
+    }
+    return past;
+  }
+
+  /**
+   * Runs one chunk. `fullMask` covers past + current tokens for each row (1 = real token).
+   * Returns the raw outputs requested in `fetch` plus the new cache when `wantPresent`.
+   */
+  async run(
+    chunk: Chunk,
+    fullMask: number[][],
+    past: Past,
+    steering: SteeringTensors | undefined,
+    fetch: string[],
+    wantPresent: boolean,
+  ): Promise<{ outputs: Record<string, ort.Tensor>; present: Past }> {
+    const batch = chunk.ids.length;
+    const seq = chunk.ids[0].length;
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: int64(chunk.ids.flat(), [batch, seq]),
+      attention_mask: int64(fullMask.flat(), [batch, fullMask[0].length]),
+      ...past,
+    };
+    if (this.io.hasPositionIds) {
+      // Positions count real tokens only, so left padding does not shift them (as transformers.js does).
+      const pos: number[] = [];
+      for (const row of fullMask) {
+        let n = 0;
+        const all = row.map((m) => (m ? n++ : 1));
+        pos.push(...all.slice(all.length - seq));
+      }
+      feeds.position_ids = int64(pos, [batch, seq]);
+    }
+    if (this.instrumented) {
+      const s = steering ?? this.noSteering;
+      feeds[STEER_BASIS] = float32(s.basis, [this.hidden, s.rank]);
+      feeds[STEER_ADD] = float32(s.add, [2 * this.layers + 1, this.hidden]);
+      const mask = new Float32Array(batch * seq);
+      if (!s.off) {
+        chunk.ids.forEach((_, b) => {
+          const pad = chunk.pads[b];
+          mask.set(maskRow(s.positions, pad, seq - pad - chunk.generated, chunk.generated), b * seq);
+        });
+      }
+      feeds[STEER_MASK] = float32(mask, [batch, seq]);
+    }
+    const presentNames = wantPresent ? this.io.cacheLayers.flatMap((l) => [`present.${l}.key`, `present.${l}.value`]) : [];
+    const outputs = await this.session.run(feeds, [...fetch, ...presentNames]);
+    const present: Past = {};
+    for (const name of presentNames) present[name.replace(/^present/, 'past_key_values')] = outputs[name];
+    return { outputs, present };
+  }
+}

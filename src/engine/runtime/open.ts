@@ -1,0 +1,40 @@
+// From an .onnx file to a ready Decoder: instrument (or reuse the cached instrumented graph), build
+// the session, and check that the graph agrees with config.json before anything runs.
+import { instrumentCached, InstrumentedModel } from '../onnx/cache';
+import { EngineError } from '../model/errors';
+import { createSession, Decoder, SessionOptions } from './decoder';
+
+export interface DecoderShape {
+  layers: number;
+  hidden: number;
+  kvHeads: number;
+  headDim: number;
+}
+
+export async function openDecoder(
+  onnxPath: string,
+  shape: DecoderShape,
+  opts: SessionOptions & { cacheDir: string; padId: number; onProgress?: (message: string) => void },
+): Promise<{ decoder: Decoder; instrumented: InstrumentedModel }> {
+  const instrumented = await instrumentCached(onnxPath, { ...shape, cacheDir: opts.cacheDir, onProgress: opts.onProgress });
+  opts.onProgress?.('Creating the inference session');
+  const session = await createSession(instrumented.path, instrumented.weightsDir, opts);
+  const resid = session.outputMetadata.find((m) => m.name === 'resid.0');
+  const graphHidden = resid && 'shape' in resid ? resid.shape.at(-1) : undefined;
+  if (typeof graphHidden === 'number' && graphHidden !== shape.hidden) {
+    await session.release();
+    throw new EngineError('MODEL_INVALID', `config.json says hidden_size ${shape.hidden}, but the graph's residual stream has width ${graphHidden}`);
+  }
+  const { io } = instrumented.meta;
+  const dims = io.cacheShape;
+  const kvHeads = typeof dims[1] === 'number' ? dims[1] : shape.kvHeads;
+  const headDim = typeof dims[3] === 'number' ? dims[3] : shape.headDim;
+  if (kvHeads !== shape.kvHeads || headDim !== shape.headDim) {
+    await session.release();
+    throw new EngineError(
+      'MODEL_INVALID',
+      `config.json implies a KV cache of ${shape.kvHeads} heads × ${shape.headDim}, but the graph's past_key_values are ${kvHeads} × ${headDim}`,
+    );
+  }
+  return { decoder: new Decoder(session, io, shape.layers, shape.hidden, { kvHeads, headDim }, opts.padId), instrumented };
+}
