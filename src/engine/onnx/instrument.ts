@@ -48,10 +48,10 @@ export function checkStream(stream: ResidualStream, layers: number): void {
 
 export function instrument(model: onnx.IModelProto, layers: number, hidden: number): InstrumentMeta {
   const graph = model.graph!;
-  const io = checkDecoderIO(graph);
   if (graph.input!.some((i) => i.name === STEER_BASIS)) {
     throw new OnnxFormatError(`graph already has a '${STEER_BASIS}' input: it is an instrumented graph, load the original model instead`);
   }
+  const io = checkDecoderIO(graph);
   const index = new GraphIndex(graph);
   const stream = findResidualStream(graph, index);
   checkStream(stream, layers);

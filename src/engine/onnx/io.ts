@@ -6,6 +6,8 @@ export interface DecoderIO {
   /** 'input_ids' or 'inputs_embeds'. */
   tokens: 'input_ids' | 'inputs_embeds';
   hasPositionIds: boolean;
+  /** Newer exports take a scalar saying how many final positions need logits (0 = all). */
+  hasNumLogitsToKeep: boolean;
   /** Layer indices that carry a KV cache, in order. */
   cacheLayers: number[];
   /** Element type of past/present tensors (1 = fp32, 10 = fp16). */
@@ -18,12 +20,18 @@ const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
 const PRESENT = /^present\.(\d+)\.(key|value)$/;
 const KNOWN_INPUTS = new Set(['input_ids', 'inputs_embeds', 'attention_mask', 'position_ids', 'num_logits_to_keep']);
 
+/** A readable list of names: the first few, then how many more. */
+export function listNames(names: string[], max = 8): string {
+  const shown = names.slice(0, max).join(', ');
+  return names.length > max ? `${shown}, … (${names.length - max} more)` : shown;
+}
+
 export function checkDecoderIO(graph: onnx.IGraphProto): DecoderIO {
   const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
   const inputs = (graph.input ?? []).filter((i) => !initializers.has(i.name));
   const inputNames = inputs.map((i) => i.name!);
   const outputNames = (graph.output ?? []).map((o) => o.name!);
-  const found = `found inputs [${inputNames.join(', ')}] and outputs [${outputNames.join(', ')}]`;
+  const found = `found inputs [${listNames(inputNames)}] and outputs [${listNames(outputNames)}]`;
   const fail = (what: string): never => {
     throw new OnnxFormatError(
       `graph does not follow the transformers.js decoder convention: ${what}. Expected inputs input_ids, attention_mask, ` +
@@ -34,7 +42,7 @@ export function checkDecoderIO(graph: onnx.IGraphProto): DecoderIO {
   if (!inputNames.includes('attention_mask')) fail('no attention_mask input');
   if (!outputNames.includes('logits')) fail('no logits output');
   const unknown = inputNames.filter((n) => !KNOWN_INPUTS.has(n) && !PAST.test(n));
-  if (unknown.length > 0) fail(`unsupported inputs ${unknown.map((u) => `'${u}'`).join(', ')}`);
+  if (unknown.length > 0) fail(`unsupported inputs ${listNames(unknown.map((u) => `'${u}'`))}`);
   const ids = inputs.find((i) => i.name === tokens)!;
   if (tokens === 'input_ids' && valueInfoShape(ids).elemType !== 7) fail('input_ids must be int64');
 
@@ -57,6 +65,7 @@ export function checkDecoderIO(graph: onnx.IGraphProto): DecoderIO {
   return {
     tokens,
     hasPositionIds: inputNames.includes('position_ids'),
+    hasNumLogitsToKeep: inputNames.includes('num_logits_to_keep'),
     cacheLayers,
     cacheElemType: first.elemType ?? 1,
     cacheShape: first.shape ?? [],

@@ -97,6 +97,7 @@ export class Decoder {
       }
       feeds.position_ids = int64(pos, [batch, seq]);
     }
+    if (this.io.hasNumLogitsToKeep) feeds.num_logits_to_keep = int64([0], []);
     if (this.instrumented) {
       const s = steering ?? this.noSteering;
       feeds[STEER_BASIS] = float32(s.basis, [this.hidden, s.rank]);

@@ -26,6 +26,13 @@ export async function openDecoder(
     throw new EngineError('MODEL_INVALID', `config.json says hidden_size ${shape.hidden}, but the graph's residual stream has width ${graphHidden}`);
   }
   const { io } = instrumented.meta;
+  if (io.tokens !== 'input_ids') {
+    await session.release();
+    throw new EngineError(
+      'MODEL_INVALID',
+      "the graph takes 'inputs_embeds' (its embedding lives in a separate embed_tokens model); Refusal Lens runs decoders that take 'input_ids'",
+    );
+  }
   const dims = io.cacheShape;
   const kvHeads = typeof dims[1] === 'number' ? dims[1] : shape.kvHeads;
   const headDim = typeof dims[3] === 'number' ? dims[3] : shape.headDim;
