@@ -118,7 +118,7 @@ export const ForwardParams = z
   })
   .strict();
 
-const f32 = z.instanceof(Float32Array);
+const f32 = z.custom<Float32Array>((v) => v instanceof Float32Array, { message: 'expected a Float32Array' });
 export const ForwardItem = z.object({
   ids: z.array(z.number().int()),
   tokens: z.array(z.string()),

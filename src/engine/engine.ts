@@ -1,0 +1,169 @@
+// The engine facade: one loaded model with its tokenizer and instrumented decoder, answering the
+// protocol's methods. The child process (handlers.ts) and the CLI both drive this class, so
+// everything a researcher scripts runs exactly what the extension runs.
+import type {
+  DoctorResult,
+  ForwardResult,
+  GenerateResult,
+  ModelInfo,
+  ParsedParamsOf,
+  PromptInput,
+  TokenizeResult,
+} from '../protocol';
+import { compareWithOriginal, DOCTOR_PROMPTS } from './doctor';
+import { readDecoderConfig, DecoderConfigInfo } from './model/config';
+import { EngineError } from './model/errors';
+import { resolveModel } from './model/source';
+import { ChatTokenizer, loadTokenizer } from './model/tokenizer';
+import { OnnxFormatError } from './onnx/proto';
+import { Decoder } from './runtime/decoder';
+import { forward } from './runtime/forward';
+import { generate } from './runtime/generate';
+import { hookNames } from './runtime/hooks';
+import { openDecoder } from './runtime/open';
+import { steeringTensors } from './runtime/steering';
+
+export interface CallContext {
+  signal?: AbortSignal;
+  progress?: (message: string, fraction?: number) => void;
+  token?: (index: number, tokenId: number, text: string) => void;
+}
+
+/** Graph-format problems are the model's fault: report them as MODEL_INVALID with their message. */
+async function asModelError<T>(what: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof OnnxFormatError) throw new EngineError('MODEL_INVALID', `${what}: ${e.message}`);
+    throw e;
+  }
+}
+
+export class Engine {
+  private constructor(
+    readonly info: ModelInfo,
+    readonly config: DecoderConfigInfo,
+    readonly tokenizer: ChatTokenizer,
+    readonly decoder: Decoder,
+    private readonly writerTypes: number[],
+  ) {}
+
+  static async load(params: ParsedParamsOf<'load'>, ctx: CallContext = {}): Promise<Engine> {
+    const files = await resolveModel({
+      model: params.model,
+      dtype: params.dtype,
+      cacheDir: params.cacheDir,
+      allowRemote: params.allowRemote,
+      onProgress: ctx.progress,
+      signal: ctx.signal,
+    });
+    const config = await readDecoderConfig(files.configPath);
+    ctx.progress?.('Loading the tokenizer');
+    const tokenizer = await loadTokenizer(files.dir);
+    const { decoder, instrumented } = await asModelError(files.onnxPath, () =>
+      openDecoder(
+        files.onnxPath,
+        { layers: config.layers, hidden: config.hidden, kvHeads: config.kvHeads, headDim: config.headDim },
+        { cacheDir: params.cacheDir, threads: params.threads, padId: tokenizer.padId, onProgress: (m) => ctx.progress?.(m) },
+      ),
+    );
+    const info: ModelInfo = {
+      model: params.model,
+      source: files.source,
+      dir: files.dir,
+      onnxFile: files.onnxPath,
+      dtype: params.dtype,
+      architecture: config.architecture,
+      modelType: config.modelType,
+      layers: config.layers,
+      hiddenSize: config.hidden,
+      heads: config.heads,
+      kvHeads: config.kvHeads,
+      vocabSize: config.vocabSize,
+      residualOps: instrumented.meta.residualOps,
+      hooks: hookNames(config.layers),
+      residualHooks: instrumented.meta.updates + 1,
+      hasChatTemplate: tokenizer.hasChatTemplate,
+      tokenizerClass: tokenizer.className,
+      instrumentedFile: instrumented.path,
+      cacheHit: instrumented.cacheHit,
+    };
+    ctx.progress?.('Ready', 1);
+    return new Engine(info, config, tokenizer, decoder, instrumented.meta.writerTypes);
+  }
+
+  private ids(input: PromptInput): number[] {
+    if ('ids' in input) {
+      const bad = input.ids.find((id) => id >= this.info.vocabSize);
+      if (bad !== undefined) throw new EngineError('BAD_REQUEST', `token id ${bad} is outside the vocabulary (size ${this.info.vocabSize})`);
+      return input.ids;
+    }
+    const ids = this.tokenizer.encode(input.prompt, { chat: input.chat ?? true }).ids;
+    if (ids.length === 0) throw new EngineError('BAD_REQUEST', 'the prompt is empty after tokenization');
+    return ids;
+  }
+
+  tokenize(params: ParsedParamsOf<'tokenize'>): TokenizeResult {
+    const { ids, text } = this.tokenizer.encode(params.prompt, { chat: params.chat });
+    const postInstructionStart = params.chat ? this.tokenizer.postInstructionStart(ids) : undefined;
+    return { ids, text, tokens: this.tokenizer.tokenStrings(ids), ...(postInstructionStart !== undefined ? { postInstructionStart } : {}) };
+  }
+
+  async forward(params: ParsedParamsOf<'forward'>, ctx: CallContext = {}): Promise<ForwardResult> {
+    const seqs = params.inputs.map((i) => this.ids(i));
+    const steering = params.steering && steeringTensors(params.steering, this.info.layers, this.info.hiddenSize);
+    const outs = await forward(this.decoder, seqs, { hooks: params.hooks, logits: params.logits, steering, signal: ctx.signal });
+    return {
+      hidden: this.info.hiddenSize,
+      items: outs.map((o, i) => ({ ids: seqs[i], tokens: this.tokenizer.tokenStrings(seqs[i]), residuals: o.residuals, ...(o.logits ? { logits: o.logits } : {}) })),
+    };
+  }
+
+  async generate(params: ParsedParamsOf<'generate'>, ctx: CallContext = {}): Promise<GenerateResult> {
+    const prompt = this.ids(params.input);
+    const steering = params.steering && steeringTensors(params.steering, this.info.layers, this.info.hiddenSize);
+    let shown = '';
+    const soFar: number[] = [];
+    const out = await generate(this.decoder, prompt, {
+      maxNewTokens: params.maxNewTokens,
+      eosIds: this.tokenizer.eosIds,
+      sampling: params.sampling,
+      steering,
+      hooks: params.hooks,
+      useCache: params.useCache,
+      signal: ctx.signal,
+      onToken: (id, index) => {
+        if (!params.stream || !ctx.token) return;
+        soFar.push(id);
+        // Decode the whole continuation and emit the new suffix: multi-token characters stay intact.
+        const text = this.tokenizer.decode(soFar, true);
+        ctx.token(index, id, text.slice(shown.length));
+        shown = text;
+      },
+    });
+    return {
+      promptIds: prompt,
+      ids: out.ids,
+      text: this.tokenizer.decode(out.ids, true),
+      stopReason: out.stopReason,
+      residuals: out.residuals,
+    };
+  }
+
+  async doctor(params: ParsedParamsOf<'doctor'>): Promise<DoctorResult> {
+    const prompts = params.prompts ?? DOCTOR_PROMPTS;
+    const seqs = prompts.map((p) => this.tokenizer.encode(p, { chat: this.tokenizer.hasChatTemplate }).ids);
+    const report = await compareWithOriginal(this.decoder, this.info.onnxFile, seqs, this.writerTypes);
+    return {
+      ok: report.ok,
+      max_abs_diff: report.maxAbsDiff,
+      tolerance: report.tolerance,
+      residual_hooks: this.info.residualHooks,
+      prompts: report.prompts,
+    };
+  }
+
+  async dispose(): Promise<void> {
+    await this.decoder.session.release();
+  }
+}

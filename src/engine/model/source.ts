@@ -1,0 +1,92 @@
+// Where a model's files are: a local folder in transformers.js layout, or a Hub id fetched into the
+// cache. Everything a hostile folder could use against onnxruntime (external data that points
+// outside the folder) is refused here, before any session sees the graph.
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { Dtype } from '../../protocol';
+import { decodeModel } from '../onnx/proto';
+import { EngineError } from './errors';
+import { downloadHubModel, HUB_ID } from './hub';
+import { DTYPE_SUFFIX, onnxFileName } from './layout';
+
+export interface ModelFiles {
+  source: 'local' | 'hub';
+  dir: string;
+  configPath: string;
+  onnxPath: string;
+  externalDataFiles: string[];
+}
+
+export interface ResolveOptions {
+  model: string;
+  dtype: Dtype;
+  cacheDir: string;
+  allowRemote: boolean;
+  onProgress?: (message: string, fraction?: number) => void;
+  signal?: AbortSignal;
+}
+
+/** Dtypes whose graph file exists in a folder's onnx/ subfolder. */
+export function availableDtypes(dir: string): Dtype[] {
+  const onnxDir = path.join(dir, 'onnx');
+  const files = existsSync(onnxDir) ? new Set(readdirSync(onnxDir)) : new Set<string>();
+  return (Object.keys(DTYPE_SUFFIX) as Dtype[]).filter((d) => files.has(onnxFileName(d)));
+}
+
+export async function resolveModel(opts: ResolveOptions): Promise<ModelFiles> {
+  const local = path.resolve(opts.model);
+  if (existsSync(local)) {
+    if (!statSync(local).isDirectory()) {
+      throw new EngineError('NOT_FOUND', `${local} is a file; point the model setting at the model's folder (the one holding config.json)`);
+    }
+    return { source: 'local', ...checkFolder(local, opts.dtype) };
+  }
+  if (!HUB_ID.test(opts.model)) {
+    throw new EngineError('NOT_FOUND', `'${opts.model}' is neither an existing folder nor a Hugging Face Hub id (owner/name)`);
+  }
+  const dir = await downloadHubModel(opts.model, opts.dtype, opts);
+  return { source: 'hub', ...checkFolder(dir, opts.dtype) };
+}
+
+/** Checks a folder holds everything a decoder needs for `dtype`, with external data kept inside it. */
+export function checkFolder(dir: string, dtype: Dtype): Omit<ModelFiles, 'source'> {
+  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) {
+    if (!existsSync(path.join(dir, f))) {
+      throw new EngineError('MODEL_INVALID', `${f} is missing in ${dir}; a transformers.js model folder needs config.json, tokenizer.json, tokenizer_config.json and onnx/model*.onnx`);
+    }
+  }
+  const onnxPath = path.join(dir, 'onnx', onnxFileName(dtype));
+  if (!existsSync(onnxPath)) {
+    const have = availableDtypes(dir);
+    const merged = existsSync(path.join(dir, 'onnx')) && readdirSync(path.join(dir, 'onnx')).some((f) => f.startsWith('decoder_model_merged'));
+    const hint = have.length
+      ? `available dtypes: ${have.join(', ')}`
+      : merged
+        ? 'only decoder_model_merged*.onnx files exist: that is the pre-v3 layout (If-based merged decoder), not supported'
+        : 'no onnx/model*.onnx file at all';
+    throw new EngineError('MODEL_INVALID', `no onnx/${onnxFileName(dtype)} in ${dir} for dtype ${dtype}; ${hint}`);
+  }
+  return { dir, configPath: path.join(dir, 'config.json'), onnxPath, externalDataFiles: checkExternalData(onnxPath) };
+}
+
+/** Every external-data location of a graph must be a relative path that stays inside its folder. */
+export function checkExternalData(onnxPath: string): string[] {
+  const model = decodeModel(readFileSync(onnxPath), onnxPath);
+  const folder = realpathSync(path.dirname(onnxPath));
+  const files = new Set<string>();
+  for (const t of model.graph!.initializer ?? []) {
+    const location = t.externalData?.find((e) => e.key === 'location')?.value;
+    if (location === undefined || location === null) continue;
+    const refuse = (why: string): never => {
+      throw new EngineError('MODEL_INVALID', `${onnxPath}: initializer '${t.name}' has external data location '${location}', which ${why}; refusing to load it`);
+    };
+    if (path.isAbsolute(location) || /^[a-zA-Z]:/.test(location)) refuse('is an absolute path');
+    if (location.split(/[\\/]/).includes('..')) refuse("climbs out of the model folder with '..'");
+    const file = path.join(folder, location);
+    if (!existsSync(file)) refuse('does not exist');
+    const real = realpathSync(file);
+    if (real !== folder && !real.startsWith(folder + path.sep)) refuse(`resolves (through a link) to ${real}, outside the model folder`);
+    files.add(real);
+  }
+  return [...files];
+}
