@@ -15,6 +15,7 @@ import { readDecoderConfig, DecoderConfigInfo } from './model/config';
 import { EngineError } from './model/errors';
 import { resolveModel } from './model/source';
 import { ChatTokenizer, loadTokenizer } from './model/tokenizer';
+import { instrumentCached, InstrumentedModel } from './onnx/cache';
 import { OnnxFormatError } from './onnx/proto';
 import { Decoder } from './runtime/decoder';
 import { forward } from './runtime/forward';
@@ -22,6 +23,13 @@ import { generate } from './runtime/generate';
 import { hookNames } from './runtime/hooks';
 import { openDecoder } from './runtime/open';
 import { steeringTensors } from './runtime/steering';
+
+export interface Prepared {
+  info: ModelInfo;
+  config: DecoderConfigInfo;
+  tokenizer: ChatTokenizer;
+  instrumented: InstrumentedModel;
+}
 
 export interface CallContext {
   signal?: AbortSignal;
@@ -48,7 +56,11 @@ export class Engine {
     private readonly writerTypes: number[],
   ) {}
 
-  static async load(params: ParsedParamsOf<'load'>, ctx: CallContext = {}): Promise<Engine> {
+  /**
+   * Everything short of an inference session: files, config, tokenizer and the instrumented graph
+   * (built or taken from the cache). Cheap enough for `inspect` on models too big to run.
+   */
+  static async prepare(params: ParsedParamsOf<'load'>, ctx: CallContext = {}): Promise<Prepared> {
     const files = await resolveModel({
       model: params.model,
       dtype: params.dtype,
@@ -59,13 +71,9 @@ export class Engine {
     });
     const config = await readDecoderConfig(files.configPath);
     ctx.progress?.('Loading the tokenizer');
-    const tokenizer = await loadTokenizer(files.dir);
-    const { decoder, instrumented } = await asModelError(files.onnxPath, () =>
-      openDecoder(
-        files.onnxPath,
-        { layers: config.layers, hidden: config.hidden, kvHeads: config.kvHeads, headDim: config.headDim },
-        { cacheDir: params.cacheDir, threads: params.threads, padId: tokenizer.padId, onProgress: (m) => ctx.progress?.(m) },
-      ),
+    const tokenizer = await loadTokenizer(files.dir, config.eosIds, config.padId);
+    const instrumented = await asModelError(files.onnxPath, () =>
+      instrumentCached(files.onnxPath, { layers: config.layers, hidden: config.hidden, cacheDir: params.cacheDir, onProgress: (m) => ctx.progress?.(m) }),
     );
     const info: ModelInfo = {
       model: params.model,
@@ -88,6 +96,15 @@ export class Engine {
       instrumentedFile: instrumented.path,
       cacheHit: instrumented.cacheHit,
     };
+    return { info, config, tokenizer, instrumented };
+  }
+
+  static async load(params: ParsedParamsOf<'load'>, ctx: CallContext = {}): Promise<Engine> {
+    const { info, config, tokenizer, instrumented } = await Engine.prepare(params, ctx);
+    ctx.progress?.('Creating the inference session');
+    const decoder = await asModelError(info.onnxFile, () =>
+      openDecoder(instrumented, config, { threads: params.threads, padId: tokenizer.padId }),
+    );
     ctx.progress?.('Ready', 1);
     return new Engine(info, config, tokenizer, decoder, instrumented.meta.writerTypes);
   }

@@ -1,6 +1,6 @@
-// From an .onnx file to a ready Decoder: instrument (or reuse the cached instrumented graph), build
-// the session, and check that the graph agrees with config.json before anything runs.
-import { instrumentCached, InstrumentedModel } from '../onnx/cache';
+// From an instrumented graph to a ready Decoder: build the session and check that the graph agrees
+// with config.json before anything runs.
+import type { InstrumentedModel } from '../onnx/cache';
 import { EngineError } from '../model/errors';
 import { createSession, Decoder, SessionOptions } from './decoder';
 
@@ -12,12 +12,10 @@ export interface DecoderShape {
 }
 
 export async function openDecoder(
-  onnxPath: string,
+  instrumented: InstrumentedModel,
   shape: DecoderShape,
-  opts: SessionOptions & { cacheDir: string; padId: number; onProgress?: (message: string) => void },
-): Promise<{ decoder: Decoder; instrumented: InstrumentedModel }> {
-  const instrumented = await instrumentCached(onnxPath, { ...shape, cacheDir: opts.cacheDir, onProgress: opts.onProgress });
-  opts.onProgress?.('Creating the inference session');
+  opts: SessionOptions & { padId: number },
+): Promise<Decoder> {
   const session = await createSession(instrumented.path, instrumented.weightsDir, opts);
   const resid = session.outputMetadata.find((m) => m.name === 'resid.0');
   const graphHidden = resid && 'shape' in resid ? resid.shape.at(-1) : undefined;
@@ -43,5 +41,5 @@ export async function openDecoder(
       `config.json implies a KV cache of ${shape.kvHeads} heads × ${shape.headDim}, but the graph's past_key_values are ${kvHeads} × ${headDim}`,
     );
   }
-  return { decoder: new Decoder(session, io, shape.layers, shape.hidden, { kvHeads, headDim }, opts.padId), instrumented };
+  return new Decoder(session, io, shape.layers, shape.hidden, { kvHeads, headDim }, opts.padId);
 }

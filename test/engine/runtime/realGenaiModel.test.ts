@@ -7,6 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { Decoder, createSession } from '../../../src/engine/runtime/decoder';
 import { forward } from '../../../src/engine/runtime/forward';
 import { generate } from '../../../src/engine/runtime/generate';
+import { instrumentCached } from '../../../src/engine/onnx/cache';
 import { openDecoder } from '../../../src/engine/runtime/open';
 import { steeringTensors } from '../../../src/engine/runtime/steering';
 import { toFloat32 } from '../../../src/engine/runtime/tensors';
@@ -35,7 +36,8 @@ function unit(hidden: number, seed: number): number[] {
 describe('real genai-builder fp16 graph', needsRealModels(), () => {
   let dec: Decoder;
   before(async () => {
-    ({ decoder: dec } = await openDecoder(MODEL, SHAPE, { cacheDir: tempDir('genai'), padId: 2 }));
+    const instrumented = await instrumentCached(MODEL, { ...SHAPE, cacheDir: tempDir('genai') });
+    dec = await openDecoder(instrumented, SHAPE, { padId: 2 });
   });
 
   test('zero steering reproduces the original logits', async () => {
