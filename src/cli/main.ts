@@ -1,0 +1,66 @@
+// refusal-lens: the engine from the command line. Runs the engine in-process (no child process),
+// the same code the extension's engine process runs.
+import { EngineError } from '../engine/model/errors';
+import { UsageError } from './args';
+import * as doctor from './commands/doctor';
+import * as generate from './commands/generate';
+import * as inspect from './commands/inspect';
+
+interface Command {
+  summary: string;
+  help: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = { inspect, doctor, generate };
+
+const USAGE = `usage: refusal-lens <command> [options]
+
+commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .join('\n')}
+  version    print the version
+
+Run 'refusal-lens <command> --help' for a command's options.`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(USAGE);
+    return name ? 0 : 2;
+  }
+  if (name === 'version' || name === '--version') {
+    console.log(process.env.REFUSAL_LENS_VERSION ?? require('../../package.json').version);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`refusal-lens: unknown command '${name}'\n\n${USAGE}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(command.help);
+    return 0;
+  }
+  const json = rest.includes('--json');
+  try {
+    return await command.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`refusal-lens ${name}: ${e.message}\n\n${command.help}`);
+      return 2;
+    }
+    const code = e instanceof EngineError ? e.code : 'INTERNAL';
+    const message = (e as Error).message;
+    if (json) console.log(JSON.stringify({ error: { code, message } }));
+    console.error(`refusal-lens ${name}: ${code === 'INTERNAL' ? (e as Error).stack : message}`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
