@@ -1,5 +1,6 @@
 // refusal-lens: the engine from the command line. Runs the engine in-process (no child process),
 // the same code the extension's engine process runs.
+import pkg from '../../package.json';
 import { EngineError } from '../engine/model/errors';
 import { UsageError } from './args';
 import * as doctor from './commands/doctor';
@@ -31,7 +32,7 @@ export async function main(argv: string[]): Promise<number> {
     return name ? 0 : 2;
   }
   if (name === 'version' || name === '--version') {
-    console.log(process.env.REFUSAL_LENS_VERSION ?? require('../../package.json').version);
+    console.log(pkg.version);
     return 0;
   }
   const command = COMMANDS[name];
@@ -60,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => {
+  void main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
 }

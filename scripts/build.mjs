@@ -1,0 +1,56 @@
+// Bundles the extension host, the engine child process, the CLI and the webviews with esbuild.
+// onnxruntime-node stays external: its native binaries are loaded from node_modules at run time.
+import * as esbuild from 'esbuild';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+
+const production = process.argv.includes('--production');
+const watch = process.argv.includes('--watch');
+const root = path.resolve(import.meta.dirname, '..');
+
+const node = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: !production,
+  minify: production,
+  external: ['vscode', 'onnxruntime-node'],
+  alias: { sharp: path.join(root, 'scripts', 'sharp-stub.cjs') },
+  logLevel: 'warning',
+  // transformers.js's CommonJS build reads import.meta.url for its own location; give it one.
+  define: { 'import.meta.url': 'importMetaUrl' },
+  banner: { js: "const importMetaUrl = require('url').pathToFileURL(__filename).href;" },
+};
+
+const webviewDir = path.join(root, 'webview');
+const webviews = existsSync(webviewDir)
+  ? readdirSync(webviewDir, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && existsSync(path.join(webviewDir, d.name, 'main.ts')))
+      .map((d) => d.name)
+  : [];
+
+const builds = [
+  { ...node, entryPoints: { extension: 'src/host/extension.ts' }, outdir: 'dist' },
+  { ...node, entryPoints: { engine: 'src/engine/main.ts' }, outdir: 'dist' },
+  { ...node, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist' },
+  ...webviews.map((name) => ({
+    bundle: true,
+    platform: 'browser',
+    target: 'es2022',
+    format: 'iife',
+    sourcemap: !production,
+    minify: production,
+    entryPoints: { [name]: `webview/${name}/main.ts` },
+    outdir: 'dist/webview',
+    logLevel: 'warning',
+  })),
+].filter((b) => Object.values(b.entryPoints).every((e) => existsSync(path.join(root, e))));
+
+if (watch) {
+  for (const b of builds) await (await esbuild.context({ ...b, absWorkingDir: root })).watch();
+  console.log('watching…');
+} else {
+  await Promise.all(builds.map((b) => esbuild.build({ ...b, absWorkingDir: root })));
+  console.log(`built ${builds.flatMap((b) => Object.keys(b.entryPoints)).join(', ')}`);
+}
