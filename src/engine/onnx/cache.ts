@@ -4,10 +4,11 @@
 // keeps them in external data files: the entry holds only the graph, and the session reads the
 // weights from the source folder (ORT refuses external data reached through links).
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs, readFileSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { createReadStream, promises as fs, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { instrument, InstrumentMeta, INSTRUMENT_VERSION } from './instrument';
-import { decodeModel, encodeModel, onnx } from './proto';
+import { externalizeInitializers } from './external';
+import { decodeModel, encodeModel } from './proto';
 
 export const INSTRUMENTED_FILE = 'model.onnx';
 const DATA_FILE = 'model.onnx_data';
@@ -54,7 +55,7 @@ export async function instrumentCached(
   try {
     const hasExternal = (model.graph!.initializer ?? []).some((t) => t.externalData?.length);
     const weightsDir = hasExternal ? path.dirname(path.resolve(onnxPath)) : dir;
-    if (!hasExternal) externalize(model, path.join(tmp, DATA_FILE));
+    if (!hasExternal) externalizeInitializers(model, path.join(tmp, DATA_FILE), EXTERNALIZE_BYTES);
     writeFileSync(path.join(tmp, INSTRUMENTED_FILE), encodeModel(model));
     const entry: EntryMeta = { ...meta, weightsDir };
     writeFileSync(path.join(tmp, META_FILE), JSON.stringify({ ...entry, source: onnxPath }, null, 2));
@@ -79,29 +80,5 @@ async function readEntry(dir: string): Promise<EntryMeta | undefined> {
     return meta.version === INSTRUMENT_VERSION ? meta : undefined;
   } catch {
     return undefined;
-  }
-}
-
-/** Moves embedded initializers into one data file next to the graph (ORT reads it by relative location). */
-function externalize(model: onnx.IModelProto, dataPath: string): void {
-  const big = (model.graph!.initializer ?? []).filter((t) => (t.rawData?.byteLength ?? 0) > EXTERNALIZE_BYTES);
-  if (big.length === 0) return;
-  const fd = openSync(dataPath, 'w');
-  try {
-    let offset = 0;
-    for (const t of big) {
-      const bytes = t.rawData!;
-      writeSync(fd, bytes);
-      t.externalData = [
-        { key: 'location', value: path.basename(dataPath) },
-        { key: 'offset', value: String(offset) },
-        { key: 'length', value: String(bytes.byteLength) },
-      ];
-      t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
-      t.rawData = null;
-      offset += bytes.byteLength;
-    }
-  } finally {
-    closeSync(fd);
   }
 }

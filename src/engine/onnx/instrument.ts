@@ -15,7 +15,7 @@ import { DataType, i64Tensor, MS_DOMAIN, node, onnx, OnnxFormatError, toNumber, 
 import { findResidualStream, ResidualStream } from './residual';
 
 /** Bumped whenever the edit changes, so cached instrumented graphs are rebuilt. */
-export const INSTRUMENT_VERSION = 1;
+export const INSTRUMENT_VERSION = 2;
 
 export const STEER_BASIS = 'steer_basis';
 export const STEER_ADD = 'steer_add';

@@ -6,6 +6,11 @@ export interface DecoderIO {
   /** 'input_ids' or 'inputs_embeds'. */
   tokens: 'input_ids' | 'inputs_embeds';
   hasPositionIds: boolean;
+  /**
+   * False when the attention kernel derives sequence lengths from the mask assuming right padding
+   * (GroupQueryAttention): such graphs only run batches of equal length.
+   */
+  leftPadding: boolean;
   /** Newer exports take a scalar saying how many final positions need logits (0 = all). */
   hasNumLogitsToKeep: boolean;
   /** Layer indices that carry a KV cache, in order. */
@@ -66,6 +71,7 @@ export function checkDecoderIO(graph: onnx.IGraphProto): DecoderIO {
     tokens,
     hasPositionIds: inputNames.includes('position_ids'),
     hasNumLogitsToKeep: inputNames.includes('num_logits_to_keep'),
+    leftPadding: !(graph.node ?? []).some((n) => n.opType === 'GroupQueryAttention'),
     cacheLayers,
     cacheElemType: first.elemType ?? 1,
     cacheShape: first.shape ?? [],

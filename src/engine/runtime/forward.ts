@@ -26,14 +26,18 @@ export function throwIfCancelled(signal?: AbortSignal): void {
   if (signal?.aborted) throw new EngineError('CANCELLED', 'cancelled');
 }
 
-/** Groups indices of sequences into runs of similar length within the token budget. */
-export function planBatches(lengths: number[], maxTokens: number): number[][] {
+/**
+ * Groups indices of sequences into runs of similar length within the token budget; with
+ * `padding` false only sequences of equal length share a run.
+ */
+export function planBatches(lengths: number[], maxTokens: number, padding = true): number[][] {
   const order = lengths.map((_, i) => i).sort((a, b) => lengths[a] - lengths[b]);
   const batches: number[][] = [];
   let cur: number[] = [];
   for (const i of order) {
     const width = Math.max(lengths[i], ...cur.map((j) => lengths[j]));
-    if (cur.length > 0 && width * (cur.length + 1) > maxTokens) {
+    const mixed = cur.length > 0 && lengths[cur[0]] !== lengths[i];
+    if (cur.length > 0 && (width * (cur.length + 1) > maxTokens || (mixed && !padding))) {
       batches.push(cur);
       cur = [];
     }
@@ -48,7 +52,7 @@ export async function forward(dec: Decoder, seqs: number[][], opts: ForwardOptio
   const hooks = resolveHooks(opts.hooks, dec.layers);
   const fetch = [...hooks.map((h) => h.output), ...(opts.logits === 'none' ? [] : ['logits'])];
   const results: ForwardOutput[] = new Array(seqs.length);
-  for (const group of planBatches(seqs.map((s) => s.length), opts.maxTokens ?? 8192)) {
+  for (const group of planBatches(seqs.map((s) => s.length), opts.maxTokens ?? 8192, dec.io.leftPadding)) {
     throwIfCancelled(opts.signal);
     const width = Math.max(...group.map((i) => seqs[i].length));
     const pads = group.map((i) => width - seqs[i].length);

@@ -2,6 +2,7 @@
 // one token per step with the KV cache (or the whole sequence again when the cache is off, which
 // tests use as the reference). Steering applies at every step; cancellation is checked between steps.
 import { Decoder, Past } from './decoder';
+import { seededRandom } from './random';
 import { resolveHooks } from './hooks';
 import { SteeringTensors } from './steering';
 import { toFloat32 } from './tensors';
@@ -32,18 +33,6 @@ export interface GenerateOutput {
   residuals: Record<string, Float32Array>;
   /** Next-token logits of each step, kept only when asked (tests, KL). */
   stepLogits?: Float32Array[];
-}
-
-/** mulberry32: small, fast, seedable; sampling must be reproducible from the seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function argmax(v: Float32Array): number {

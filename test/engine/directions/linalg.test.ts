@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mat, svd, symmetricEigen } from '../../../src/engine/directions/linalg';
-import { seededRandom } from '../../../src/engine/runtime/generate';
+import { seededRandom } from '../../../src/engine/runtime/random';
 
 test('symmetric eigen of a hand-computed 2×2', () => {
   // [[2,1],[1,2]] has eigenvalues 3 (along [1,1]/√2) and 1 (along [1,-1]/√2).

@@ -1,0 +1,39 @@
+// Fixture decoders built by the project's own code, for tests, benchmarks and the demo: a seeded
+// random (or hand-set) Llama/Qwen2-style model written in a real exporter's style and dtype, with
+// the weights it really stores so the reference forward pass is exact.
+import type { FixtureDtype } from './builder';
+import { decoderConfig, DecoderConfig } from './config';
+import type { ExportStyle } from './decoder';
+import { storedWeights } from './quantize';
+import { makeWordTokenizer, vocabulary } from './tokenizer';
+import { DecoderWeights, randomWeights } from './weights';
+import { writeModel } from './write';
+
+export type { DecoderConfig, DecoderWeights, ExportStyle, FixtureDtype };
+export { decoderConfig, randomWeights };
+export { referenceForward } from './reference';
+
+export interface FixtureOptions {
+  style: ExportStyle;
+  dtype: FixtureDtype;
+  seed?: number;
+  config?: Partial<DecoderConfig>;
+  externalData?: boolean;
+}
+
+export interface Fixture {
+  dir: string;
+  onnxPath: string;
+  config: DecoderConfig;
+  /** The values the graph holds (after fp16 rounding or quantization). */
+  weights: DecoderWeights;
+  vocab: string[];
+}
+
+export function buildFixture(dir: string, opts: FixtureOptions): Fixture {
+  const vocab = vocabulary();
+  const config = decoderConfig({ ...opts.config, vocabSize: vocab.length });
+  const weights = randomWeights(config, opts.seed ?? 1);
+  const onnxPath = writeModel(dir, { config, weights, tokenizer: makeWordTokenizer(vocab), style: opts.style, dtype: opts.dtype, externalData: opts.externalData });
+  return { dir, onnxPath, config, weights: storedWeights(config, weights, opts.dtype), vocab };
+}

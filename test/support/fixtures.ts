@@ -1,0 +1,45 @@
+// Opening fixture models through the engine's own runtime: instrumented (as the engine runs them)
+// or plain (the original graph, for comparisons).
+import path from 'node:path';
+import { instrumentCached } from '../../src/engine/onnx/cache';
+import { checkDecoderIO } from '../../src/engine/onnx/io';
+import { readModel } from '../../src/engine/onnx/proto';
+import { createSession, Decoder } from '../../src/engine/runtime/decoder';
+import { openDecoder } from '../../src/engine/runtime/open';
+import { buildFixture, Fixture, FixtureOptions } from '../../src/modelgen';
+import { tempDir } from './paths';
+
+export function fixture(opts: FixtureOptions): Fixture {
+  return buildFixture(path.join(tempDir(`${opts.style}-${opts.dtype}`), 'model'), opts);
+}
+
+export const shapeOf = (fx: Fixture) => ({
+  layers: fx.config.layers,
+  hidden: fx.config.hidden,
+  kvHeads: fx.config.kvHeads,
+  headDim: fx.config.headDim,
+});
+
+export async function instrumentedDecoder(fx: Fixture): Promise<Decoder> {
+  const inst = await instrumentCached(fx.onnxPath, { ...shapeOf(fx), cacheDir: tempDir('cache') });
+  return openDecoder(inst, shapeOf(fx), { padId: 0 });
+}
+
+export async function plainDecoder(fx: Fixture): Promise<Decoder> {
+  const io = checkDecoderIO(readModel(fx.onnxPath).graph!);
+  const session = await createSession(fx.onnxPath, path.dirname(fx.onnxPath), {});
+  return new Decoder(session, io, fx.config.layers, fx.config.hidden, { kvHeads: fx.config.kvHeads, headDim: fx.config.headDim }, 0, false);
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+export function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
