@@ -43,3 +43,26 @@ export function maxAbs(a: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
   return m;
 }
+
+/**
+ * Cached and uncached greedy decodes must choose the same tokens with logits within `tol`. Dynamic
+ * q8 quantizes each activation tensor with its own range, so a one-token cached step and a full
+ * re-run are different computations there: compare up to and including the first differing choice.
+ */
+export function assertSameDecode(
+  cached: { ids: number[]; stepLogits?: Float32Array[] },
+  full: { ids: number[]; stepLogits?: Float32Array[] },
+  dtype: string,
+  tol: number,
+): void {
+  const split = dtype === 'q8' ? cached.ids.findIndex((id, i) => id !== full.ids[i]) : -1;
+  if (split === 0) throw new Error('the prefill step is the same computation and must choose the same token');
+  if (split < 0 && JSON.stringify(cached.ids) !== JSON.stringify(full.ids)) {
+    throw new Error(`decodes differ: ${cached.ids} vs ${full.ids}`);
+  }
+  const steps = split < 0 ? cached.ids.length : split + 1;
+  for (let i = 0; i < steps; i++) {
+    const d = maxAbsDiff(cached.stepLogits![i], full.stepLogits![i]);
+    if (d > tol) throw new Error(`step ${i}: logits differ by ${d} > ${tol}`);
+  }
+}
