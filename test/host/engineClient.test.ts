@@ -1,0 +1,111 @@
+// The host's engine client against real child processes: a controllable test engine for the
+// protocol's edge cases, and the real engine on a fixture model.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { EngineClient, EngineRequestError, EngineState } from '../../src/host/engineClient';
+import { fixture } from '../support/fixtures';
+import { REPO, tempDir } from '../support/paths';
+
+const TSX = ['--import', 'tsx'];
+
+function client(entry: string): { c: EngineClient; states: EngineState[]; logs: string[] } {
+  const states: EngineState[] = [];
+  const logs: string[] = [];
+  const c = new EngineClient({ enginePath: entry, execArgv: TSX, log: (_l, m) => logs.push(m) });
+  c.onState((s) => states.push(s));
+  return { c, states, logs };
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string, message?: RegExp): Promise<EngineRequestError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof EngineRequestError, `expected EngineRequestError, got ${e}`);
+    assert.equal(e.code, code, e.message);
+    if (message) assert.match(e.message, message);
+    return e;
+  }
+  assert.fail(`expected a ${code} error`);
+}
+
+describe('engine client with the protocol test engine', () => {
+  const { c, states, logs } = client(path.join(REPO, 'test/engine/fixtures/testEngine.ts'));
+  after(() => c.dispose());
+
+  test('a request resolves with progress, and typed arrays survive IPC', async () => {
+    const progress: number[] = [];
+    const info = await c.request('load', { model: 'm', cacheDir: '/tmp' }, { onProgress: (n) => progress.push(n.fraction ?? -1) });
+    assert.equal(info.model, 'm');
+    assert.deepEqual(progress, [0.5]);
+    const f = await c.request('forward', { inputs: [{ prompt: 'hi' }] });
+    assert.ok(f.items[0].residuals['resid_pre.0'] instanceof Float32Array);
+    assert.deepEqual(Array.from(f.items[0].residuals['resid_pre.0']), [0.5, -1.25]);
+    assert.ok(states.includes('busy') && states.at(-1) === 'ready');
+  });
+
+  test('invalid params are BAD_REQUEST naming the field', async () => {
+    await rejectsWith(c.request('generate', { input: { prompt: 'x' }, maxNewTokens: -3 } as never), 'BAD_REQUEST', /maxNewTokens/);
+    await rejectsWith(c.request('load', { model: '', cacheDir: '/tmp' }), 'BAD_REQUEST', /model/);
+  });
+
+  test('coded engine errors keep their code; unexpected ones are INTERNAL with the stack as detail', async () => {
+    await rejectsWith(c.request('load', { model: 'missing', cacheDir: '/tmp' }), 'NOT_FOUND', /no such model/);
+    const e = await rejectsWith(c.request('doctor', {}), 'INTERNAL', /boom/);
+    assert.match(e.detail ?? '', /testEngine\.ts/);
+    assert.ok(logs.some((l) => l.includes('doctor failed')));
+  });
+
+  test('tokens stream, and cancellation stops a generation promptly', async () => {
+    const ctl = new AbortController();
+    const tokens: string[] = [];
+    const started = Date.now();
+    const result = await c.request('generate', { input: { prompt: 'x' }, maxNewTokens: 1000 }, {
+      signal: ctl.signal,
+      onToken: (n) => {
+        tokens.push(n.text);
+        if (n.index === 2) ctl.abort();
+      },
+    });
+    assert.equal(result.stopReason, 'cancelled');
+    assert.deepEqual(tokens.slice(0, 3), ['t0 ', 't1 ', 't2 ']);
+    assert.ok(Date.now() - started < 2000);
+  });
+
+  test('a crash rejects pending requests with ENGINE_CRASHED, and restart brings the last model back', async () => {
+    const generation = c.request('generate', { input: { prompt: 'x' }, maxNewTokens: 1000 });
+    const crash = c.request('load', { model: 'crash', cacheDir: '/tmp' });
+    await rejectsWith(crash, 'ENGINE_CRASHED', /exited with code 3 during 'load'/);
+    await rejectsWith(generation, 'ENGINE_CRASHED', /during 'generate'/);
+    assert.equal(c.state, 'crashed');
+    const info = await c.restart();
+    assert.equal(info?.model, 'm', 'the last successful load is replayed');
+    assert.equal(c.state, 'ready');
+  });
+});
+
+describe('engine client with the real engine process on a fixture model', () => {
+  const { c } = client(path.join(REPO, 'src/engine/main.ts'));
+  after(() => c.dispose());
+
+  test('load, forward with residuals, streamed generation, kill and restart', async () => {
+    const fx = fixture({ style: 'torch', dtype: 'fp32' });
+    const info = await c.request('load', { model: fx.dir, cacheDir: tempDir('engine') });
+    assert.equal(info.layers, 4);
+    assert.equal(info.residualHooks, 9);
+    const f = await c.request('forward', { inputs: [{ prompt: 'how to make a cake ?' }], hooks: ['resid_pre.2'] });
+    assert.equal(f.items[0].residuals['resid_pre.2'].length, f.items[0].ids.length * 64);
+    const streamed: string[] = [];
+    const g = await c.request('generate', { input: { prompt: 'write a poem' }, maxNewTokens: 5 }, { onToken: (n) => streamed.push(n.text) });
+    assert.equal(streamed.join(''), g.text);
+    await rejectsWith(c.request('forward', { inputs: [{ prompt: 'x' }], hooks: ['resid_pre.9'] }), 'BAD_REQUEST', /layers 0\.\.3/);
+
+    const pending = c.request('generate', { input: { prompt: 'write a poem' }, maxNewTokens: 4000 });
+    (c as unknown as { child: { kill(s: string): void } }).child.kill('SIGKILL');
+    await rejectsWith(pending, 'ENGINE_CRASHED', /killed \(SIGKILL\)/);
+    const again = await c.restart();
+    assert.equal(again?.cacheHit, true, 'the instrumented graph comes from the cache after a restart');
+    const g2 = await c.request('generate', { input: { prompt: 'write a poem' }, maxNewTokens: 5 });
+    assert.deepEqual(g2.ids, g.ids);
+  });
+});
