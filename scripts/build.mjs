@@ -1,7 +1,7 @@
 // Bundles the extension host, the engine child process, the CLI and the webviews with esbuild.
 // onnxruntime-node stays external: its native binaries are loaded from node_modules at run time.
 import * as esbuild from 'esbuild';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
 const production = process.argv.includes('--production');
@@ -46,6 +46,9 @@ const builds = [
     logLevel: 'warning',
   })),
 ].filter((b) => Object.values(b.entryPoints).every((e) => existsSync(path.join(root, e))));
+
+// A production build starts clean so no development source maps end up in a package.
+if (production) rmSync(path.join(root, 'dist'), { recursive: true, force: true });
 
 if (watch) {
   for (const b of builds) await (await esbuild.context({ ...b, absWorkingDir: root })).watch();
