@@ -71,7 +71,12 @@ export function checkFolder(dir: string, dtype: Dtype): Omit<ModelFiles, 'source
 
 /** Every external-data location of a graph must be a relative path that stays inside its folder. */
 export function checkExternalData(onnxPath: string): string[] {
-  const model = decodeModel(readFileSync(onnxPath), onnxPath);
+  let model;
+  try {
+    model = decodeModel(readFileSync(onnxPath), onnxPath);
+  } catch (e) {
+    throw new EngineError('MODEL_INVALID', (e as Error).message);
+  }
   const folder = realpathSync(path.dirname(onnxPath));
   const files = new Set<string>();
   for (const t of model.graph!.initializer ?? []) {

@@ -1,0 +1,92 @@
+// The refusal-lens command line as a user runs it (a real subprocess through bin/refusal-lens.js).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { DIRECTIONS_FORMAT } from '../../src/engine/directions/file';
+import { fixture } from '../support/fixtures';
+import { needsRealModels, REAL_MODELS, REPO, tempDir } from '../support/paths';
+
+const cache = tempDir('cli-cache');
+
+function cli(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [path.join(REPO, 'bin', 'refusal-lens.js'), ...args], { encoding: 'utf8', env: { ...process.env, REFUSAL_LENS_CACHE: cache } });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('refusal-lens on a fixture model', () => {
+  const fx = fixture({ style: 'genai', dtype: 'q4' });
+
+  test('inspect --json reports layers, hidden size and 2·layers+1 residual hooks', () => {
+    const r = cli('inspect', '--model', fx.dir, '--dtype', 'q4', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const info = JSON.parse(r.stdout);
+    assert.deepEqual([info.layers, info.hidden_size, info.residual_hooks], [4, 64, 9]);
+    assert.deepEqual(info.residualOps, ['SkipSimplifiedLayerNormalization']);
+  });
+
+  test('doctor --json passes and exits 0', () => {
+    const r = cli('doctor', '--model', fx.dir, '--dtype', 'q4', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const d = JSON.parse(r.stdout);
+    assert.equal(d.ok, true);
+    assert.ok(d.max_abs_diff <= 1e-4);
+    assert.equal(d.residual_hooks, 9);
+  });
+
+  test('generate, and generate with an ablated direction from a direction file', () => {
+    const plain = cli('generate', '--model', fx.dir, '--dtype', 'q4', '--prompt', 'write a poem about the sea', '--max-new-tokens', '6', '--json');
+    assert.equal(plain.code, 0, plain.stderr);
+    const out = JSON.parse(plain.stdout);
+    assert.equal(out.ids.length, out.stop_reason === 'eos' ? out.ids.length : 6);
+    const file = path.join(tempDir('dir'), 'directions.json');
+    const vector = Array.from({ length: 64 }, (_, i) => Math.cos(i));
+    writeFileSync(file, JSON.stringify({ format: DIRECTIONS_FORMAT, version: 1, model: { id: 'fx', layers: 4, hidden: 64 }, directions: [{ name: 'r', layer: 1, position: -1, method: 'test', vector }] }));
+    const ablated = cli('generate', '--model', fx.dir, '--dtype', 'q4', '--prompt', 'write a poem about the sea', '--max-new-tokens', '6', '--ablate', file, '--json');
+    assert.equal(ablated.code, 0, ablated.stderr);
+    assert.ok(Array.isArray(JSON.parse(ablated.stdout).ids));
+    const wrong = path.join(tempDir('dir'), 'wrong.json');
+    writeFileSync(wrong, JSON.stringify({ format: DIRECTIONS_FORMAT, version: 1, model: { id: 'other', layers: 2, hidden: 16 }, directions: [{ name: 'r', layer: 1, position: -1, method: 'test', vector: vector.slice(0, 16) }] }));
+    const refused = cli('generate', '--model', fx.dir, '--dtype', 'q4', '--prompt', 'hi', '--ablate', wrong);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /was made for other \(2 layers, hidden 16\); the loaded model has 4 layers, hidden 64/);
+  });
+});
+
+test('usage errors exit 2 with the command help', () => {
+  const r = cli('inspect', '--model', 'x', '--frobnicate');
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /Unknown option '--frobnicate'/);
+  assert.match(r.stderr, /refusal-lens inspect --model/);
+  assert.equal(cli('frob').code, 2);
+  assert.match(cli('inspect', '--dtype', 'q3', '--model', 'x').stderr, /--dtype must be one of fp32, fp16/);
+});
+
+test('a missing model exits 1 with one specific message, as JSON with --json', () => {
+  const r = cli('inspect', '--model', '/no/such/model', '--json');
+  assert.equal(r.code, 1);
+  assert.deepEqual(JSON.parse(r.stdout).error.code, 'NOT_FOUND');
+  assert.match(r.stderr, /'\/no\/such\/model' is neither an existing folder nor a Hugging Face Hub id/);
+});
+
+describe('refusal-lens on real exporter graphs', needsRealModels(), () => {
+  const genai = path.join(REAL_MODELS, 'genai-llama-tiny-fp16');
+
+  test('genai-llama-tiny-fp16: inspect, doctor PASS, generate', () => {
+    const info = JSON.parse(cli('inspect', '--model', genai, '--json').stdout);
+    assert.deepEqual([info.layers, info.hidden_size, info.residual_hooks], [2, 16, 5]);
+    const doctor = cli('doctor', '--model', genai);
+    assert.equal(doctor.code, 0, doctor.stderr);
+    assert.match(doctor.stdout, /PASS/);
+    const gen = cli('generate', '--model', genai, '--prompt', 'Hello', '--max-new-tokens', '4');
+    assert.equal(gen.code, 0, gen.stderr);
+    assert.match(gen.stdout, /\[length, 4 tokens\]/);
+  });
+
+  test('graphs without a transformers.js folder layout are refused by name', () => {
+    const r = cli('inspect', '--model', path.join(REAL_MODELS, 'gpt2-tiny-fused'));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /no onnx\/model\.onnx in .*gpt2-tiny-fused for dtype fp32; no onnx\/model\*\.onnx file at all/);
+  });
+});
