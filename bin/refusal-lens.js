@@ -1,16 +1,16 @@
 #!/usr/bin/env node
-// Runs the bundled CLI when it has been built, else the TypeScript sources through tsx, so
-// `npx refusal-lens` works straight after `npm install` in a clone.
+// In a clone, runs the TypeScript sources through tsx (never a stale build); where only the bundle
+// exists (an installed package), runs dist/cli.js.
 const path = require('node:path');
 const fs = require('node:fs');
 
-const bundle = path.join(__dirname, '..', 'dist', 'cli.js');
+const source = path.join(__dirname, '..', 'src', 'cli', 'main.ts');
 let cli;
-if (fs.existsSync(bundle)) {
-  cli = require(bundle);
-} else {
+if (fs.existsSync(source)) {
   require('tsx/cjs');
-  cli = require(path.join(__dirname, '..', 'src', 'cli', 'main.ts'));
+  cli = require(source);
+} else {
+  cli = require(path.join(__dirname, '..', 'dist', 'cli.js'));
 }
 cli.main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;

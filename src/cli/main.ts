@@ -4,6 +4,7 @@ import pkg from '../../package.json';
 import { EngineError } from '../engine/model/errors';
 import { UsageError } from './args';
 import * as doctor from './commands/doctor';
+import * as fixtureCmd from './commands/fixture';
 import * as generate from './commands/generate';
 import * as inspect from './commands/inspect';
 
@@ -13,7 +14,7 @@ interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = { inspect, doctor, generate };
+const COMMANDS: Record<string, Command> = { inspect, doctor, generate, fixture: fixtureCmd };
 
 const USAGE = `usage: refusal-lens <command> [options]
 

@@ -1,0 +1,40 @@
+import path from 'node:path';
+import { buildFixture } from '../../modelgen';
+import { parse, positiveInt, UsageError } from '../args';
+
+export const summary = 'write a small random test decoder (no download) in a real export style';
+
+export const help = `refusal-lens fixture --out <dir> [--style torch|genai] [--dtype fp32|fp16|q8|q4] [--seed N] [--layers L] [--hidden H]
+
+Writes a small Llama-style decoder with random weights in transformers.js layout: config, word-level
+tokenizer with a ChatML chat template, and onnx/model*.onnx in the torch/Optimum or the
+onnxruntime-genai export style. For trying the engine without any download.`;
+
+const OPTIONS = {
+  out: { type: 'string' },
+  style: { type: 'string', default: 'torch' },
+  dtype: { type: 'string', default: 'fp32' },
+  seed: { type: 'string', default: '1' },
+  layers: { type: 'string' },
+  hidden: { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parse(argv, OPTIONS);
+  if (!values.out) throw new UsageError('--out is required');
+  if (values.style !== 'torch' && values.style !== 'genai') throw new UsageError(`--style must be torch or genai, got '${values.style}'`);
+  const dtype = values.dtype as 'fp32' | 'fp16' | 'q8' | 'q4';
+  if (!['fp32', 'fp16', 'q8', 'q4'].includes(dtype)) throw new UsageError(`--dtype must be fp32, fp16, q8 or q4, got '${values.dtype}'`);
+  const hidden = positiveInt(values.hidden, '--hidden');
+  if (hidden !== undefined && (hidden % 32 !== 0 || hidden < 32)) throw new UsageError('--hidden must be a multiple of 32 (q4 blocks, 4 heads)');
+  const fx = buildFixture(path.resolve(values.out), {
+    style: values.style,
+    dtype,
+    seed: positiveInt(values.seed, '--seed'),
+    config: { ...(values.layers ? { layers: positiveInt(values.layers, '--layers') } : {}), ...(hidden ? { hidden } : {}) },
+  });
+  if (values.json) console.log(JSON.stringify({ dir: fx.dir, onnx: fx.onnxPath, layers: fx.config.layers, hidden: fx.config.hidden }));
+  else console.log(`wrote ${fx.onnxPath} (${values.style} style, ${dtype}, ${fx.config.layers} layers, hidden ${fx.config.hidden})`);
+  return 0;
+}
