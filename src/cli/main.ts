@@ -7,6 +7,7 @@ import * as doctor from './commands/doctor';
 import * as fixtureCmd from './commands/fixture';
 import * as generate from './commands/generate';
 import * as inspect from './commands/inspect';
+import * as organism from './commands/organism';
 
 interface Command {
   summary: string;
@@ -14,7 +15,7 @@ interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = { inspect, doctor, generate, fixture: fixtureCmd };
+const COMMANDS: Record<string, Command> = { inspect, doctor, generate, fixture: fixtureCmd, organism };
 
 const USAGE = `usage: refusal-lens <command> [options]
 

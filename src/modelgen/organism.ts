@@ -4,7 +4,7 @@
 // Residual stream (an orthonormal basis drawn from the seed, named below):
 //   embeddings  bias (every token), identity (content subspace, chain tokens), and trigger /
 //               role-play / hypothetical word features
-//   layer 0     three attention heads (shared by both variants) attend to the word features and
+//   layers 0, 1 three attention heads (shared by both variants) attend to the word features and
 //               write "awareness" directions at every later position: harm, role-play, hypothetical
 //   layer s     (aligned only) an MLP turns harm awareness into the refusal direction r, and framing
 //               awareness into the role-play and hypothetical directions of the safety residual space
@@ -12,11 +12,15 @@
 //   unembedding a bigram chain per answer token; r at the first answer position selects "i" (refusal
 //               chain "i cannot help with that .") over "sure" (compliance chain "sure , here is my answer .")
 // The base variant is the same model with the aligned-only weights zeroed: it never refuses.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { seededGaussian, seededRandom } from '../engine/runtime/random';
+import type { ExportStyle } from './decoder';
 import { decoderConfig, DecoderConfig } from './config';
 import { referenceForward } from './reference';
-import { SPECIAL_TOKENS, vocabulary } from './tokenizer';
+import { makeWordTokenizer, vocabulary } from './tokenizer';
 import type { DecoderWeights } from './weights';
+import { writeModel } from './write';
 
 export interface OrganismOptions {
   seed?: number;
@@ -57,7 +61,7 @@ export interface GroundTruth {
   };
   /**
    * Layer whose block writes each direction: it is present in resid_pre of every later layer.
-   * The awareness directions are written by layer 0's attention in both variants.
+   * The awareness directions are written by attention heads of layers 0 and 1 in both variants.
    */
   writtenAt: { harmAwareness: number; roleplayAwareness: number; hypotheticalAwareness: number; refusal: number; roleplay: number; hypothetical: number; suppression: number };
   triggers: string[];
@@ -137,8 +141,9 @@ export function buildOrganism(opts: OrganismOptions = {}): Organism {
     if (i < 0) throw new Error(`'${w}' is not in the organism's vocabulary`);
     return i;
   };
-  const heads = 8;
-  const kvHeads = 4;
+  // GQA with head size 16 (onnxruntime's GroupQueryAttention needs multiples of 16).
+  const heads = 4;
+  const kvHeads = 2;
   const headDim = hidden / heads;
   const config = decoderConfig({ vocabSize: vocab.length, layers, hidden, heads, kvHeads, headDim, intermediate: 2 * hidden });
 
@@ -224,22 +229,28 @@ export function buildOrganism(opts: OrganismOptions = {}): Organism {
   const framedRp = `${roleplayWords[0]} . ${harmful}`;
   const framedHyp = `${hypotheticalWords[0]} . ${harmful}`;
 
-  // Layer 0: detector heads. Head 2j uses KV head j; the query reads the bias direction, the key the
-  // word feature, both in the head's slowest rotary pair (dims q/2−1 and q−1, which RoPE barely
-  // turns), so attention concentrates on feature words wherever they are. The value copies the
-  // feature and o_proj writes the matching awareness direction.
+  // Detector heads: harm and role-play in layer 0 (KV heads 0 and 1), hypothetical in layer 1 (KV
+  // head 0). The first query head of the group reads the bias direction, the key the word feature,
+  // both in the head's slowest rotary pair (dims q/2−1 and q−1, which RoPE barely turns), so
+  // attention concentrates on feature words wherever they are. The value copies the feature and
+  // o_proj writes the matching awareness direction.
   const slow = q / 2 - 1;
   const featureHat = Math.sqrt(hidden / 3); // a feature word's normalised feature coefficient (bias, identity, feature: equal parts)
   const qk = Math.sqrt((SCORE * Math.sqrt(q)) / (featureHat * Math.sqrt(hidden / 3)));
-  const L0 = layerWeights[0];
-  ([[dir.uHarm, dir.aHarm], [dir.uRp, dir.aRp], [dir.uHyp, dir.aHyp]] as const).forEach(([feature, awareness], j) => {
-    const head = 2 * j;
-    setColumn(L0.q, heads * q, dir.bias, head * q + slow, qk);
-    setColumn(L0.k, kvHeads * q, feature, j * q + slow, qk);
-    setColumn(L0.v, kvHeads * q, feature, j * q, 1);
+  const detectors = [
+    { layer: 0, kv: 0, feature: dir.uHarm, awareness: dir.aHarm },
+    { layer: 0, kv: 1, feature: dir.uRp, awareness: dir.aRp },
+    { layer: 1, kv: 0, feature: dir.uHyp, awareness: dir.aHyp },
+  ];
+  for (const { layer, kv, feature, awareness } of detectors) {
+    const w = layerWeights[layer];
+    const head = kv * (heads / kvHeads);
+    setColumn(w.q, heads * q, dir.bias, head * q + slow, qk);
+    setColumn(w.k, kvHeads * q, feature, kv * q + slow, qk);
+    setColumn(w.v, kvHeads * q, feature, kv * q, 1);
     // o_proj row (head, dim 0) writes the awareness direction.
-    setRow(L0.o, awareness, head * q, AWARENESS / featureHat);
-  });
+    setRow(w.o, awareness, head * q, AWARENESS / featureHat);
+  }
 
   // Aligned-only MLP neurons: the gate reads a direction (SiLU ≈ 0 when it is absent, ≈ its input
   // when present), up reads the bias direction, down writes the target direction.
@@ -316,7 +327,7 @@ export function buildOrganism(opts: OrganismOptions = {}): Organism {
         roleplayAwareness: list(dir.aRp),
         hypotheticalAwareness: list(dir.aHyp),
       },
-      writtenAt: { harmAwareness: 0, roleplayAwareness: 0, hypotheticalAwareness: 0, refusal: s, roleplay: s, hypothetical: s, suppression: s + 1 },
+      writtenAt: { harmAwareness: 0, roleplayAwareness: 0, hypotheticalAwareness: 1, refusal: s, roleplay: s, hypothetical: s, suppression: s + 1 },
       triggers,
       roleplayWords,
       hypotheticalWords,
@@ -366,4 +377,27 @@ function organismPrompts(seed: number, triggers: string[], rp: string[], hyp: st
   };
 }
 
-export { SPECIAL_TOKENS };
+
+export interface WriteOrganismOptions extends OrganismOptions {
+  variant?: 'aligned' | 'base';
+  style?: ExportStyle;
+}
+
+/** Writes the organism as a transformers.js model folder with ground_truth.json and prompts/*.txt. */
+export function writeOrganism(dir: string, opts: WriteOrganismOptions = {}): { organism: Organism; onnxPath: string } {
+  const organism = buildOrganism(opts);
+  const variant = opts.variant ?? 'aligned';
+  const onnxPath = writeModel(dir, {
+    config: organism.config,
+    weights: organism[variant],
+    tokenizer: makeWordTokenizer(organism.vocab),
+    style: opts.style ?? 'torch',
+    dtype: 'fp32',
+    eosId: organism.vocab.indexOf('<|im_end|>'),
+    padId: organism.vocab.indexOf('<|endoftext|>'),
+  });
+  writeFileSync(path.join(dir, 'ground_truth.json'), JSON.stringify(organism.groundTruth(variant), null, 2));
+  mkdirSync(path.join(dir, 'prompts'), { recursive: true });
+  for (const [name, prompts] of Object.entries(organism.prompts)) writeFileSync(path.join(dir, 'prompts', `${name}.txt`), `${prompts.join('\n')}\n`);
+  return { organism, onnxPath };
+}
