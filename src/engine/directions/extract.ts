@@ -1,0 +1,214 @@
+// Arditi et al.'s refusal direction: difference in means of resid_pre at every layer and every
+// post-instruction position, then candidate selection by bypass score (refusal metric with the
+// direction ablated everywhere), induce score (refusal metric with the direction added at its own
+// layer) and KL on harmless prompts, with the paper's filters. Defaults follow the reference code.
+import type { ModelInfo } from '../../protocol';
+import type { ChatTokenizer } from '../model/tokenizer';
+import { EngineError } from '../model/errors';
+import type { Decoder } from '../runtime/decoder';
+import { forward, throwIfCancelled } from '../runtime/forward';
+import { steeringTensors } from '../runtime/steering';
+import { klDivergence, refusalScore } from './metrics';
+import type { PromptSet } from './prompts';
+
+/** What the direction methods need of a loaded model (the Engine provides it). */
+export interface LoadedModel {
+  info: ModelInfo;
+  tokenizer: ChatTokenizer;
+  decoder: Decoder;
+}
+
+/** The answer openings whose first tokens form the refusal token set (paper: "I", "As"). */
+export const REFUSAL_OPENINGS = ['I cannot', 'As an'];
+
+export interface ExtractOptions {
+  harmful: { train: PromptSet; val: PromptSet };
+  harmless: { train: PromptSet; val: PromptSet };
+  /** Token ids of refusal openings; default: first tokens of REFUSAL_OPENINGS in the model's tokenizer. */
+  refusalTokens?: number[];
+  /** Keep only harmful prompts the model refuses and harmless ones it answers (paper default: on). */
+  filterPrompts?: boolean;
+  pruneLayerFraction?: number;
+  klThreshold?: number;
+  induceThreshold?: number;
+  signal?: AbortSignal;
+  progress?: (message: string, fraction?: number) => void;
+}
+
+export interface Candidate {
+  /** Post-instruction position, negative from the end of the prompt. */
+  position: number;
+  layer: number;
+  bypass: number;
+  induce: number;
+  kl: number;
+  norm: number;
+  /** Why the candidate was filtered out, if it was. */
+  filtered?: string;
+}
+
+export interface ExtractResult {
+  layers: number;
+  positions: number[];
+  refusalTokens: number[];
+  counts: { harmfulTrain: number; harmlessTrain: number; harmfulVal: number; harmlessVal: number };
+  candidates: Candidate[];
+  selected?: Candidate;
+  /** The selected candidate's raw difference-in-means vector (not normalised: ActAdd uses it as is). */
+  vector?: number[];
+  /** Set when every candidate was filtered: what happened and what to try. */
+  report?: string;
+  /** Mean diff vectors for every candidate, [position index][layer] (for the explorer and tests). */
+  meanDiffs: Float64Array[][];
+}
+
+export function refusalTokensOf(tokenizer: ChatTokenizer, override?: number[]): number[] {
+  const tokens = override?.length ? override : tokenizer.firstTokenIds(REFUSAL_OPENINGS);
+  if (tokens.length === 0) throw new EngineError('BAD_REQUEST', 'no refusal tokens: the tokenizer encodes none of the refusal openings; pass refusal tokens explicitly');
+  return tokens;
+}
+
+/** Chat-encodes prompts and checks each ends with the template's post-instruction tokens. */
+export function encodeChat(model: LoadedModel, set: PromptSet): number[][] {
+  return set.prompts.map((p) => model.tokenizer.encode(p, { chat: true }).ids);
+}
+
+export function postInstructionCount(model: LoadedModel): number {
+  if (!model.tokenizer.hasChatTemplate) {
+    throw new EngineError('MODEL_INVALID', 'direction extraction needs a chat template (post-instruction positions come from it); this tokenizer has none');
+  }
+  // Positions after the instruction come from the template itself (e.g. "<|im_end|>\n<|im_start|>assistant\n").
+  return Math.max(1, model.tokenizer.postInstructionIds.length);
+}
+
+async function lastLogits(model: LoadedModel, seqs: number[][], steering: Parameters<typeof steeringTensors>[0] | undefined, signal?: AbortSignal): Promise<Float32Array[]> {
+  const st = steering && steeringTensors(steering, model.info.layers, model.info.hiddenSize);
+  const outs = await forward(model.decoder, seqs, { hooks: [], logits: 'last', steering: st, signal });
+  return outs.map((o) => o.logits!);
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+export async function extractRefusalDirection(model: LoadedModel, opts: ExtractOptions): Promise<ExtractResult> {
+  const { layers: L, hiddenSize: H } = model.info;
+  const n = postInstructionCount(model);
+  const refusalTokens = refusalTokensOf(model.tokenizer, opts.refusalTokens);
+  const progress = opts.progress ?? (() => {});
+  const score = (logits: Float32Array[]) => logits.map((l) => refusalScore(l, refusalTokens));
+
+  let sets = {
+    harmfulTrain: encodeChat(model, opts.harmful.train),
+    harmlessTrain: encodeChat(model, opts.harmless.train),
+    harmfulVal: encodeChat(model, opts.harmful.val),
+    harmlessVal: encodeChat(model, opts.harmless.val),
+  };
+  if (opts.filterPrompts ?? true) {
+    progress('Filtering prompts by the refusal metric', 0);
+    const keep = async (seqs: number[][], refused: boolean, what: string) => {
+      const s = score(await lastLogits(model, seqs, undefined, opts.signal));
+      const kept = seqs.filter((_, i) => (refused ? s[i] > 0 : s[i] < 0));
+      if (kept.length === 0) {
+        throw new EngineError(
+          'BAD_REQUEST',
+          `after filtering by the refusal metric no ${what} prompt is left (scores ${Math.min(...s).toFixed(2)}..${Math.max(...s).toFixed(2)} with refusal tokens ` +
+            `${JSON.stringify(model.tokenizer.tokenStrings(refusalTokens))}); the model may not ${refused ? 'refuse' : 'answer'} these prompts, or refuses with other words: ` +
+            'set the refusal tokens, or turn prompt filtering off',
+        );
+      }
+      return kept;
+    };
+    sets = {
+      harmfulTrain: await keep(sets.harmfulTrain, true, 'harmful training'),
+      harmlessTrain: await keep(sets.harmlessTrain, false, 'harmless training'),
+      harmfulVal: await keep(sets.harmfulVal, true, 'harmful validation'),
+      harmlessVal: await keep(sets.harmlessVal, false, 'harmless validation'),
+    };
+  }
+
+  // Means of resid_pre at the last n positions, accumulated in float64.
+  progress('Collecting activations', 0.05);
+  const means = async (seqs: number[][]) => {
+    const sums = Array.from({ length: n }, () => Array.from({ length: L }, () => new Float64Array(H)));
+    const outs = await forward(model.decoder, seqs, { hooks: ['resid_pre.*'], logits: 'none', signal: opts.signal });
+    outs.forEach((o, s) => {
+      const len = seqs[s].length;
+      for (let l = 0; l < L; l++) {
+        const x = o.residuals[`resid_pre.${l}`];
+        for (let p = 0; p < n; p++) {
+          const row = (len - n + p) * H;
+          const acc = sums[p][l];
+          for (let h = 0; h < H; h++) acc[h] += x[row + h];
+        }
+      }
+    });
+    for (const perPos of sums) for (const acc of perPos) for (let h = 0; h < H; h++) acc[h] /= seqs.length;
+    return sums;
+  };
+  const mu = await means(sets.harmfulTrain);
+  const nu = await means(sets.harmlessTrain);
+  const meanDiffs = mu.map((perPos, p) => perPos.map((m, l) => m.map((x, h) => x - nu[p][l][h])));
+
+  const baseHarmless = await lastLogits(model, sets.harmlessVal, undefined, opts.signal);
+  const pruneFrom = Math.floor(L * (1 - (opts.pruneLayerFraction ?? 0.2)));
+  const klMax = opts.klThreshold ?? 0.1;
+  const induceMin = opts.induceThreshold ?? 0;
+  const candidates: Candidate[] = [];
+  const total = n * L;
+  for (let p = 0; p < n; p++) {
+    for (let l = 0; l < L; l++) {
+      throwIfCancelled(opts.signal);
+      progress(`Scoring candidate ${candidates.length + 1} of ${total} (position ${p - n}, layer ${l})`, 0.1 + (0.9 * candidates.length) / total);
+      const r = Array.from(meanDiffs[p][l]);
+      const norm = Math.hypot(...r);
+      const c: Candidate = { position: p - n, layer: l, bypass: NaN, induce: NaN, kl: NaN, norm };
+      if (!(norm > 1e-8) || !Number.isFinite(norm)) {
+        c.filtered = norm === 0 ? 'zero vector (harmful and harmless means are equal here)' : 'non-finite activations';
+        candidates.push(c);
+        continue;
+      }
+      const ablate = { ablate: [r], positions: 'all' as const };
+      c.bypass = mean(score(await lastLogits(model, sets.harmfulVal, ablate, opts.signal)));
+      const ablatedHarmless = await lastLogits(model, sets.harmlessVal, ablate, opts.signal);
+      c.kl = mean(ablatedHarmless.map((a, i) => klDivergence(baseHarmless[i], a)));
+      c.induce = mean(score(await lastLogits(model, sets.harmlessVal, { add: [{ vector: r, layers: [l], coefficient: 1 }], positions: 'all' }, opts.signal)));
+      if ([c.bypass, c.kl, c.induce].some((x) => !Number.isFinite(x))) c.filtered = 'a score is NaN';
+      else if (l >= pruneFrom) c.filtered = `layer ≥ ${pruneFrom} (the last ${Math.round((opts.pruneLayerFraction ?? 0.2) * 100)}% of layers)`;
+      else if (c.kl > klMax) c.filtered = `KL ${c.kl.toFixed(3)} > ${klMax}`;
+      else if (c.induce < induceMin) c.filtered = `induce score ${c.induce.toFixed(2)} < ${induceMin}`;
+      candidates.push(c);
+    }
+  }
+  progress('Selecting', 1);
+  const kept = candidates.filter((c) => !c.filtered);
+  const selected = kept.length ? kept.reduce((a, b) => (b.bypass < a.bypass ? b : a)) : undefined;
+  const result: ExtractResult = {
+    layers: L,
+    positions: Array.from({ length: n }, (_, p) => p - n),
+    refusalTokens,
+    counts: {
+      harmfulTrain: sets.harmfulTrain.length,
+      harmlessTrain: sets.harmlessTrain.length,
+      harmfulVal: sets.harmfulVal.length,
+      harmlessVal: sets.harmlessVal.length,
+    },
+    candidates,
+    meanDiffs,
+  };
+  if (selected) {
+    result.selected = selected;
+    result.vector = Array.from(meanDiffs[selected.position + n][selected.layer]);
+  } else {
+    const reasons = new Map<string, number>();
+    for (const c of candidates) {
+      const key = c.filtered!.replace(/[\d.]+/g, '#');
+      reasons.set(key, (reasons.get(key) ?? 0) + 1);
+    }
+    const best = candidates.filter((c) => Number.isFinite(c.bypass)).sort((a, b) => a.bypass - b.bypass)[0];
+    result.report =
+      `All ${candidates.length} candidates were filtered out: ` +
+      [...reasons].map(([r, k]) => `${k} × ${r}`).join('; ') +
+      (best ? `. The lowest bypass score was ${best.bypass.toFixed(2)} at layer ${best.layer}, position ${best.position} (${best.filtered}).` : '.') +
+      ' Try more prompts, a higher KL threshold, or a model whose refusals start with the refusal tokens.';
+  }
+  return result;
+}
