@@ -3,11 +3,14 @@
 import pkg from '../../package.json';
 import { EngineError } from '../engine/model/errors';
 import { UsageError } from './args';
+import * as ablate from './commands/ablate';
 import * as doctor from './commands/doctor';
+import * as extract from './commands/extract';
 import * as fixtureCmd from './commands/fixture';
 import * as generate from './commands/generate';
 import * as inspect from './commands/inspect';
 import * as organism from './commands/organism';
+import * as score from './commands/score';
 
 interface Command {
   summary: string;
@@ -15,7 +18,7 @@ interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = { inspect, doctor, generate, fixture: fixtureCmd, organism };
+const COMMANDS: Record<string, Command> = { inspect, doctor, generate, extract, score, ablate, organism, fixture: fixtureCmd };
 
 const USAGE = `usage: refusal-lens <command> [options]
 

@@ -14,7 +14,7 @@ import { compareWithOriginal, DOCTOR_PROMPTS } from './doctor';
 import { readDecoderConfig, DecoderConfigInfo } from './model/config';
 import { EngineError } from './model/errors';
 import { resolveModel } from './model/source';
-import { ChatTokenizer, loadTokenizer } from './model/tokenizer';
+import { ChatTokenizer, loadTokenizer, textStream } from './model/tokenizer';
 import { instrumentCached, InstrumentedModel } from './onnx/cache';
 import { OnnxFormatError } from './onnx/proto';
 import { Decoder } from './runtime/decoder';
@@ -139,8 +139,10 @@ export class Engine {
   async generate(params: ParsedParamsOf<'generate'>, ctx: CallContext = {}): Promise<GenerateResult> {
     const prompt = this.ids(params.input);
     const steering = params.steering && steeringTensors(params.steering, this.info.layers, this.info.hiddenSize);
-    let shown = '';
-    const soFar: number[] = [];
+    const token = ctx.token;
+    const stream = params.stream && token ? textStream(this.tokenizer, (text) => token(index++, lastId, text)) : undefined;
+    let index = 0;
+    let lastId = 0;
     const out = await generate(this.decoder, prompt, {
       maxNewTokens: params.maxNewTokens,
       eosIds: this.tokenizer.eosIds,
@@ -149,13 +151,9 @@ export class Engine {
       hooks: params.hooks,
       useCache: params.useCache,
       signal: ctx.signal,
-      onToken: (id, index) => {
-        if (!params.stream || !ctx.token) return;
-        soFar.push(id);
-        // Decode the whole continuation and emit the new suffix: multi-token characters stay intact.
-        const text = this.tokenizer.decode(soFar, true);
-        ctx.token(index, id, text.slice(shown.length));
-        shown = text;
+      onToken: (id) => {
+        lastId = id;
+        stream?.(id);
       },
     });
     return {

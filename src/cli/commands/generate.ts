@@ -1,6 +1,6 @@
-import { checkDirectionsFit, readDirections } from '../../engine/directions/file';
 import { Engine } from '../../engine/engine';
 import { GenerateParams, type ParamsOf } from '../../protocol';
+import { selectedDirection } from './direction';
 import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, positiveInt, stderrProgress, UsageError } from '../args';
 
 export const summary = 'generate a completion, optionally with a direction ablated';
@@ -56,11 +56,7 @@ export async function run(argv: string[]): Promise<number> {
   };
   const engine = await Engine.load(loadParams(values), { progress: values.json ? undefined : stderrProgress });
   try {
-    if (values.ablate) {
-      const doc = await readDirections(values.ablate);
-      checkDirectionsFit(doc, engine.info.layers, engine.info.hiddenSize, values.ablate);
-      params.steering = { ablate: [doc.directions[doc.selected].vector] };
-    }
+    if (values.ablate) params.steering = { ablate: [(await selectedDirection(engine, values.ablate)).vector] };
     const result = await engine.generate(GenerateParams.parse(params), {
       token: values.json ? undefined : (_i, _id, text) => process.stdout.write(text),
     });

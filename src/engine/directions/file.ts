@@ -1,7 +1,10 @@
-// Direction files: a versioned JSON document that carries each direction's vector with the metadata
-// needed to use it correctly (which model, layer, position, method, data). Loading checks the
-// document against the model it is applied to.
-import { readFile } from 'node:fs/promises';
+// Direction files: a versioned JSON document with each direction's metadata (model, layer, position,
+// method, prompt-set hashes, scores) and its values as raw little-endian float32 in a sidecar
+// `<name>.f32` checked by size and sha256 on load. Small hand-written files may carry `vector`
+// inline instead. Files are written to a temporary name and renamed, so a crash never leaves half a file.
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { describeZodError } from '../../protocol';
 import { EngineError } from '../model/errors';
@@ -10,56 +13,135 @@ export const DIRECTIONS_FORMAT = 'refusal-lens/directions';
 
 const finite = z.number().refine(Number.isFinite, { message: 'must be a finite number' });
 
-export const Direction = z.object({
-  name: z.string(),
-  /** Layer whose resid_pre the direction was read from. */
-  layer: z.number().int().nonnegative(),
-  /** Token position it was read at (negative: from the end of the prompt). */
-  position: z.number().int(),
-  method: z.string(),
-  vector: z.array(finite).min(1),
-  scores: z.record(z.string(), z.number().nullable()).optional(),
-});
-export type Direction = z.infer<typeof Direction>;
+const DirectionEntry = z
+  .object({
+    name: z.string(),
+    /** Layer whose resid_pre the direction was read from. */
+    layer: z.number().int().nonnegative(),
+    /** Token position it was read at (negative: from the end of the prompt). */
+    position: z.number().int(),
+    method: z.string(),
+    /** Inline values, or `offset` into the sidecar's float32 array. */
+    vector: z.array(finite).min(1).optional(),
+    offset: z.number().int().nonnegative().optional(),
+    scores: z.record(z.string(), z.number().nullable()).optional(),
+  })
+  .refine((d) => (d.vector === undefined) !== (d.offset === undefined), { message: 'a direction needs exactly one of vector or offset' });
 
-export const DirectionsDoc = z.object({
+const DocSchema = z.object({
   format: z.literal(DIRECTIONS_FORMAT),
   version: z.literal(1),
   model: z.object({ id: z.string(), layers: z.number().int().positive(), hidden: z.number().int().positive() }),
-  directions: z.array(Direction).min(1),
+  directions: z.array(DirectionEntry).min(1),
   /** Index of the direction used by default (ablation, scoring). */
   selected: z.number().int().nonnegative().default(0),
+  /** Prompt-set name -> sha256 of its prompts. */
   datasets: z.record(z.string(), z.string()).optional(),
+  data: z.object({ file: z.string(), sha256: z.string(), floats: z.number().int().positive() }).optional(),
+  created: z.string().optional(),
 });
-export type DirectionsDoc = z.infer<typeof DirectionsDoc>;
 
-export async function readDirections(path: string): Promise<DirectionsDoc> {
+export interface Direction {
+  name: string;
+  layer: number;
+  position: number;
+  method: string;
+  vector: number[];
+  scores?: Record<string, number | null>;
+}
+
+export interface DirectionsDoc {
+  model: { id: string; layers: number; hidden: number };
+  directions: Direction[];
+  selected: number;
+  datasets?: Record<string, string>;
+}
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(tmp, data);
+    await fs.rename(tmp, file);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw new EngineError('BAD_REQUEST', `cannot write ${file}: ${(e as Error).message}`);
+  }
+}
+
+export async function writeDirections(file: string, doc: DirectionsDoc): Promise<void> {
+  for (const [i, d] of doc.directions.entries()) {
+    if (d.vector.length !== doc.model.hidden) throw new EngineError('BAD_REQUEST', `direction ${i} has ${d.vector.length} values, the model's hidden size is ${doc.model.hidden}`);
+  }
+  const floats = Float32Array.from(doc.directions.flatMap((d) => d.vector));
+  const bytes = new Uint8Array(floats.buffer);
+  const dataFile = `${path.basename(file, path.extname(file))}.f32`;
+  await writeAtomic(path.join(path.dirname(file), dataFile), bytes);
+  const json = {
+    format: DIRECTIONS_FORMAT,
+    version: 1,
+    created: new Date().toISOString(),
+    model: doc.model,
+    selected: doc.selected,
+    datasets: doc.datasets,
+    data: { file: dataFile, sha256: sha256(bytes), floats: floats.length },
+    directions: doc.directions.map((d, i) => ({ name: d.name, layer: d.layer, position: d.position, method: d.method, offset: i * doc.model.hidden, scores: d.scores })),
+  };
+  await writeAtomic(file, JSON.stringify(json, null, 2));
+}
+
+export async function readDirections(file: string): Promise<DirectionsDoc> {
   let raw: unknown;
   try {
-    raw = JSON.parse(await readFile(path, 'utf8'));
+    raw = JSON.parse(await fs.readFile(file, 'utf8'));
   } catch (e) {
-    throw new EngineError('BAD_REQUEST', `cannot read direction file ${path}: ${(e as Error).message}`);
+    throw new EngineError('BAD_REQUEST', `cannot read direction file ${file}: ${(e as Error).message}`);
   }
-  const parsed = DirectionsDoc.safeParse(raw);
-  if (!parsed.success) throw new EngineError('BAD_REQUEST', `${path} is not a Refusal Lens direction file: ${describeZodError(parsed.error)}`);
+  const parsed = DocSchema.safeParse(raw);
+  if (!parsed.success) throw new EngineError('BAD_REQUEST', `${file} is not a Refusal Lens direction file: ${describeZodError(parsed.error)}`);
   const doc = parsed.data;
-  if (doc.selected >= doc.directions.length) {
-    throw new EngineError('BAD_REQUEST', `${path}: selected direction ${doc.selected} does not exist (${doc.directions.length} directions)`);
-  }
-  doc.directions.forEach((d, i) => {
-    if (d.vector.length !== doc.model.hidden) {
-      throw new EngineError('BAD_REQUEST', `${path}: direction ${i} has ${d.vector.length} values but the file says hidden size ${doc.model.hidden}`);
+  const H = doc.model.hidden;
+  let data: Float32Array | undefined;
+  if (doc.data) {
+    const dataPath = path.join(path.dirname(file), path.basename(doc.data.file));
+    let bytes: Buffer;
+    try {
+      bytes = await fs.readFile(dataPath);
+    } catch {
+      throw new EngineError('BAD_REQUEST', `${file}: its data file ${dataPath} is missing`);
     }
+    if (bytes.length !== doc.data.floats * 4 || sha256(bytes) !== doc.data.sha256) {
+      throw new EngineError('BAD_REQUEST', `${file}: data file ${dataPath} does not match its checksum (corrupt or from another export)`);
+    }
+    data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+  }
+  if (doc.selected >= doc.directions.length) {
+    throw new EngineError('BAD_REQUEST', `${file}: selected direction ${doc.selected} does not exist (${doc.directions.length} directions)`);
+  }
+  const directions = doc.directions.map((d, i): Direction => {
+    let vector = d.vector;
+    if (d.offset !== undefined) {
+      if (!data || d.offset + H > data.length) throw new EngineError('BAD_REQUEST', `${file}: direction ${i} points outside the data file`);
+      vector = Array.from(data.subarray(d.offset, d.offset + H));
+    }
+    if (vector!.length !== H) throw new EngineError('BAD_REQUEST', `${file}: direction ${i} has ${vector!.length} values but the file says hidden size ${H}`);
+    if (!vector!.every(Number.isFinite)) throw new EngineError('BAD_REQUEST', `${file}: direction ${i} contains NaN or infinite values`);
+    return { name: d.name, layer: d.layer, position: d.position, method: d.method, vector: vector!, ...(d.scores ? { scores: d.scores } : {}) };
   });
-  return doc;
+  return { model: doc.model, directions, selected: doc.selected, ...(doc.datasets ? { datasets: doc.datasets } : {}) };
 }
 
 /** Refuses a direction file made for a model of another shape. */
-export function checkDirectionsFit(doc: DirectionsDoc, layers: number, hidden: number, path: string): void {
+export function checkDirectionsFit(doc: DirectionsDoc, layers: number, hidden: number, file: string): void {
   if (doc.model.hidden !== hidden || doc.model.layers !== layers) {
     throw new EngineError(
       'BAD_REQUEST',
-      `${path} was made for ${doc.model.id} (${doc.model.layers} layers, hidden ${doc.model.hidden}); the loaded model has ${layers} layers, hidden ${hidden}`,
+      `${file} was made for ${doc.model.id} (${doc.model.layers} layers, hidden ${doc.model.hidden}); the loaded model has ${layers} layers, hidden ${hidden}`,
     );
   }
+  doc.directions.forEach((d, i) => {
+    if (d.layer >= layers) throw new EngineError('BAD_REQUEST', `${file}: direction ${i} is at layer ${d.layer}, the model has ${layers} layers`);
+  });
 }

@@ -17,13 +17,15 @@ export interface Encoded {
 export class ChatTokenizer {
   /** Token ids of the template text after the user's instruction, e.g. "<|im_end|>\n<|im_start|>assistant\n". */
   readonly postInstructionIds: number[];
+  /** Token ids of the template text before the instruction, e.g. "<|im_start|>user\n". */
+  readonly preInstructionIds: number[];
 
   private constructor(
     private readonly tok: PreTrainedTokenizer,
     readonly eosIds: number[],
     readonly padId: number,
   ) {
-    this.postInstructionIds = this.hasChatTemplate ? this.templateSuffixIds() : [];
+    [this.preInstructionIds, this.postInstructionIds] = this.hasChatTemplate ? this.templateParts() : [[], []];
   }
 
   static async load(dir: string, fallbackEos: number[] = [], fallbackPad?: number): Promise<ChatTokenizer> {
@@ -107,12 +109,36 @@ export class ChatTokenizer {
     return [...new Set(texts.map((t) => this.tok.encode(t, { add_special_tokens: false })[0]).filter((x) => x !== undefined))];
   }
 
-  private templateSuffixIds(): number[] {
+  /** [first, end) of the user's instruction in a chat-encoded prompt (template tokens excluded). */
+  instructionSpan(ids: number[]): [number, number] {
+    const pre = this.preInstructionIds;
+    const start = pre.length <= ids.length && pre.every((t, i) => ids[i] === t) ? pre.length : 0;
+    return [start, this.postInstructionStart(ids) ?? ids.length];
+  }
+
+  /** The template around a placeholder message, tokenized: [before, after] the instruction. */
+  private templateParts(): [number[], number[]] {
     const rendered = this.render(PLACEHOLDER);
     const at = rendered.lastIndexOf(PLACEHOLDER);
-    if (at < 0) return [];
-    return this.tok.encode(rendered.slice(at + PLACEHOLDER.length), { add_special_tokens: false });
+    if (at < 0) return [[], []];
+    const encode = (text: string) => this.tok.encode(text, { add_special_tokens: false });
+    return [encode(rendered.slice(0, at)), encode(rendered.slice(at + PLACEHOLDER.length))];
   }
+}
+
+/**
+ * Turns a stream of generated ids into text increments: the whole continuation is decoded each time
+ * and only the new suffix is emitted, so characters spanning several tokens arrive intact.
+ */
+export function textStream(tok: ChatTokenizer, emit: (text: string) => void): (id: number) => void {
+  const ids: number[] = [];
+  let shown = '';
+  return (id) => {
+    ids.push(id);
+    const text = tok.decode(ids, true);
+    emit(text.slice(shown.length));
+    shown = text;
+  };
 }
 
 export function displayToken(t: string): string {

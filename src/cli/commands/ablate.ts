@@ -1,0 +1,59 @@
+import { CONDITIONS, evaluateDirection } from '../../engine/directions/evaluate';
+import { loadPromptSet } from '../../engine/directions/prompts';
+import { Engine } from '../../engine/engine';
+import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, positiveInt, stderrProgress, UsageError } from '../args';
+import { selectedDirection } from './direction';
+
+export const summary = 'completions with the direction ablated and added, beside the baseline, with refusal verdicts and KL';
+
+export const help = `refusal-lens ablate --model <dir> --directions <file> (--prompt <text> | --prompts <file>) [--json]
+
+Greedy completions under three conditions: baseline, directional ablation (every layer and
+position) and activation addition (the raw direction at its layer, times --coefficient). Each is
+judged refused or not by substring matching; KL of the first-token distribution against baseline,
+and the cross-entropy of the baseline completion under each condition, measure the damage.
+
+  --coefficient <c>      activation addition coefficient (default 1; the paper uses -1 on harmful prompts)
+  --max-new-tokens <n>   default 64
+${MODEL_HELP}`;
+
+const OPTIONS = {
+  ...MODEL_OPTIONS,
+  directions: { type: 'string' },
+  prompt: { type: 'string' },
+  prompts: { type: 'string' },
+  coefficient: { type: 'string', default: '1' },
+  'max-new-tokens': { type: 'string' },
+} as const;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parse(argv, OPTIONS);
+  if (!values.directions) throw new UsageError('--directions is required');
+  if ((values.prompt === undefined) === (values.prompts === undefined)) throw new UsageError('give exactly one of --prompt or --prompts');
+  const coefficient = Number(values.coefficient);
+  if (!Number.isFinite(coefficient)) throw new UsageError(`--coefficient must be a number, got '${values.coefficient}'`);
+  const prompts = values.prompt !== undefined ? [values.prompt] : (await loadPromptSet(values.prompts!)).prompts;
+  const progress = values.json ? undefined : stderrProgress;
+  const engine = await Engine.load(loadParams(values), { progress });
+  try {
+    const d = await selectedDirection(engine, values.directions);
+    const r = await evaluateDirection(engine, prompts, { direction: d, coefficient, maxNewTokens: positiveInt(values['max-new-tokens'], '--max-new-tokens'), progress });
+    if (values.json) {
+      console.log(JSON.stringify(r));
+      return 0;
+    }
+    for (const p of r.results) {
+      console.log(`\n> ${p.prompt}`);
+      for (const c of CONDITIONS) {
+        const comp = p.completions[c];
+        if (comp) console.log(`  ${c.padEnd(9)} ${comp.refused ? 'REFUSED ' : 'complied'}  ${JSON.stringify(comp.text)}`);
+      }
+    }
+    const pct = (x?: number) => (x === undefined || Number.isNaN(x) ? '-' : `${(100 * x).toFixed(1)}%`);
+    console.log(`\nrefusal rate: ${CONDITIONS.map((c) => `${c} ${pct(r.refusal_rate[c])}`).join(', ')}`);
+    console.log(`KL vs baseline: ablation ${r.kl.ablation?.toFixed(4)}, addition ${r.kl.addition?.toFixed(4)}; CE of baseline completions: ${CONDITIONS.map((c) => `${c} ${r.ce[c]?.toFixed(3)}`).join(', ')}`);
+    return 0;
+  } finally {
+    await engine.dispose();
+  }
+}
