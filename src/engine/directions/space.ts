@@ -1,0 +1,232 @@
+// Pan et al.'s safety residual space. Two-model mode (the paper's): per layer, the least-squares
+// map from base to aligned last-token activations, the shift S = XW − X, its uncentered SVD;
+// components oriented so their projection correlates positively with refusal, effective ranks,
+// per-component refusal-prediction accuracy. One-model mode (this project's variant): the same
+// decomposition of each prompt's activation minus the harmless mean. Component interaction is a
+// causal proxy for the paper's LRP relevance: the change of the projection on component k at layer
+// l when component j is removed from the residual at layer l−1 (last position).
+import { EngineError } from '../model/errors';
+import { forward, throwIfCancelled } from '../runtime/forward';
+import { steeringTensors } from '../runtime/steering';
+import { encodeChat, refusalTokensOf, type LoadedModel } from './extract';
+import { mat, Mat, svd } from './linalg';
+import { effectiveRank, refusalScore } from './metrics';
+
+export const TAUS = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+
+export interface SpaceLayer {
+  /** Hidden-state index: resid_pre of layer l for l < L, the final-norm input for l = L. */
+  layer: number;
+  /** Eigenvalues λ_k = σ_k² / (N − 1), descending (up to 64). */
+  eigenvalues: number[];
+  effectiveRank: Record<string, number>;
+  /** Unit components c_{l,k}, k < K. */
+  components: number[][];
+  /** Accuracy of predicting refusal from the studied (aligned) model's activation projected on each component. */
+  accuracy: number[];
+  /** Two-model mode: the same from the base model's activations (the paper's classifier). */
+  accuracyBase?: number[];
+}
+
+export interface SpaceResult {
+  mode: 'two-model' | 'one-model (project variant: per-prompt activation minus harmless mean)';
+  prompts: number;
+  refusedFraction: number;
+  layers: SpaceLayer[];
+  /** interactions[i] relates layers[i] (source, components j) to layers[i+1] (target, components k): matrix[j][k]. */
+  interactions: { from: number; to: number; matrix: number[][] }[];
+  interactionMethod: 'causal proxy: projection change on removing a component at the previous layer (not LRP)';
+}
+
+export interface SpaceOptions {
+  prompts: string[];
+  /** One-model mode: the harmless prompts whose mean is subtracted. */
+  harmless?: string[];
+  components?: number;
+  /** How many prompts the (per-prompt, costly) interaction passes use. */
+  interactionPrompts?: number;
+  /** Prompts to measure interactions on (default: an even spread over `prompts`), e.g. jailbreaks as in Pan et al. */
+  interactionOn?: string[];
+  refusalTokens?: number[];
+  signal?: AbortSignal;
+  progress?: (message: string, fraction?: number) => void;
+}
+
+const hookOf = (l: number, L: number) => (l < L ? `resid_pre.${l}` : 'resid_final');
+
+/** Last-token activations at every hidden-state index: acts[l] is [N, H]. */
+async function lastTokenActivations(model: LoadedModel, seqs: number[][], signal?: AbortSignal): Promise<{ acts: Mat[]; logits: Float32Array[] }> {
+  const { layers: L, hiddenSize: H } = model.info;
+  const outs = await forward(model.decoder, seqs, { hooks: ['resid_pre.*', 'resid_final'], logits: 'last', signal });
+  const acts = Array.from({ length: L + 1 }, (_, l) => {
+    const m = mat(seqs.length, H);
+    outs.forEach((o, i) => {
+      const x = o.residuals[hookOf(l, L)];
+      m.data.set(x.subarray(x.length - H), i * H);
+    });
+    for (const v of m.data) if (!Number.isFinite(v)) throw new EngineError('MODEL_INVALID', `non-finite activations at ${hookOf(l, L)}: the model produced NaN or infinity`);
+    return m;
+  });
+  return { acts, logits: outs.map((o) => o.logits!) };
+}
+
+/** P_X Y − X: the linear part of the shift, with P_X the projection onto X's column space (lstsq fit). */
+export function linearShift(x: Mat, y: Mat): Mat {
+  const { u } = svd(x);
+  const n = x.rows;
+  const out = mat(n, x.cols);
+  for (let j = 0; j < u.rows; j++) {
+    const uj = u.data.subarray(j * n, (j + 1) * n);
+    // (u_j u_jᵀ) Y
+    const coef = new Float64Array(x.cols);
+    for (let i = 0; i < n; i++) for (let c = 0; c < x.cols; c++) coef[c] += uj[i] * y.data[i * x.cols + c];
+    for (let i = 0; i < n; i++) for (let c = 0; c < x.cols; c++) out.data[i * x.cols + c] += uj[i] * coef[c];
+  }
+  for (let i = 0; i < out.data.length; i++) out.data[i] -= x.data[i];
+  return out;
+}
+
+function projections(a: Mat, c: ArrayLike<number>): number[] {
+  return Array.from({ length: a.rows }, (_, i) => {
+    let s = 0;
+    for (let h = 0; h < a.cols; h++) s += a.data[i * a.cols + h] * c[h];
+    return s;
+  });
+}
+
+function correlation(x: number[], y: number[]): number {
+  const mx = x.reduce((a, b) => a + b, 0) / x.length;
+  const my = y.reduce((a, b) => a + b, 0) / y.length;
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (let i = 0; i < x.length; i++) {
+    sxy += (x[i] - mx) * (y[i] - my);
+    sxx += (x[i] - mx) ** 2;
+    syy += (y[i] - my) ** 2;
+  }
+  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : 0;
+}
+
+/** Accuracy of "refuses iff projection is above the quantile matching the refusal rate" (paper's rule). */
+export function thresholdAccuracy(proj: number[], labels: boolean[]): number {
+  const positives = labels.filter(Boolean).length;
+  if (positives === 0 || positives === labels.length) return NaN;
+  const threshold = [...proj].sort((a, b) => b - a)[positives - 1];
+  return proj.filter((p, i) => p >= threshold === labels[i]).length / labels.length;
+}
+
+export function decompose(shift: Mat, labels: boolean[], aligned: Mat, base: Mat | undefined, layer: number, k: number): SpaceLayer {
+  const { s, v } = svd(shift, Math.max(k, 64));
+  const n = shift.rows;
+  const eigenvalues = Array.from(s, (x) => (x * x) / Math.max(1, n - 1));
+  const y = labels.map((b) => (b ? 1 : 0));
+  const components: number[][] = [];
+  for (let j = 0; j < Math.min(k, s.length); j++) {
+    const c = Array.from(v.data.subarray(j * shift.cols, (j + 1) * shift.cols));
+    // SVD signs are arbitrary: orient each component so its projection correlates positively with refusal.
+    components.push(correlation(projections(shift, c), y) < 0 ? c.map((x) => -x) : c);
+  }
+  const accuracyOn = (m: Mat) => components.map((c) => thresholdAccuracy(projections(m, c), labels));
+  return {
+    layer,
+    eigenvalues: eigenvalues.slice(0, 64),
+    effectiveRank: Object.fromEntries(TAUS.map((t) => [t.toFixed(1), effectiveRank(eigenvalues, t)])),
+    components,
+    accuracy: accuracyOn(aligned),
+    ...(base ? { accuracyBase: accuracyOn(base) } : {}),
+  };
+}
+
+/**
+ * interaction[j][k]: removing c_{from,j} from h_from at the last position (Δ = −(h·c_j) c_j), the
+ * mean over prompts of how much the blocks in between lower the projection of h_to on c_{to,k},
+ * i.e. proj_k(before) − proj_k(after) minus the direct residual path −Δ·c_k (geometry, not
+ * computation). > 0: component j promotes k; < 0: it suppresses k.
+ */
+async function interactions(model: LoadedModel, seqs: number[][], from: SpaceLayer, to: SpaceLayer, signal?: AbortSignal): Promise<number[][]> {
+  const { layers: L, hiddenSize: H } = model.info;
+  if (from.layer >= L) return [];
+  const target = hookOf(to.layer, L);
+  const base = await forward(model.decoder, seqs, { hooks: [hookOf(from.layer, L), target], logits: 'none', signal });
+  const last = (x: Float32Array) => x.subarray(x.length - H);
+  const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+    let s = 0;
+    for (let h = 0; h < H; h++) s += a[h] * b[h];
+    return s;
+  };
+  const matrix = from.components.map(() => to.components.map(() => 0));
+  for (const [j, cj] of from.components.entries()) {
+    for (const [i, ids] of seqs.entries()) {
+      throwIfCancelled(signal);
+      const h = last(base[i].residuals[hookOf(from.layer, L)]);
+      // Removing c_j from resid_pre(from) at the last position: add −(h·c_j) c_j where that residual is written.
+      const hj = dot(h, cj);
+      const remove = cj.map((x) => -hj * x);
+      const steering = steeringTensors({ add: [{ vector: remove, layers: [from.layer], coefficient: 1 }], positions: 'last' }, L, H);
+      const [out] = await forward(model.decoder, [ids], { hooks: [target], logits: 'none', steering, signal });
+      const after = last(out.residuals[target]);
+      const before = last(base[i].residuals[target]);
+      to.components.forEach((ck, k) => (matrix[j][k] += (dot(before, ck) - dot(after, ck) - hj * dot(cj, ck)) / seqs.length));
+    }
+  }
+  return matrix;
+}
+
+export async function safetySpace(aligned: LoadedModel, base: LoadedModel | undefined, opts: SpaceOptions): Promise<SpaceResult> {
+  const { layers: L, hiddenSize: H } = aligned.info;
+  if (base && (base.info.layers !== L || base.info.hiddenSize !== H || base.info.vocabSize !== aligned.info.vocabSize)) {
+    throw new EngineError(
+      'BAD_REQUEST',
+      `two-model mode needs models of the same shape and tokenizer: aligned has ${L} layers, hidden ${H}, vocabulary ${aligned.info.vocabSize}; ` +
+        `base has ${base.info.layers}, ${base.info.hiddenSize}, ${base.info.vocabSize}`,
+    );
+  }
+  if (opts.prompts.length < 4) throw new EngineError('BAD_REQUEST', `the safety residual space needs at least 4 prompts, got ${opts.prompts.length}`);
+  const k = opts.components ?? 6;
+  const progress = opts.progress ?? (() => {});
+  const set = { name: 'prompts', prompts: opts.prompts, hash: '' };
+  const seqs = encodeChat(aligned, set);
+  if (base) {
+    const baseSeqs = encodeChat(base, set);
+    if (baseSeqs.some((s, i) => s.join() !== seqs[i].join())) throw new EngineError('BAD_REQUEST', 'the base and aligned models tokenize the prompts differently; two-model mode needs the same tokenizer and chat template');
+  }
+  progress('Collecting aligned activations', 0);
+  const y = await lastTokenActivations(aligned, seqs, opts.signal);
+  const refusalTokens = refusalTokensOf(aligned.tokenizer, opts.refusalTokens);
+  const labels = y.logits.map((l) => refusalScore(l, refusalTokens) > 0);
+  let layers: SpaceLayer[];
+  if (base) {
+    progress('Collecting base activations', 0.2);
+    const x = await lastTokenActivations(base, seqs, opts.signal);
+    layers = y.acts.map((yl, l) => decompose(linearShift(x.acts[l], yl), labels, yl, x.acts[l], l, k));
+  } else {
+    if (!opts.harmless?.length) throw new EngineError('BAD_REQUEST', 'one-model mode needs harmless prompts (their mean is the reference point)');
+    const hl = await lastTokenActivations(aligned, encodeChat(aligned, { name: 'harmless', prompts: opts.harmless, hash: '' }), opts.signal);
+    layers = y.acts.map((yl, l) => {
+      const d = mat(yl.rows, H, yl.data);
+      const mean = new Float64Array(H);
+      for (let i = 0; i < hl.acts[l].rows; i++) for (let h = 0; h < H; h++) mean[h] += hl.acts[l].data[i * H + h] / hl.acts[l].rows;
+      for (let i = 0; i < d.rows; i++) for (let h = 0; h < H; h++) d.data[i * H + h] -= mean[h];
+      return decompose(d, labels, yl, undefined, l, k);
+    });
+  }
+  progress('Measuring component interactions', 0.5);
+  // An even spread over the prompts, so every kind (harmful, harmless, framed) is represented.
+  const pool = opts.interactionOn?.length ? encodeChat(aligned, { name: 'interactions', prompts: opts.interactionOn, hash: '' }) : seqs;
+  const want = Math.min(pool.length, opts.interactionPrompts ?? 24);
+  const sample = Array.from({ length: want }, (_, i) => pool[Math.floor((i * pool.length) / want)]);
+  const inter: SpaceResult['interactions'] = [];
+  for (let l = 1; l < layers.length - 1; l++) {
+    progress(`Interactions ${l} → ${l + 1}`, 0.5 + (0.5 * l) / layers.length);
+    inter.push({ from: l, to: l + 1, matrix: await interactions(aligned, sample, layers[l], layers[l + 1], opts.signal) });
+  }
+  return {
+    mode: base ? 'two-model' : 'one-model (project variant: per-prompt activation minus harmless mean)',
+    prompts: seqs.length,
+    refusedFraction: labels.filter(Boolean).length / labels.length,
+    layers,
+    interactions: inter,
+    interactionMethod: 'causal proxy: projection change on removing a component at the previous layer (not LRP)',
+  };
+}
