@@ -24,7 +24,7 @@ export interface InstrumentedModel {
   cacheHit: boolean;
 }
 
-interface EntryMeta extends InstrumentMeta {
+export interface EntryMeta extends InstrumentMeta {
   weightsDir: string;
 }
 
@@ -71,6 +71,11 @@ export async function instrumentCached(
     throw e;
   }
   return { path: path.join(dir, INSTRUMENTED_FILE), weightsDir: (await readEntry(dir))!.weightsDir, meta, cacheHit: false };
+}
+
+/** The cache entry holding an instrumented graph (undefined when missing, stale or unreadable). */
+export function readEntryOf(graphPath: string): Promise<EntryMeta | undefined> {
+  return readEntry(path.dirname(graphPath));
 }
 
 async function readEntry(dir: string): Promise<EntryMeta | undefined> {

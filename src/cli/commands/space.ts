@@ -1,0 +1,66 @@
+import path from 'node:path';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { DEFAULT_HARMFUL, DEFAULT_HARMLESS } from '../../engine/directions/defaultPrompts';
+import { loadPromptSet } from '../../engine/directions/prompts';
+import { safetySpace } from '../../engine/directions/space';
+import { Engine } from '../../engine/engine';
+import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, positiveInt, stderrProgress, UsageError } from '../args';
+
+export const summary = 'the safety residual space (Pan et al.): components, spectrum, effective rank, interactions';
+
+export const help = `refusal-lens space --model <aligned> [--base <dir>] [--prompts f] [--harmless f] --out <space.json> [--json]
+
+Two-model mode (with --base, the paper's method): per layer, the least-squares map from the base
+model's last-token activations to the aligned model's, the shift S = XW − X, its uncentered SVD.
+One-model mode (without --base, this project's variant): the same decomposition of each prompt's
+activation minus the mean over harmless prompts. Reports, per layer, the spectrum, the effective
+rank at tau 0.4..0.9, the components (oriented to correlate positively with refusal) with their
+refusal-prediction accuracy, and component interactions between consecutive layers (a causal
+proxy for the paper's LRP relevance: > 0 promotes, < 0 suppresses).
+
+  --prompts <file>           prompts to analyse (default: the built-in harmful and harmless sets)
+  --harmless <file>          one-model mode's reference prompts (default: built-in harmless set)
+  --interaction-prompts <f>  prompts to measure interactions on (e.g. jailbreaks; default: spread over --prompts)
+  --components <k>           components per layer (default 6)
+${MODEL_HELP}`;
+
+const OPTIONS = {
+  ...MODEL_OPTIONS,
+  base: { type: 'string' },
+  prompts: { type: 'string' },
+  harmless: { type: 'string' },
+  'interaction-prompts': { type: 'string' },
+  components: { type: 'string' },
+  out: { type: 'string' },
+} as const;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parse(argv, OPTIONS);
+  if (!values.out) throw new UsageError('--out is required');
+  const prompts = values.prompts ? (await loadPromptSet(values.prompts)).prompts : [...DEFAULT_HARMFUL, ...DEFAULT_HARMLESS];
+  const harmless = values.harmless ? (await loadPromptSet(values.harmless)).prompts : DEFAULT_HARMLESS;
+  const interactionOn = values['interaction-prompts'] ? (await loadPromptSet(values['interaction-prompts'])).prompts : undefined;
+  const progress = values.json ? undefined : stderrProgress;
+  const params = loadParams(values);
+  const aligned = await Engine.load(params, { progress });
+  const base = values.base ? await Engine.load({ ...params, model: values.base }, { progress }) : undefined;
+  try {
+    const r = await safetySpace(aligned, base, { prompts, harmless, interactionOn, components: positiveInt(values.components, '--components'), progress });
+    const doc = { format: 'refusal-lens/safety-space', version: 1, model: aligned.info.model, base: base?.info.model ?? null, ...r };
+    mkdirSync(path.dirname(path.resolve(values.out)), { recursive: true });
+    writeFileSync(path.resolve(values.out), JSON.stringify(doc));
+    if (values.json) {
+      console.log(JSON.stringify({ mode: r.mode, prompts: r.prompts, layers: r.layers.map((l) => ({ layer: l.layer, effective_rank: l.effectiveRank, eigenvalues: l.eigenvalues.slice(0, 8), accuracy: l.accuracy })), out: path.resolve(values.out) }));
+    } else {
+      console.log(`${r.mode}, ${r.prompts} prompts (${(100 * r.refusedFraction).toFixed(0)}% refused)\nlayer  eff.rank@0.4/0.9  λ1      λ2      acc(C0)`);
+      for (const l of r.layers) {
+        console.log(`${String(l.layer).padStart(5)}  ${String(l.effectiveRank['0.4']).padStart(7)}/${String(l.effectiveRank['0.9']).padEnd(8)} ${(l.eigenvalues[0] ?? 0).toFixed(3).padStart(7)} ${(l.eigenvalues[1] ?? 0).toFixed(3).padStart(7)}  ${l.accuracy[0]?.toFixed(2) ?? '-'}`);
+      }
+      console.log(`\nwrote ${path.resolve(values.out)}`);
+    }
+    return 0;
+  } finally {
+    await aligned.dispose();
+    await base?.dispose();
+  }
+}
