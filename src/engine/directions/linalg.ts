@@ -222,3 +222,18 @@ export function svd(a: Mat, k = Math.min(a.rows, a.cols)): { s: Float64Array; u:
   }
   return { s, u, v };
 }
+
+/** Cosines of the principal angles between span(a) and span(b) (rows orthonormalised first), descending. */
+export function principalCosines(a: number[][], b: number[][]): number[] {
+  const ortho = (vs: number[][]) => {
+    const m = mat(vs.length, vs[0].length, vs.flat());
+    const { v } = svd(m);
+    return Array.from({ length: v.rows }, (_, i) => Array.from(v.data.subarray(i * v.cols, (i + 1) * v.cols)));
+  };
+  const qa = ortho(a);
+  const qb = ortho(b);
+  const m = mat(qa.length, qb.length, qa.flatMap((x) => qb.map((y) => dot(x, y))));
+  const { s } = svd(m);
+  // svd drops zero singular values: those angles are right angles.
+  return Array.from({ length: Math.min(qa.length, qb.length) }, (_, i) => Math.min(1, s[i] ?? 0));
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mat, svd, symmetricEigen } from '../../../src/engine/directions/linalg';
+import { mat, principalCosines, svd, symmetricEigen } from '../../../src/engine/directions/linalg';
 import { seededRandom } from '../../../src/engine/runtime/random';
 
 test('symmetric eigen of a hand-computed 2×2', () => {
@@ -41,4 +41,14 @@ test('svd of a rank-1 matrix keeps one component', () => {
   assert.equal(s.length, 1);
   assert.ok(Math.abs(s[0] - Math.sqrt(14 * 5)) < 1e-9);
   assert.ok(Math.abs(Math.abs(v.data[0]) - 1 / Math.sqrt(5)) < 1e-12);
+});
+
+test('principal angles: identical planes, a plane and a tilted line, orthogonal lines', () => {
+  const e = (i: number) => [0, 1, 2, 3].map((j) => (i === j ? 1 : 0));
+  const c = principalCosines([e(0), e(1)], [[1, 1, 0, 0], [1, -1, 0, 0]]);
+  assert.ok(Math.abs(c[0] - 1) < 1e-9 && Math.abs(c[1] - 1) < 1e-9);
+  // A line at 60° to the plane span(e0, e1): cos = 0.5.
+  const line = [0.5, 0, Math.sqrt(3) / 2, 0];
+  assert.ok(Math.abs(principalCosines([e(0), e(1)], [line])[0] - 0.5) < 1e-9);
+  assert.deepEqual(principalCosines([e(2)], [e(3)]), [0]);
 });
