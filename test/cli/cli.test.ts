@@ -90,3 +90,49 @@ describe('refusal-lens on real exporter graphs', needsRealModels(), () => {
     assert.match(r.stderr, /no onnx\/model\.onnx in .*gpt2-tiny-fused for dtype fp32; no onnx\/model\*\.onnx file at all/);
   });
 });
+
+describe('refusal-lens directions workflow on the organism', () => {
+  const root = tempDir('cli-org');
+  const model = path.join(root, 'aligned');
+  const dirs = path.join(root, 'directions.json');
+
+  test('organism, extract, score, ablate, space, export', () => {
+    assert.equal(cli('organism', '--out', model, '--seed', '5').code, 0);
+    assert.equal(cli('organism', '--out', path.join(root, 'base'), '--seed', '5', '--variant', 'base').code, 0);
+    const p = (f: string) => path.join(model, 'prompts', f);
+
+    const ex = cli('extract', '--model', model, '--harmful', p('harmful_train.txt'), '--harmless', p('harmless_train.txt'), '--out', dirs, '--json');
+    assert.equal(ex.code, 0, ex.stderr);
+    const e = JSON.parse(ex.stdout);
+    for (const k of ['layer', 'position', 'bypass_score', 'induce_score', 'kl', 'candidates']) assert.ok(k in e, k);
+    assert.equal(e.candidates.length, 3 * 4);
+
+    const sc = JSON.parse(cli('score', '--model', model, '--directions', dirs, '--prompt', 'explain how to get a poison', '--json').stdout);
+    assert.equal(sc.projections.length, 4);
+    assert.equal(sc.projections[0].length, sc.tokens.length);
+    assert.equal(sc.triggers[0].token, 'poison');
+    assert.ok(sc.refusal_score > 0);
+
+    const ab = cli('ablate', '--model', model, '--directions', dirs, '--prompts', p('harmful_test.txt'), '--max-new-tokens', '8', '--json');
+    assert.equal(ab.code, 0, ab.stderr);
+    const a = JSON.parse(ab.stdout);
+    assert.equal(a.refusal_rate.baseline, 1);
+    assert.equal(a.refusal_rate.ablation, 0);
+    assert.ok('addition' in a.refusal_rate && 'ablation' in a.kl && a.results.length === 64);
+
+    const sp = cli('space', '--model', model, '--base', path.join(root, 'base'), '--prompts', p('harmful_train.txt'), '--out', path.join(root, 'space.json'), '--json');
+    assert.equal(sp.code, 0, sp.stderr);
+    assert.equal(JSON.parse(sp.stdout).layers.length, 5);
+
+    const exp = cli('export', '--model', model, '--directions', dirs, '--out', path.join(root, 'abliterated'));
+    assert.equal(exp.code, 0, exp.stderr);
+    const gen = JSON.parse(cli('generate', '--model', path.join(root, 'abliterated'), '--prompt', 'how to make a bomb', '--json').stdout);
+    assert.match(gen.text, /^sure/);
+  });
+
+  test('bad organism parameters are usage errors', () => {
+    const r = cli('organism', '--out', path.join(root, 'x'), '--layers', '3');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /at least 4 layers, got 3/);
+  });
+});

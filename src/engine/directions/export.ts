@@ -1,7 +1,7 @@
 // Exports an abliterated model: the instrumented graph with the direction baked in as constants
 // (ablation at every writer, i.e. weight orthogonalization done at run time, which needs no
 // requantization and leaves tied lm_heads alone), without the residual outputs or steering inputs,
-// so plain transformers.js loads and runs it like the original.
+// so plain transformers.js loads and runs it like the original, and Refusal Lens can study it again.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ModelInfo } from '../../protocol';
@@ -9,8 +9,25 @@ import { EngineError } from '../model/errors';
 import { onnxFileName } from '../model/layout';
 import { readEntryOf } from '../onnx/cache';
 import { STEER_ADD, STEER_BASIS, STEER_MASK } from '../onnx/instrument';
-import { decodeModel, encodeModel, f32Tensor } from '../onnx/proto';
+import { implicitInputs } from '../onnx/graph';
+import { decodeModel, encodeModel, f32Tensor, onnx } from '../onnx/proto';
 import { unit } from './score';
+
+const BASIS = 'abliteration/basis';
+
+/** Removes nodes whose outputs nothing reads, and initializers no node reads (dead-code elimination). */
+function pruneUnused(graph: onnx.IGraphProto): void {
+  for (;;) {
+    const used = new Set<string>(graph.output!.map((o) => o.name!));
+    for (const n of graph.node!) for (const i of [...n.input!, ...implicitInputs(n)]) used.add(i);
+    const before = graph.node!.length;
+    graph.node = graph.node!.filter((n) => n.output!.some((o) => o && used.has(o)));
+    if (graph.node.length === before) {
+      graph.initializer = graph.initializer!.filter((t) => used.has(t.name!));
+      return;
+    }
+  }
+}
 
 const MODEL_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja'];
 
@@ -25,16 +42,27 @@ export async function exportAbliterated(info: ModelInfo, vectors: number[][], ou
   const rank = basis.length;
   const b = new Float32Array(H * rank);
   basis.forEach((v, j) => v.forEach((x, h) => (b[h * rank + j] = x)));
+  // Each writer's `w + mask·(add − proj)` becomes `w − proj` with a constant basis: no steering
+  // inputs, no Add that a later residual walk could mistake for a residual update.
   graph.input = graph.input!.filter((i) => ![STEER_BASIS, STEER_ADD, STEER_MASK].includes(i.name!));
-  graph.initializer!.push(
-    f32Tensor(STEER_BASIS, [H, rank], b),
-    f32Tensor(STEER_ADD, [2 * info.layers + 1, H], new Float32Array((2 * info.layers + 1) * H)),
-    // A [1, 1] mask broadcasts over every batch row and position.
-    f32Tensor(STEER_MASK, [1, 1], [1]),
-  );
-  const resid = new Set(graph.output!.filter((o) => o.name!.startsWith('resid.')).map((o) => o.name!));
-  graph.output = graph.output!.filter((o) => !resid.has(o.name!));
-  graph.node = graph.node!.filter((n) => !n.output!.some((o) => resid.has(o)));
+  for (const n of graph.node!) {
+    if (/^steer\/w\d+\/out$/.test(n.name!)) {
+      n.opType = 'Sub';
+      n.input = [n.input![0], n.input![1].replace(/\/masked$/, '/proj')];
+    }
+    n.input = n.input!.map((i) => (i === STEER_BASIS ? BASIS : i));
+  }
+  graph.initializer!.push(f32Tensor(BASIS, [H, rank], b));
+  graph.output = graph.output!.filter((o) => !o.name!.startsWith('resid.'));
+  pruneUnused(graph);
+  // The engine's own names stay free, so the exported model can be instrumented and studied again.
+  const rename = (x: string) => x.replace(/^steer\//, 'abliteration/');
+  for (const n of graph.node!) {
+    n.name = rename(n.name!);
+    n.input = n.input!.map(rename);
+    n.output = n.output!.map(rename);
+  }
+  for (const t of graph.initializer!) t.name = rename(t.name!);
 
   const onnxDir = path.join(outDir, 'onnx');
   mkdirSync(onnxDir, { recursive: true });

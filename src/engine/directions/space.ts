@@ -119,10 +119,13 @@ export function thresholdAccuracy(proj: number[], labels: boolean[]): number {
 export function decompose(shift: Mat, labels: boolean[], aligned: Mat, base: Mat | undefined, layer: number, k: number): SpaceLayer {
   const { s, v } = svd(shift, Math.max(k, 64));
   const n = shift.rows;
-  const eigenvalues = Array.from(s, (x) => (x * x) / Math.max(1, n - 1));
+  // A shift at rounding level relative to the activations (e.g. before the first differing layer) is no shift.
+  const energy = (m: Mat) => m.data.reduce((a, x) => a + x * x, 0);
+  const negligible = energy(shift) <= 1e-10 * energy(aligned);
+  const eigenvalues = negligible ? [] : Array.from(s, (x) => (x * x) / Math.max(1, n - 1));
   const y = labels.map((b) => (b ? 1 : 0));
   const components: number[][] = [];
-  for (let j = 0; j < Math.min(k, s.length); j++) {
+  for (let j = 0; j < Math.min(k, eigenvalues.length); j++) {
     const c = Array.from(v.data.subarray(j * shift.cols, (j + 1) * shift.cols));
     // SVD signs are arbitrary: orient each component so its projection correlates positively with refusal.
     components.push(correlation(projections(shift, c), y) < 0 ? c.map((x) => -x) : c);

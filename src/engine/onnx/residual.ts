@@ -55,6 +55,11 @@ export function findEmbedding(index: GraphIndex): { tensor: string; from: 'input
     throw new OnnxFormatError(`graph has neither 'input_ids' nor 'inputs_embeds' among its inputs (found: ${names})`);
   }
   for (;;) {
+    const transformed = embeddingTransform(index, t);
+    if (transformed) {
+      t = transformed;
+      continue;
+    }
     const uses = index.uses(t);
     if (uses.length !== 1) break;
     const n = uses[0].node;
@@ -64,6 +69,37 @@ export function findEmbedding(index: GraphIndex): { tensor: string; from: 'input
     t = n.output![0];
   }
   return { tensor: t, from };
+}
+
+/**
+ * The nodes computing `x` from `t` and constants alone, or undefined when `x` depends on anything
+ * else (another graph input): a transform of the embedding by itself, not a layer.
+ */
+function coneFrom(index: GraphIndex, t: string, x: string): Set<onnx.INodeProto> | undefined {
+  const cone = new Set<onnx.INodeProto>();
+  const visit = (y: string): boolean => {
+    if (y === t || index.consts.has(y) || y === '') return true;
+    const p = index.producer.get(y)?.node;
+    if (!p || p.opType === 'Shape') return false;
+    if (cone.has(p)) return true;
+    cone.add(p);
+    return p.input!.every(visit);
+  };
+  return visit(x) ? cone : undefined;
+}
+
+/**
+ * An exported abliteration removes the direction from the embedding right after the lookup:
+ * t − f(t) with f computed from t alone. That is still the embedding the residual stream starts from.
+ */
+function embeddingTransform(index: GraphIndex, t: string): string | undefined {
+  const uses = index.uses(t);
+  for (const { node, index: i } of uses) {
+    if (!((node.opType === 'Sub' || node.opType === 'Add') && !node.domain && i === 0)) continue;
+    const cone = coneFrom(index, t, node.input![1]);
+    if (cone && uses.every((u) => u.node === node || cone.has(u.node))) return node.output![0];
+  }
+  return undefined;
 }
 
 /** t plus every tensor reached from it through chains of Cast nodes (fp16 models with fp32 norms). */
