@@ -173,6 +173,48 @@ export const DoctorResult = z.object({
 });
 export type DoctorResult = z.infer<typeof DoctorResult>;
 
+// Direction methods (Arditi et al., Pan et al.): see src/engine/directions/.
+const PromptList = z.array(z.string().min(1)).min(1);
+export const DirectionRef = z.object({ vector: vector, layer: z.number().int().nonnegative() }).strict();
+
+export const ExtractParams = z
+  .object({
+    harmful: PromptList,
+    harmless: PromptList,
+    filterPrompts: z.boolean().default(true),
+    klThreshold: z.number().positive().optional(),
+    refusalTokens: z.array(z.number().int().nonnegative()).optional(),
+  })
+  .strict();
+
+export const ScoreParams = z.object({ prompt: z.string(), direction: DirectionRef, topK: z.number().int().positive().max(100).optional() }).strict();
+
+export const EvaluateParams = z
+  .object({
+    prompts: PromptList,
+    direction: DirectionRef,
+    coefficient: finite.default(1),
+    maxNewTokens: z.number().int().positive().max(2048).default(64),
+    conditions: z.array(z.enum(['baseline', 'ablation', 'addition'])).min(1).optional(),
+  })
+  .strict();
+
+export const SpaceParams = z
+  .object({
+    prompts: PromptList,
+    harmless: PromptList.optional(),
+    /** Two-model mode: the base model (folder or Hub id), loaded beside the current one. */
+    base: z.string().min(1).optional(),
+    components: z.number().int().positive().max(32).default(6),
+    interactionOn: PromptList.optional(),
+  })
+  .strict();
+
+export const ExportParams = z.object({ vectors: z.array(vector).min(1), out: z.string().min(1) }).strict();
+
+/** Results of the direction methods are produced by the engine's own typed code and passed through. */
+const engineResult = <T>() => z.custom<T>(() => true);
+
 const Empty = z.object({}).strict().default({});
 
 /** Method table: the single source of truth for what the engine answers. */
@@ -183,6 +225,11 @@ export const EngineMethods = {
   forward: { params: ForwardParams, result: ForwardResult },
   generate: { params: GenerateParams, result: GenerateResult },
   doctor: { params: DoctorParams, result: DoctorResult },
+  extract: { params: ExtractParams, result: engineResult<import('./engine/directions/extract').ExtractResult>() },
+  score: { params: ScoreParams, result: engineResult<import('./engine/directions/score').ScoreResult>() },
+  evaluate: { params: EvaluateParams, result: engineResult<import('./engine/directions/evaluate').EvaluateResult>() },
+  space: { params: SpaceParams, result: engineResult<import('./engine/directions/space').SpaceResult>() },
+  export: { params: ExportParams, result: z.object({ onnx: z.string() }) },
   shutdown: { params: Empty, result: z.object({}) },
 } as const;
 export type EngineMethod = keyof typeof EngineMethods;

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { EngineClient, EngineRequestError, EngineState } from '../../src/host/engineClient';
+import { writeOrganism } from '../../src/modelgen/organism';
 import { fixture } from '../support/fixtures';
 import { REPO, tempDir } from '../support/paths';
 
@@ -107,5 +108,31 @@ describe('engine client with the real engine process on a fixture model', () => 
     assert.equal(again?.cacheHit, true, 'the instrumented graph comes from the cache after a restart');
     const g2 = await c.request('generate', { input: { prompt: 'write a poem' }, maxNewTokens: 5 });
     assert.deepEqual(g2.ids, g.ids);
+  });
+});
+
+describe('direction methods through the real engine process', () => {
+  const { c } = client(path.join(REPO, 'src/engine/main.ts'));
+  after(() => c.dispose());
+
+  test('extract, score and a streamed evaluation on the organism', async () => {
+    const dir = path.join(tempDir('engine-org'), 'organism');
+    const { organism } = writeOrganism(dir, { seed: 7 });
+    await c.request('load', { model: dir, cacheDir: tempDir('engine-org-cache') });
+    const progress: string[] = [];
+    const ex = await c.request('extract', { harmful: organism.prompts.harmful_train, harmless: organism.prompts.harmless_train }, { onProgress: (n) => progress.push(n.message) });
+    assert.ok(ex.selected && ex.vector);
+    assert.ok(ex.meanDiffs[0][0] instanceof Float64Array);
+    assert.ok(progress.some((m) => m.startsWith('Scoring candidate')));
+    const direction = { vector: ex.vector!, layer: ex.selected!.layer };
+    const sc = await c.request('score', { prompt: organism.prompts.harmful_test[0], direction });
+    assert.ok(organism.groundTruth('aligned').triggers.includes(sc.triggers[0].token));
+    const streamed = new Map<number, string>();
+    const ev = await c.request('evaluate', { prompts: organism.prompts.harmful_test.slice(0, 2), direction, maxNewTokens: 8 }, { onToken: (n) => streamed.set(n.index, (streamed.get(n.index) ?? '') + n.text) });
+    assert.equal(ev.refusal_rate.baseline, 1);
+    assert.equal(ev.refusal_rate.ablation, 0);
+    assert.equal(streamed.get(0), ev.results[0].completions.baseline!.text);
+    assert.equal(streamed.get(1), ev.results[0].completions.ablation!.text);
+    await rejectsWith(c.request('score', { prompt: 'x', direction: { vector: [1, 2], layer: 0 } }), 'BAD_REQUEST', /the direction has 2 values, the model's hidden size is 64/);
   });
 });

@@ -7,7 +7,7 @@ import { forward, throwIfCancelled } from '../runtime/forward';
 import { generate } from '../runtime/generate';
 import { steeringTensors, SteeringTensors } from '../runtime/steering';
 import { textStream } from '../model/tokenizer';
-import type { LoadedModel } from './extract';
+import { checkDirection, type LoadedModel } from './extract';
 import { klDivergence, logSoftmax } from './metrics';
 
 /** The reference pipeline's refusal substrings (JailbreakBench's list plus additions); case-insensitive. */
@@ -98,6 +98,7 @@ async function crossEntropy(model: LoadedModel, prompt: number[], completion: nu
 }
 
 export async function evaluateDirection(model: LoadedModel, prompts: string[], opts: EvaluateOptions): Promise<EvaluateResult> {
+  checkDirection(model.info, opts.direction);
   const conditions = opts.conditions ?? CONDITIONS;
   const coefficient = opts.coefficient ?? 1;
   const { layers, hiddenSize } = model.info;

@@ -11,6 +11,7 @@ import { readEntryOf } from '../onnx/cache';
 import { STEER_ADD, STEER_BASIS, STEER_MASK } from '../onnx/instrument';
 import { implicitInputs } from '../onnx/graph';
 import { decodeModel, encodeModel, f32Tensor, onnx } from '../onnx/proto';
+import { checkDirection } from './extract';
 import { unit } from './score';
 
 const BASIS = 'abliteration/basis';
@@ -36,6 +37,7 @@ export async function exportAbliterated(info: ModelInfo, vectors: number[][], ou
   if (!entry) throw new EngineError('NOT_FOUND', `the instrumented graph ${info.instrumentedFile} is no longer in the cache; load the model again`);
   if (path.resolve(outDir) === path.resolve(info.dir)) throw new EngineError('BAD_REQUEST', 'the export folder must differ from the model folder');
   const H = info.hiddenSize;
+  vectors.forEach((v) => checkDirection(info, { vector: v, layer: 0 }));
   const basis = vectors.map(unit);
   const model = decodeModel(readFileSync(info.instrumentedFile), info.instrumentedFile);
   const graph = model.graph!;

@@ -62,6 +62,15 @@ export interface ExtractResult {
   meanDiffs: Float64Array[][];
 }
 
+/** A direction must fit the model it is applied to: hidden size, layer, finite values. */
+export function checkDirection(info: Pick<ModelInfo, 'hiddenSize' | 'layers'>, d: { vector: number[]; layer: number }): void {
+  const { hiddenSize: H, layers: L } = info;
+  if (d.vector.length !== H) throw new EngineError('BAD_REQUEST', `the direction has ${d.vector.length} values, the model's hidden size is ${H}: it was made for another model`);
+  if (d.layer >= L) throw new EngineError('BAD_REQUEST', `the direction's layer ${d.layer} does not exist (the model has layers 0..${L - 1})`);
+  if (!d.vector.every(Number.isFinite)) throw new EngineError('BAD_REQUEST', 'the direction contains NaN or infinite values');
+  if (!d.vector.some((x) => x !== 0)) throw new EngineError('BAD_REQUEST', 'the direction is the zero vector');
+}
+
 export function refusalTokensOf(tokenizer: ChatTokenizer, override?: number[]): number[] {
   const tokens = override?.length ? override : tokenizer.firstTokenIds(REFUSAL_OPENINGS);
   if (tokens.length === 0) throw new EngineError('BAD_REQUEST', 'no refusal tokens: the tokenizer encodes none of the refusal openings; pass refusal tokens explicitly');

@@ -2,7 +2,7 @@
 // at every layer (all positions: an extension of Pan et al., who use the last token only), the
 // refusal metric and next-token probabilities, and trigger tokens by occlusion.
 import { forward, throwIfCancelled } from '../runtime/forward';
-import { refusalTokensOf, type LoadedModel } from './extract';
+import { checkDirection, refusalTokensOf, type LoadedModel } from './extract';
 import type { DirectionRef } from './evaluate';
 import { logSoftmax, refusalScore } from './metrics';
 
@@ -61,6 +61,7 @@ export async function occlusionTriggers(model: LoadedModel, ids: number[], r: nu
 }
 
 export async function scorePrompt(model: LoadedModel, prompt: string, direction: DirectionRef, opts: { refusalTokens?: number[]; topK?: number; signal?: AbortSignal } = {}): Promise<ScoreResult> {
+  checkDirection(model.info, direction);
   const L = model.info.layers;
   const ids = model.tokenizer.encode(prompt, { chat: true }).ids;
   const r = unit(direction.vector);
