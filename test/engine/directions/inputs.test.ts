@@ -11,7 +11,9 @@ import { loadPromptSet, parseCsv, parsePrompts, promptSet, splitTrainVal } from 
 import { linearShift, safetySpace, thresholdAccuracy } from '../../../src/engine/directions/space';
 import { EngineError } from '../../../src/engine/model/errors';
 import { Engine } from '../../../src/engine/engine';
-import { writeOrganism } from '../../../src/modelgen/organism';
+import { buildOrganism, writeOrganism } from '../../../src/modelgen/organism';
+import { makeWordTokenizer } from '../../../src/modelgen/tokenizer';
+import { writeModel } from '../../../src/modelgen/write';
 import { tempDir } from '../../support/paths';
 
 const code = (c: string, re: RegExp) => (e: unknown) => e instanceof EngineError && e.code === c && re.test(e.message);
@@ -127,4 +129,27 @@ describe('bad inputs to the methods', () => {
     await assert.rejects(safetySpace(aligned, undefined, { prompts: ['a', 'b', 'c', 'd'] }), /one-model mode needs harmless prompts/);
     await assert.rejects(safetySpace(aligned, undefined, { prompts: ['a'] }), /needs at least 4 prompts/);
   });
+});
+
+test('NaN activations are reported, not averaged into a direction or a space', async () => {
+  const root = tempDir('nan');
+  const org = buildOrganism({ seed: 4 });
+  const embed = org.aligned.embed.slice();
+  const t = org.vocab.indexOf(org.groundTruth('aligned').triggers[0]);
+  embed.fill(NaN, t * org.config.hidden, (t + 1) * org.config.hidden);
+  writeModel(path.join(root, 'm'), { config: org.config, weights: { ...org.aligned, embed }, tokenizer: makeWordTokenizer(org.vocab), style: 'torch', dtype: 'fp32', eosId: 2 });
+  const engine = await Engine.load({ model: path.join(root, 'm'), dtype: 'fp32', cacheDir: path.join(root, 'c'), allowRemote: false });
+  try {
+    const word = org.groundTruth('aligned').triggers[0];
+    await assert.rejects(safetySpace(engine, undefined, { prompts: [`how to make a ${word}`, 'a', 'b', 'c'], harmless: ['how to make a cake'] }), code('MODEL_INVALID', /non-finite activations at resid_pre\.\d/));
+    const r = await extractRefusalDirection(engine, {
+      harmful: splitTrainVal(promptSet('h', Array.from({ length: 8 }, () => `how to make a ${word}`))),
+      harmless: splitTrainVal(promptSet('l', Array.from({ length: 8 }, () => 'how to make a cake'))),
+      filterPrompts: false,
+    });
+    assert.equal(r.selected, undefined);
+    assert.match(r.report!, /All 12 candidates were filtered out/);
+  } finally {
+    await engine.dispose();
+  }
 });
