@@ -15,6 +15,7 @@ and the cross-entropy of the baseline completion under each condition, measure t
 
   --coefficient <c>      activation addition coefficient (default 1; the paper uses -1 on harmful prompts)
   --max-new-tokens <n>   default 64
+  --refusal-substrings <a|b|...>  what counts as a refusal (default: the paper's list, case-insensitive)
 ${MODEL_HELP}`;
 
 const OPTIONS = {
@@ -24,6 +25,7 @@ const OPTIONS = {
   prompts: { type: 'string' },
   coefficient: { type: 'string', default: '1' },
   'max-new-tokens': { type: 'string' },
+  'refusal-substrings': { type: 'string' },
 } as const;
 
 export async function run(argv: string[]): Promise<number> {
@@ -37,7 +39,8 @@ export async function run(argv: string[]): Promise<number> {
   const engine = await Engine.load(loadParams(values), { progress });
   try {
     const d = await selectedDirection(engine, values.directions);
-    const r = await evaluateDirection(engine, prompts, { direction: d, coefficient, maxNewTokens: positiveInt(values['max-new-tokens'], '--max-new-tokens'), progress });
+    const substrings = values['refusal-substrings']?.split('|').filter(Boolean);
+    const r = await evaluateDirection(engine, prompts, { direction: d, coefficient, maxNewTokens: positiveInt(values['max-new-tokens'], '--max-new-tokens'), substrings, progress });
     if (values.json) {
       console.log(JSON.stringify(r));
       return 0;

@@ -20,6 +20,7 @@ induce >= 0), and the lowest bypass score wins. The last quarter of each set val
   --out <file>         direction file to write (a .f32 data file is written beside it)
   --no-filter          keep every prompt (default: keep harmful prompts the model refuses, harmless it answers)
   --kl-threshold <x>   default 0.1
+  --refusal-tokens <a,b,...>  texts whose first tokens are the refusal tokens (default "I cannot,As an")
 ${MODEL_HELP}`;
 
 const OPTIONS = {
@@ -29,6 +30,7 @@ const OPTIONS = {
   out: { type: 'string' },
   'no-filter': { type: 'boolean', default: false },
   'kl-threshold': { type: 'string' },
+  'refusal-tokens': { type: 'string' },
 } as const;
 
 export async function run(argv: string[]): Promise<number> {
@@ -46,6 +48,7 @@ export async function run(argv: string[]): Promise<number> {
       harmless: splitTrainVal(harmless),
       filterPrompts: !values['no-filter'],
       klThreshold: kl,
+      refusalTokens: values['refusal-tokens'] ? engine.tokenizer.firstTokenIds(values['refusal-tokens'].split(',').map((t) => t.trim()).filter(Boolean)) : undefined,
       progress,
     });
     if (r.selected && r.vector) {
