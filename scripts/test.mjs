@@ -1,48 +1,66 @@
 // `npm test`: typecheck, lint, build, then every test/**/*.test.ts under node's test runner (with
-// tsx for TypeScript). Node 20's --test does not expand globs, so the files are listed here.
-// Extra arguments filter test files by substring: `npm test -- runtime`.
+// tsx for TypeScript), stopping at the first step that fails. Node 20's --test does not expand globs,
+// so the files are listed here. Test files run in parallel, each in its own process (at most 4, so a
+// small CI machine is not swamped by several engines loading models at once); the tests inside a
+// file run in order. The closing lines are node's own summary (`# pass N`, `# fail N`, ...).
+//
+//   npm test                    everything
+//   npm test -- runtime cli     only test files whose path contains every word (no typecheck/lint)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
 const filters = process.argv.slice(2);
+const bin = (pkg, file) => path.join(root, 'node_modules', pkg, file);
 
-function step(name, cmd, args) {
+function step(name, args) {
   console.log(`\n== ${name}`);
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' });
+  const started = Date.now();
+  const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) {
     console.error(`\n${name} failed (exit ${r.status ?? r.signal})`);
     process.exit(r.status || 1);
   }
+  console.log(`${name}: ok (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
 
 function testFiles(dir) {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
-    const p = path.join(dir, d.name);
-    if (d.isDirectory()) return testFiles(p);
-    return d.name.endsWith('.test.ts') ? [path.relative(root, p)] : [];
-  });
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((d) => {
+      const p = path.join(dir, d.name);
+      if (d.isDirectory()) return testFiles(p);
+      return d.name.endsWith('.test.ts') ? [path.relative(root, p)] : [];
+    })
+    .sort();
 }
 
-const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 if (filters.length === 0) {
-  step('typecheck', npx, ['tsc', '--noEmit', '-p', '.']);
-  step('lint', npx, ['eslint', '.']);
+  step('typecheck', [bin('typescript', 'bin/tsc'), '--noEmit', '-p', '.']);
+  step('lint', [bin('eslint', 'bin/eslint.js'), '.']);
 }
-step('build', process.execPath, ['scripts/build.mjs']);
+step('build', ['scripts/build.mjs']);
 const files = testFiles(path.join(root, 'test')).filter((f) => filters.every((x) => f.includes(x)));
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
 }
-// spec for people, TAP to a file for the totals printed as the closing line.
+// spec for people on stdout, TAP to a file for the summary printed last.
 const artifacts = path.join(root, '.test-artifacts');
 mkdirSync(artifacts, { recursive: true });
 const tap = path.join(artifacts, 'results.tap');
+const concurrency = Math.max(1, Math.min(4, os.availableParallelism()));
 const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`];
-console.log(`\n== tests (${files.length} files)`);
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...reporters, ...files], { cwd: root, stdio: 'inherit' });
-const count = (key) => Number(/^# (\w+) (\d+)$/m.exec(readFileSync(tap, 'utf8').split('\n').filter((l) => l.startsWith(`# ${key} `)).join('\n'))?.[2] ?? 0);
-console.log(`\n${count('pass')} passed, ${count('fail')} failed, ${count('skipped')} skipped`);
+console.log(`\n== tests (${files.length} files, ${concurrency} at a time)`);
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporters, ...files], { cwd: root, stdio: 'inherit' });
+let summary = [];
+try {
+  summary = readFileSync(tap, 'utf8')
+    .split('\n')
+    .filter((l) => /^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) /.test(l));
+} catch {
+  summary = ['# no TAP output: the test runner did not start'];
+}
+console.log(`\n${summary.join('\n')}`);
 process.exit(r.status ?? 1);

@@ -2,6 +2,7 @@
 // with one AbortController each (a `cancel` note aborts it), and turns every failure into a coded
 // error response. Inference blocks this process's thread, never the extension host's.
 import {
+  CancelNote,
   describeZodError,
   EngineMethod,
   EngineMethods,
@@ -10,6 +11,7 @@ import {
   HostToEngine,
   LogNote,
   ParsedParamsOf,
+  Request,
   ResultOf,
   RpcError,
 } from '../protocol';
@@ -29,37 +31,82 @@ export interface Transport {
   onMessage(listener: (message: unknown) => void): void;
 }
 
-/** Node IPC to the parent (forked with serialization 'advanced', so typed arrays cross intact). */
+/**
+ * Node IPC to the parent (forked with serialization 'advanced', so typed arrays cross intact). The
+ * parent going away (window closed, host crashed) ends the engine too, so no orphan keeps a model
+ * in memory.
+ */
 export function ipcTransport(): Transport {
   if (!process.send) throw new Error('the engine must be started as a child process with an IPC channel');
+  process.on('disconnect', () => process.exit(0));
   return {
-    send: (m) => process.send!(m),
+    send: (m) => {
+      if (process.connected) process.send!(m);
+    },
     onMessage: (listener) => process.on('message', listener),
   };
 }
 
+/**
+ * A crash must be visible to the host: an uncaught exception or unhandled rejection is sent as an
+ * error LogNote (with the stack), then the process exits with `exitCode` so the host reports
+ * ENGINE_CRASHED and offers a restart. Never keeps running in an unknown state.
+ */
+export function exitOnFatalErrors(exitCode = 70): void {
+  let exiting = false;
+  const fatal = (e: unknown) => {
+    if (exiting) return;
+    exiting = true;
+    const message = `engine crashed: ${(e as Error)?.stack ?? String(e)}`;
+    const exit = () => process.exit(exitCode);
+    setTimeout(exit, 1000).unref();
+    if (process.send && process.connected) {
+      process.send({ kind: 'log', level: 'error', message } satisfies LogNote, () => exit());
+    } else {
+      process.stderr.write(`${message}\n`);
+      exit();
+    }
+  };
+  process.on('uncaughtException', fatal);
+  process.on('unhandledRejection', fatal);
+}
+
 const CODES = new Set<string>(ErrorCode.options);
 
+/**
+ * Any thrown value as a protocol error: an error whose `code` is a protocol ErrorCode keeps it (the
+ * engine throws EngineError on purpose); an abort (the request's signal, or an AbortError) is
+ * CANCELLED; anything else is INTERNAL with the stack as `detail`.
+ */
 export function toRpcError(e: unknown, signal?: AbortSignal): RpcError {
-  const err = e as { code?: unknown; message?: unknown; detail?: unknown; stack?: unknown; name?: unknown };
-  if (typeof err?.code === 'string' && CODES.has(err.code)) {
-    return { code: err.code as ErrorCode, message: String(err.message), ...(typeof err.detail === 'string' ? { detail: err.detail } : {}) };
+  const err = (typeof e === 'object' && e !== null ? e : {}) as { code?: unknown; message?: unknown; detail?: unknown; stack?: unknown; name?: unknown };
+  const message = typeof err.message === 'string' ? err.message : String(e);
+  if (typeof err.code === 'string' && CODES.has(err.code)) {
+    return { code: err.code as ErrorCode, message, ...(typeof err.detail === 'string' ? { detail: err.detail } : {}) };
   }
-  if (signal?.aborted || err?.name === 'AbortError') return { code: 'CANCELLED', message: 'cancelled' };
-  return { code: 'INTERNAL', message: String(err?.message ?? e), ...(typeof err?.stack === 'string' ? { detail: err.stack } : {}) };
+  if (signal?.aborted || err.name === 'AbortError') return { code: 'CANCELLED', message: 'cancelled' };
+  return { code: 'INTERNAL', message, ...(typeof err.stack === 'string' ? { detail: err.stack } : {}) };
 }
+
+const KNOWN = Object.keys(EngineMethods).join(', ');
 
 export function serve(handlers: Handlers, transport: Transport): void {
   const running = new Map<number, AbortController>();
   const log = (level: LogNote['level'], message: string) => transport.send({ kind: 'log', level, message });
 
   transport.onMessage((raw) => {
-    const parsed = HostToEngine.safeParse(raw);
+    // Parsed by its own kind first, so a failure names the field rather than "no union member matched".
+    const kind = (raw as { kind?: unknown })?.kind;
+    const parsed = (kind === 'request' ? Request : kind === 'cancel' ? CancelNote : HostToEngine).safeParse(raw);
     if (!parsed.success) {
-      log('error', `ignored a malformed message from the host: ${describeZodError(parsed.error)}`);
+      // Answer malformed requests that carry an id, so the host is not left waiting.
+      const id = (raw as { kind?: unknown; id?: unknown })?.kind === 'request' ? (raw as { id?: unknown }).id : undefined;
+      const why = `malformed message from the host: ${describeZodError(parsed.error)}`;
+      if (Number.isInteger(id)) transport.send({ kind: 'response', id: id as number, error: { code: 'BAD_REQUEST', message: why } });
+      else log('error', `ignored a ${why}`);
       return;
     }
-    const msg = parsed.data;
+    const msg = parsed.data as HostToEngine;
     if (msg.kind === 'cancel') {
       running.get(msg.id)?.abort();
       return;
@@ -69,8 +116,8 @@ export function serve(handlers: Handlers, transport: Transport): void {
 
   async function handle(id: number, method: string, rawParams: unknown): Promise<void> {
     const reply = (body: { result: unknown } | { error: RpcError }) => transport.send({ kind: 'response', id, ...body });
-    if (!(method in EngineMethods)) {
-      reply({ error: { code: 'BAD_REQUEST', message: `unknown method '${method}'; the engine knows ${Object.keys(EngineMethods).join(', ')}` } });
+    if (!Object.hasOwn(EngineMethods, method)) {
+      reply({ error: { code: 'BAD_REQUEST', message: `unknown method '${method}'; the engine knows ${KNOWN}` } });
       return;
     }
     const m = method as EngineMethod;
@@ -90,7 +137,10 @@ export function serve(handlers: Handlers, transport: Transport): void {
     };
     try {
       const handler = handlers[m] as (p: unknown, c: CallContext) => Promise<unknown>;
-      reply({ result: await handler(params.data, ctx) });
+      const result = await handler(params.data, ctx);
+      // A result that cannot cross IPC (a function, a class with native handles) throws here and is
+      // reported as INTERNAL below instead of leaving the request unanswered.
+      reply({ result });
     } catch (e) {
       const error = toRpcError(e, controller.signal);
       if (error.code === 'INTERNAL') log('error', `${method} failed: ${error.detail ?? error.message}`);

@@ -4,19 +4,34 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import type { ModelInfo } from '../protocol';
 import { EngineClient, EngineRequestError } from './engineClient';
-import { readSettings } from './settings';
+import { proxyEnv, readSettings } from './settings';
 import { EngineStatus } from './statusBar';
 
 const RECENT_KEY = 'refusalLens.recentModels';
+let running: EngineClient | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Refusal Lens', { log: true });
   const status = new EngineStatus();
   const engine = new EngineClient({
-    enginePath: path.join(context.extensionPath, 'dist', 'engine.js'),
+    enginePath: vscode.Uri.joinPath(context.extensionUri, 'dist', 'engine.js').fsPath,
+    env: proxyEnv,
     log: (level, message) => log[level](message),
   });
+  running = engine;
   context.subscriptions.push(log, status, { dispose: () => void engine.dispose() });
+
+  // The status bar names the configured model until a load says otherwise.
+  const showConfiguredModel = () => {
+    const { model } = readSettings();
+    status.setModel(model ? `${path.basename(model)} (not loaded)` : 'no model');
+  };
+  showConfiguredModel();
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (['refusalLens.model', 'refusalLens.dtype', 'refusalLens.threads'].some((k) => e.affectsConfiguration(k))) showConfiguredModel();
+    }),
+  );
   engine.onState((state) => {
     status.setState(state);
     if (state === 'crashed') void offerRestart();
@@ -33,6 +48,8 @@ export function activate(context: vscode.ExtensionContext): void {
     const err = e instanceof EngineRequestError ? e : new EngineRequestError('INTERNAL', String((e as Error)?.message ?? e));
     if (err.code === 'CANCELLED') return;
     log.error(`${what}: [${err.code}] ${err.message}${err.detail ? `\n${err.detail}` : ''}`);
+    // A crash already has its own notification with a Restart button.
+    if (err.code === 'ENGINE_CRASHED') return;
     const actions = err.code === 'MODEL_INVALID' || err.code === 'NOT_FOUND' || err.code === 'OFFLINE' ? ['Select Model', 'Show Log'] : ['Show Log'];
     const choice = await vscode.window.showErrorMessage(`Refusal Lens: ${what} failed: ${err.message}`, ...actions);
     if (choice === 'Select Model') await vscode.commands.executeCommand('refusalLens.selectModel');
@@ -71,7 +88,9 @@ export function activate(context: vscode.ExtensionContext): void {
       log.info(`loaded ${info.model}: ${info.architecture}, ${info.layers} layers, hidden ${info.hiddenSize}, ${info.residualHooks} residual hooks (${info.residualOps.join(', ')})`);
       return info;
     } catch (e) {
-      status.setModel('no model');
+      // A failed load keeps the previous model in the engine (it swaps only on success).
+      const previous = engine.loaded?.model;
+      status.setModel(previous ? path.basename(previous) : 'no model');
       await report(e, `loading ${s.model}`);
       return undefined;
     }
@@ -122,6 +141,7 @@ export function activate(context: vscode.ExtensionContext): void {
   command('refusalLens.restartEngine', async () => {
     try {
       const info = await engine.restart();
+      if (info) status.setModel(path.basename(info.model));
       void vscode.window.showInformationMessage(info ? `Refusal Lens engine restarted with ${info.model}.` : 'Refusal Lens engine restarted.');
     } catch (e) {
       await report(e, 'restarting the engine');
@@ -144,6 +164,7 @@ export function activate(context: vscode.ExtensionContext): void {
   });
 }
 
-export function deactivate(): void {
-  // The engine client is disposed through context.subscriptions.
+/** VS Code waits for this promise, so the engine gets its polite shutdown before the host exits. */
+export function deactivate(): Promise<void> | undefined {
+  return running?.dispose();
 }

@@ -19,3 +19,17 @@ export function readSettings(): Settings {
     allowDownloads: c.get<boolean>('allowDownloads', true),
   };
 }
+
+/**
+ * VS Code's proxy settings as the environment variables the engine's downloads read (the engine is a
+ * separate process, so VS Code's own proxy support does not reach it).
+ */
+export function proxyEnv(): NodeJS.ProcessEnv {
+  const http = vscode.workspace.getConfiguration('http');
+  const proxy = http.get<string>('proxy', '').trim();
+  const noProxy = http.get<string[]>('noProxy', []);
+  return {
+    ...(proxy ? { HTTPS_PROXY: proxy, HTTP_PROXY: proxy } : {}),
+    ...(noProxy.length ? { NO_PROXY: noProxy.join(',') } : {}),
+  };
+}
