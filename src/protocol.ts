@@ -306,3 +306,38 @@ export function describeZodError(err: z.ZodError): string {
     .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
     .join('; ');
 }
+
+// ---------------------------------------------------------------------------------------------
+// Webviews: what the extension host posts to a panel, and what a panel posts back.
+
+export const ScoreViewData = z.object({
+  prompt: z.string(),
+  tokens: z.array(z.string()),
+  /** [first, end) of the user's instruction among the tokens. */
+  instruction: z.tuple([z.number().int(), z.number().int()]),
+  /** projections[layer][token] onto the active direction (unit). */
+  projections: z.array(z.array(z.number())),
+  refusalScore: z.number(),
+  next: z.array(z.object({ token: z.string(), id: z.number().int(), p: z.number() })),
+  triggers: z.array(z.object({ index: z.number().int(), token: z.string(), attribution: z.number() })),
+  triggerMethod: z.string(),
+  direction: z.object({ name: z.string(), layer: z.number().int() }),
+  model: z.string(),
+});
+export type ScoreViewData = z.infer<typeof ScoreViewData>;
+
+export const HostToWebview = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('score'), data: ScoreViewData }),
+  z.object({ type: z.literal('busy'), message: z.string() }),
+  z.object({ type: z.literal('error'), message: z.string() }),
+]);
+export type HostToWebview = z.infer<typeof HostToWebview>;
+
+export const WebviewToHost = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready') }),
+  /** The user picked a layer or bound mode; the host persists it. */
+  z.object({ type: z.literal('view'), layer: z.number().int().nonnegative(), bounds: z.enum(['layer', 'global']) }),
+  z.object({ type: z.literal('rescore') }),
+  z.object({ type: z.literal('revealToken'), index: z.number().int().nonnegative() }),
+]);
+export type WebviewToHost = z.infer<typeof WebviewToHost>;
