@@ -187,7 +187,15 @@ export const ExtractParams = z
   })
   .strict();
 
-export const ScoreParams = z.object({ prompt: z.string(), direction: DirectionRef, topK: z.number().int().positive().max(100).optional() }).strict();
+export const ScoreParams = z
+  .object({
+    prompt: z.string(),
+    direction: DirectionRef,
+    topK: z.number().int().positive().max(100).optional(),
+    /** More directions (e.g. residual-space components) whose per-token projections at their layer come back too. */
+    components: z.array(z.object({ name: z.string(), vector: vector, layer: z.number().int().nonnegative() }).strict()).max(64).default([]),
+  })
+  .strict();
 
 export const EvaluateParams = z
   .object({
@@ -210,6 +218,16 @@ export const SpaceParams = z
   })
   .strict();
 
+/** Writes the built-in model organism (a planted refusal circuit, see src/modelgen/organism.ts) once. */
+export const OrganismParams = z.object({ dir: z.string().min(1), seed: z.number().int().nonnegative().default(1) }).strict();
+export const OrganismResult = z.object({
+  dir: z.string(),
+  created: z.boolean(),
+  /** Prompt-set files written beside the model: harmful_train, harmless_train, jailbreak_test, ... */
+  prompts: z.record(z.string(), z.string()),
+});
+export type OrganismResult = z.infer<typeof OrganismResult>;
+
 export const ExportParams = z.object({ vectors: z.array(vector).min(1), out: z.string().min(1) }).strict();
 
 /** Results of the direction methods are produced by the engine's own typed code and passed through. */
@@ -230,6 +248,7 @@ export const EngineMethods = {
   evaluate: { params: EvaluateParams, result: engineResult<import('./engine/directions/evaluate').EvaluateResult>() },
   space: { params: SpaceParams, result: engineResult<import('./engine/directions/space').SpaceResult>() },
   export: { params: ExportParams, result: z.object({ onnx: z.string() }) },
+  organism: { params: OrganismParams, result: OrganismResult },
   shutdown: { params: Empty, result: z.object({}) },
 } as const;
 export type EngineMethod = keyof typeof EngineMethods;
@@ -270,7 +289,7 @@ export const Response = z.union([
 ]);
 export type Response = z.infer<typeof Response>;
 
-/** Notifications: host -> engine `cancel`; engine -> host `progress`, `token`, `log`. */
+/** Notifications: host -> engine `cancel`; engine -> host `progress`, `token`, `partial`, `log`. */
 export const CancelNote = z.object({ kind: z.literal('cancel'), id: z.number().int() });
 export const ProgressNote = z.object({
   kind: z.literal('progress'),
@@ -286,6 +305,8 @@ export const TokenNote = z.object({
   tokenId: z.number().int(),
   text: z.string(),
 });
+/** One finished item of a long request (e.g. one prompt of an evaluation), before the whole result. */
+export const PartialNote = z.object({ kind: z.literal('partial'), id: z.number().int(), index: z.number().int(), value: z.unknown() });
 export const LogNote = z.object({
   kind: z.literal('log'),
   level: z.enum(['debug', 'info', 'warn', 'error']),
@@ -294,9 +315,10 @@ export const LogNote = z.object({
 export type ProgressNote = z.infer<typeof ProgressNote>;
 export type TokenNote = z.infer<typeof TokenNote>;
 export type LogNote = z.infer<typeof LogNote>;
+export type PartialNote = z.infer<typeof PartialNote>;
 
 export const HostToEngine = z.union([Request, CancelNote]);
-export const EngineToHost = z.union([Response, ProgressNote, TokenNote, LogNote]);
+export const EngineToHost = z.union([Response, ProgressNote, TokenNote, PartialNote, LogNote]);
 export type HostToEngine = z.infer<typeof HostToEngine>;
 export type EngineToHost = z.infer<typeof EngineToHost>;
 
@@ -308,7 +330,14 @@ export function describeZodError(err: z.ZodError): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Webviews: what the extension host posts to a panel, and what a panel posts back.
+// Webviews: what the extension host posts to a panel, and what a panel posts back. Panels keep the
+// last data in their webview state, so hiding a panel or reloading the window shows it again
+// without recomputing.
+
+export const Condition = z.enum(['baseline', 'ablation', 'addition']);
+export type Condition = z.infer<typeof Condition>;
+
+const DirectionLabel = z.object({ name: z.string(), layer: z.number().int() });
 
 export const ScoreViewData = z.object({
   prompt: z.string(),
@@ -317,17 +346,100 @@ export const ScoreViewData = z.object({
   instruction: z.tuple([z.number().int(), z.number().int()]),
   /** projections[layer][token] onto the active direction (unit). */
   projections: z.array(z.array(z.number())),
+  /** Other directions (residual-space components) at their own layer: one value per token. */
+  components: z.array(z.object({ name: z.string(), layer: z.number().int(), values: z.array(z.number()) })).default([]),
   refusalScore: z.number(),
   next: z.array(z.object({ token: z.string(), id: z.number().int(), p: z.number() })),
   triggers: z.array(z.object({ index: z.number().int(), token: z.string(), attribution: z.number() })),
   triggerMethod: z.string(),
-  direction: z.object({ name: z.string(), layer: z.number().int() }),
+  direction: DirectionLabel,
   model: z.string(),
 });
 export type ScoreViewData = z.infer<typeof ScoreViewData>;
 
+export const DiffRow = z.object({
+  prompt: z.string(),
+  /** Generated text per condition; complete once `done`. */
+  texts: z.partialRecord(Condition, z.string()),
+  refused: z.partialRecord(Condition, z.boolean()),
+  /** KL(baseline ‖ condition) of the first next-token distribution. */
+  kl: z.partialRecord(Condition, z.number().nullable()),
+  done: z.boolean(),
+});
+export type DiffRow = z.infer<typeof DiffRow>;
+
+export const DiffViewData = z.object({
+  model: z.string(),
+  direction: DirectionLabel,
+  /** What was run: "selection in <file>" or a prompt file's name. */
+  source: z.string(),
+  conditions: z.array(Condition).min(1),
+  coefficient: z.number(),
+  maxNewTokens: z.number().int().positive(),
+  rows: z.array(DiffRow),
+  state: z.enum(['running', 'done', 'cancelled', 'failed']),
+  /** Per condition over finished prompts. */
+  refusalRate: z.partialRecord(Condition, z.number().nullable()),
+  meanKl: z.partialRecord(Condition, z.number().nullable()),
+});
+export type DiffViewData = z.infer<typeof DiffViewData>;
+
+export const CandidateView = z.object({
+  layer: z.number().int(),
+  position: z.number().int(),
+  bypass: z.number().nullable(),
+  induce: z.number().nullable(),
+  kl: z.number().nullable(),
+  norm: z.number().nullable(),
+  filtered: z.string().optional(),
+});
+export type CandidateView = z.infer<typeof CandidateView>;
+
+export const ExplorerViewData = z.object({
+  model: z.string().optional(),
+  active: z
+    .object({ name: z.string(), layer: z.number().int(), position: z.number().int(), method: z.string(), file: z.string().optional() })
+    .optional(),
+  /** Labels of the prompt sets an extraction will use (a file path or "built-in …"). */
+  promptSets: z.object({ harmful: z.string(), harmless: z.string() }),
+  extraction: z
+    .object({
+      layers: z.number().int(),
+      positions: z.array(z.number().int()),
+      counts: z.record(z.string(), z.number()),
+      candidates: z.array(CandidateView),
+      selected: z.object({ layer: z.number().int(), position: z.number().int() }).optional(),
+      report: z.string().optional(),
+    })
+    .optional(),
+  space: z
+    .object({
+      mode: z.string(),
+      prompts: z.number().int(),
+      refusedFraction: z.number(),
+      layers: z.array(
+        z.object({
+          layer: z.number().int(),
+          eigenvalues: z.array(z.number()),
+          effectiveRank: z.record(z.string(), z.number()),
+          accuracy: z.array(z.number()),
+          topTokens: z.array(z.array(z.string())),
+        }),
+      ),
+      interactions: z.array(z.object({ from: z.number().int(), to: z.number().int(), matrix: z.array(z.array(z.number())) })),
+      interactionMethod: z.string(),
+    })
+    .optional(),
+  task: z.object({ kind: z.enum(['extract', 'space', 'export']), message: z.string(), fraction: z.number().optional() }).optional(),
+});
+export type ExplorerViewData = z.infer<typeof ExplorerViewData>;
+
 export const HostToWebview = z.discriminatedUnion('type', [
   z.object({ type: z.literal('score'), data: ScoreViewData }),
+  z.object({ type: z.literal('diff'), data: DiffViewData }),
+  /** Streamed text of one prompt × condition (appended to what the panel has). */
+  z.object({ type: z.literal('diffToken'), row: z.number().int().nonnegative(), condition: Condition, text: z.string() }),
+  z.object({ type: z.literal('explorer'), data: ExplorerViewData }),
   z.object({ type: z.literal('busy'), message: z.string() }),
   z.object({ type: z.literal('error'), message: z.string() }),
 ]);
@@ -335,9 +447,26 @@ export type HostToWebview = z.infer<typeof HostToWebview>;
 
 export const WebviewToHost = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ready') }),
-  /** The user picked a layer or bound mode; the host persists it. */
+  // Score panel
+  /** The user picked a layer or bound mode. */
   z.object({ type: z.literal('view'), layer: z.number().int().nonnegative(), bounds: z.enum(['layer', 'global']) }),
   z.object({ type: z.literal('rescore') }),
   z.object({ type: z.literal('revealToken'), index: z.number().int().nonnegative() }),
+  // Ablation diff panel
+  z.object({
+    type: z.literal('rerun'),
+    coefficient: finite,
+    maxNewTokens: z.number().int().positive().max(2048),
+    conditions: z.array(Condition).min(1),
+  }),
+  z.object({ type: z.literal('cancel') }),
+  // Direction explorer
+  z.object({ type: z.literal('extract') }),
+  z.object({ type: z.literal('pickPrompts'), which: z.enum(['harmful', 'harmless']) }),
+  z.object({ type: z.literal('useCandidate'), layer: z.number().int().nonnegative(), position: z.number().int() }),
+  z.object({ type: z.literal('space') }),
+  z.object({ type: z.literal('import') }),
+  z.object({ type: z.literal('export') }),
+  z.object({ type: z.literal('exportModel') }),
 ]);
 export type WebviewToHost = z.infer<typeof WebviewToHost>;

@@ -1,6 +1,9 @@
 // The engine process's method table: one loaded model at a time, backed by the same Engine class
 // the CLI uses.
-import type { ParsedParamsOf } from '../protocol';
+import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { writeOrganism } from '../modelgen/organism';
+import type { OrganismResult, ParsedParamsOf } from '../protocol';
 import { CONDITIONS, evaluateDirection } from './directions/evaluate';
 import { exportAbliterated } from './directions/export';
 import { extractRefusalDirection } from './directions/extract';
@@ -43,7 +46,7 @@ export function createHandlers(): Handlers {
         signal: ctx.signal,
         progress: ctx.progress,
       }),
-    score: (params, ctx) => scorePrompt(loaded(), params.prompt, params.direction, { topK: params.topK, signal: ctx.signal }),
+    score: (params, ctx) => scorePrompt(loaded(), params.prompt, params.direction, { topK: params.topK, components: params.components, signal: ctx.signal }),
     evaluate: (params, ctx) =>
       evaluateDirection(loaded(), params.prompts, {
         direction: params.direction,
@@ -54,6 +57,7 @@ export function createHandlers(): Handlers {
         progress: ctx.progress,
         // Streams every condition's tokens: index encodes prompt and condition for the host.
         onToken: (prompt, condition, text) => ctx.token(prompt * 3 + CONDITIONS.indexOf(condition), 0, text),
+        onResult: (result, index) => ctx.partial(index, result),
       }),
     async space(params, ctx) {
       const aligned = loaded();
@@ -67,6 +71,7 @@ export function createHandlers(): Handlers {
       }
     },
     export: async (params) => ({ onnx: await exportAbliterated(loaded().info, params.vectors, params.out) }),
+    organism: async (params) => ensureOrganism(params.dir, params.seed),
     async shutdown() {
       await engine?.dispose();
       engine = undefined;
@@ -74,4 +79,29 @@ export function createHandlers(): Handlers {
       return {};
     },
   };
+}
+
+/**
+ * Writes the organism once: into a temporary sibling folder renamed into place, so an interrupted
+ * write never leaves a half model that a later run would take for a complete one.
+ */
+function ensureOrganism(dir: string, seed: number): OrganismResult {
+  const promptsOf = () =>
+    Object.fromEntries(
+      readdirSync(path.join(dir, 'prompts'))
+        .filter((f) => f.endsWith('.txt'))
+        .map((f) => [path.basename(f, '.txt'), path.join(dir, 'prompts', f)]),
+    );
+  if (existsSync(path.join(dir, 'ground_truth.json'))) return { dir, created: false, prompts: promptsOf() };
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  try {
+    writeOrganism(tmp, { seed });
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new EngineError('INTERNAL', `could not write the built-in organism to ${dir}: ${(e as Error).message}`);
+  }
+  return { dir, created: true, prompts: promptsOf() };
 }

@@ -21,6 +21,7 @@ export interface CallContext {
   signal: AbortSignal;
   progress(message: string, fraction?: number): void;
   token(index: number, tokenId: number, text: string): void;
+  partial(index: number, value: unknown): void;
   log(level: LogNote['level'], message: string): void;
 }
 
@@ -133,6 +134,7 @@ export function serve(handlers: Handlers, transport: Transport): void {
       signal: controller.signal,
       progress: (message, fraction) => transport.send({ kind: 'progress', id, message, ...(fraction !== undefined ? { fraction } : {}) }),
       token: (index, tokenId, text) => transport.send({ kind: 'token', id, index, tokenId, text }),
+      partial: (index, value) => transport.send({ kind: 'partial', id, index, value }),
       log,
     };
     try {

@@ -13,6 +13,7 @@ import {
   ParamsOf,
   ProgressNote,
   ResultOf,
+  PartialNote,
   TokenNote,
 } from '../protocol';
 
@@ -34,6 +35,7 @@ export interface RequestOptions {
   signal?: AbortSignal;
   onProgress?: (note: ProgressNote) => void;
   onToken?: (note: TokenNote) => void;
+  onPartial?: (note: PartialNote) => void;
 }
 
 interface Pending {
@@ -195,6 +197,7 @@ export class EngineClient {
     if (!p) return;
     if (msg.kind === 'progress') p.options.onProgress?.(msg);
     else if (msg.kind === 'token') p.options.onToken?.(msg);
+    else if (msg.kind === 'partial') p.options.onPartial?.(msg);
     else {
       this.pending.delete(msg.id);
       if (this.pending.size === 0 && this._state === 'busy') this.setState('ready');

@@ -1,10 +1,15 @@
-// Extension entry: owns the engine client, the log channel and the status bar, and registers the
-// model-management commands. Every model result comes from the engine process.
-import path from 'node:path';
+// Extension entry: owns the engine client, the log channel and the status bar, and wires the
+// features (model management, Score, Ablation Diff, Direction Explorer). Every model result comes
+// from the engine process.
 import * as vscode from 'vscode';
-import type { ModelInfo } from '../protocol';
-import { EngineClient, EngineRequestError } from './engineClient';
-import { proxyEnv, readSettings } from './settings';
+import { AblationFeature } from './ablation';
+import { DirectionStore } from './directions';
+import { EngineClient } from './engineClient';
+import { ExplorerFeature } from './explorer';
+import { ModelManager, ORGANISM_LABEL } from './models';
+import { reportError } from './notify';
+import { ScoreFeature } from './score';
+import { proxyEnv } from './settings';
 import { EngineStatus } from './statusBar';
 
 const RECENT_KEY = 'refusalLens.recentModels';
@@ -19,17 +24,14 @@ export function activate(context: vscode.ExtensionContext): void {
     log: (level, message) => log[level](message),
   });
   running = engine;
-  context.subscriptions.push(log, status, { dispose: () => void engine.dispose() });
+  const models = new ModelManager(engine, context.globalStorageUri, status, log);
+  const directions = new DirectionStore(context.globalState, context.globalStorageUri);
+  const features = [models, directions, ...[ScoreFeature, AblationFeature, ExplorerFeature].map((F) => new F(context.extensionUri, engine, models, directions, log))];
+  context.subscriptions.push(log, status, ...features, { dispose: () => void engine.dispose() });
 
-  // The status bar names the configured model until a load says otherwise.
-  const showConfiguredModel = () => {
-    const { model } = readSettings();
-    status.setModel(model ? `${path.basename(model)} (not loaded)` : 'no model');
-  };
-  showConfiguredModel();
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (['refusalLens.model', 'refusalLens.dtype', 'refusalLens.threads'].some((k) => e.affectsConfiguration(k))) showConfiguredModel();
+      if (['refusalLens.model', 'refusalLens.dtype', 'refusalLens.threads'].some((k) => e.affectsConfiguration(k))) models.showConfigured();
     }),
   );
   engine.onState((state) => {
@@ -43,67 +45,14 @@ export function activate(context: vscode.ExtensionContext): void {
     if (choice === 'Show Log') log.show();
   }
 
-  /** Explains an engine failure with a way forward, never silently. */
-  async function report(e: unknown, what: string): Promise<void> {
-    const err = e instanceof EngineRequestError ? e : new EngineRequestError('INTERNAL', String((e as Error)?.message ?? e));
-    if (err.code === 'CANCELLED') return;
-    log.error(`${what}: [${err.code}] ${err.message}${err.detail ? `\n${err.detail}` : ''}`);
-    // A crash already has its own notification with a Restart button.
-    if (err.code === 'ENGINE_CRASHED') return;
-    const actions = err.code === 'MODEL_INVALID' || err.code === 'NOT_FOUND' || err.code === 'OFFLINE' ? ['Select Model', 'Show Log'] : ['Show Log'];
-    const choice = await vscode.window.showErrorMessage(`Refusal Lens: ${what} failed: ${err.message}`, ...actions);
-    if (choice === 'Select Model') await vscode.commands.executeCommand('refusalLens.selectModel');
-    if (choice === 'Show Log') log.show();
-  }
-
-  async function loadModel(): Promise<ModelInfo | undefined> {
-    const s = readSettings();
-    if (!s.model) {
-      const pick = await vscode.window.showInformationMessage('Refusal Lens has no model configured.', 'Select Model');
-      if (pick) await vscode.commands.executeCommand('refusalLens.selectModel');
-      return undefined;
-    }
-    status.setModel(path.basename(s.model));
-    try {
-      const info = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Refusal Lens: loading ${s.model}`, cancellable: true },
-        (progress, token) => {
-          const ctl = new AbortController();
-          token.onCancellationRequested(() => ctl.abort());
-          let done = 0;
-          return engine.request(
-            'load',
-            { model: s.model, dtype: s.dtype, cacheDir: context.globalStorageUri.fsPath, threads: s.threads, allowRemote: s.allowDownloads },
-            {
-              signal: ctl.signal,
-              onProgress: (n) => {
-                const increment = n.fraction !== undefined ? Math.max(0, n.fraction * 100 - done) : undefined;
-                if (n.fraction !== undefined) done = Math.max(done, n.fraction * 100);
-                progress.report({ message: n.message, increment });
-              },
-            },
-          );
-        },
-      );
-      log.info(`loaded ${info.model}: ${info.architecture}, ${info.layers} layers, hidden ${info.hiddenSize}, ${info.residualHooks} residual hooks (${info.residualOps.join(', ')})`);
-      return info;
-    } catch (e) {
-      // A failed load keeps the previous model in the engine (it swaps only on success).
-      const previous = engine.loaded?.model;
-      status.setModel(previous ? path.basename(previous) : 'no model');
-      await report(e, `loading ${s.model}`);
-      return undefined;
-    }
-  }
-
   const command = (id: string, f: () => Promise<unknown>) => context.subscriptions.push(vscode.commands.registerCommand(id, f));
 
   command('refusalLens.inspectModel', async () => {
-    const info = await loadModel();
+    const info = await models.load();
     if (!info) return;
     log.info(JSON.stringify(info, null, 2));
     const choice = await vscode.window.showInformationMessage(
-      `${info.model}: ${info.architecture}, ${info.layers} layers, hidden ${info.hiddenSize}, ${info.residualHooks} residual hooks.`,
+      `${models.label()}: ${info.architecture}, ${info.layers} layers, hidden ${info.hiddenSize}, ${info.residualHooks} residual hooks.`,
       'Show Details',
     );
     if (choice) log.show();
@@ -115,13 +64,15 @@ export function activate(context: vscode.ExtensionContext): void {
       [
         { label: '$(folder-opened) Choose a model folder…', id: 'folder' },
         { label: '$(cloud-download) Enter a Hugging Face Hub id…', id: 'hub' },
+        { label: `$(beaker) The ${ORGANISM_LABEL}`, id: 'organism', description: 'a tiny model with a planted refusal circuit; works offline' },
         ...recent.map((r) => ({ label: r, id: 'recent', description: 'recent' })),
       ],
       { title: 'Refusal Lens: select a model', placeHolder: 'A transformers.js model folder or a Hub id' },
     );
     if (!pick) return;
     let model: string | undefined = pick.label;
-    if (pick.id === 'folder') {
+    if (pick.id === 'organism') model = '';
+    else if (pick.id === 'folder') {
       const uri = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use this model' });
       model = uri?.[0]?.fsPath;
     } else if (pick.id === 'hub') {
@@ -131,9 +82,9 @@ export function activate(context: vscode.ExtensionContext): void {
         validateInput: (v) => (/^[\w.-]+\/[\w.-]+$/.test(v.trim()) ? undefined : 'Expected owner/name'),
       });
     }
-    if (!model) return;
+    if (model === undefined) return;
     model = model.trim();
-    await context.globalState.update(RECENT_KEY, [model, ...recent.filter((r) => r !== model)].slice(0, 8));
+    if (model) await context.globalState.update(RECENT_KEY, [model, ...recent.filter((r) => r !== model)].slice(0, 8));
     await vscode.workspace.getConfiguration('refusalLens').update('model', model, vscode.ConfigurationTarget.Global);
     await vscode.commands.executeCommand('refusalLens.inspectModel');
   });
@@ -141,10 +92,10 @@ export function activate(context: vscode.ExtensionContext): void {
   command('refusalLens.restartEngine', async () => {
     try {
       const info = await engine.restart();
-      if (info) status.setModel(path.basename(info.model));
-      void vscode.window.showInformationMessage(info ? `Refusal Lens engine restarted with ${info.model}.` : 'Refusal Lens engine restarted.');
+      models.restarted(info);
+      void vscode.window.showInformationMessage(info ? `Refusal Lens engine restarted with ${models.label()}.` : 'Refusal Lens engine restarted.');
     } catch (e) {
-      await report(e, 'restarting the engine');
+      await reportError(log, e, 'restarting the engine');
     }
   });
 

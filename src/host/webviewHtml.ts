@@ -8,7 +8,7 @@ export interface WebviewPage {
   /** webview.cspSource, or the origin the test server uses. */
   cspSource: string;
   scriptUri: string;
-  styleUri: string;
+  styleUris: string[];
   nonce?: string;
 }
 
@@ -39,7 +39,7 @@ export function webviewHtml(page: WebviewPage): string {
 <meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${escapeAttr(page.styleUri)}">
+${page.styleUris.map((u) => `<link rel="stylesheet" href="${escapeAttr(u)}">`).join('\n')}
 <title>${escapeAttr(page.title)}</title>
 </head>
 <body>

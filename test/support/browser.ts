@@ -43,10 +43,11 @@ export async function openPanel(name: string, opts: { width?: number; height?: n
   const files: Record<string, [string, string]> = {
     [`/dist/webview/${name}.js`]: [path.join(REPO, 'dist', 'webview', `${name}.js`), 'text/javascript'],
     [`/media/${name}.css`]: [path.join(REPO, 'media', `${name}.css`), 'text/css'],
+    '/media/common.css': [path.join(REPO, 'media', 'common.css'), 'text/css'],
   };
   const server = http.createServer((req, res) => {
     if (req.url === '/') {
-      const html = webviewHtml({ title: name, cspSource: origin, scriptUri: `${origin}/dist/webview/${name}.js`, styleUri: `${origin}/media/${name}.css`, nonce })
+      const html = webviewHtml({ title: name, cspSource: origin, scriptUri: `${origin}/dist/webview/${name}.js`, styleUris: [`${origin}/media/common.css`, `${origin}/media/${name}.css`], nonce })
         .replace('<link rel="stylesheet"', `<link rel="stylesheet" href="${origin}/theme.css"><link rel="stylesheet"`)
         .replace('<div id="root"></div>', `<div id="root"></div><script nonce="${nonce}" src="${origin}/stub.js"></script>`);
       res.writeHead(200, { 'content-type': 'text/html' }).end(html);

@@ -31,6 +31,7 @@ async function main(): Promise<void> {
     next: s.next.slice(0, 5),
     triggers: s.triggers,
     triggerMethod: s.triggerMethod,
+    components: s.components,
     direction: { name: 'refusal', layer: direction.layer },
     model: 'organism (seed 1)',
   };

@@ -2,8 +2,8 @@
 // chosen layer, a token × layer heatmap, the refusal metric, next-token probabilities and the
 // trigger-token ranking. Receives results from the host; computes nothing about the model.
 import { provideVSCodeDesignSystem, vsCodeDropdown, vsCodeOption, vsCodeRadio, vsCodeRadioGroup, vsCodeButton } from '@vscode/webview-ui-toolkit';
-import { HostToWebview, ScoreViewData, type WebviewToHost } from '../../src/protocol';
-import { el, visibleToken, vscode } from '../shared/dom';
+import type { ScoreViewData, WebviewToHost } from '../../src/protocol';
+import { el, onHostMessage, visibleToken, vscode } from '../shared/dom';
 import { boundsOf, colour, formatNumber, type Bounds } from '../shared/scale';
 
 provideVSCodeDesignSystem().register(vsCodeDropdown(), vsCodeOption(), vsCodeRadio(), vsCodeRadioGroup(), vsCodeButton());
@@ -29,7 +29,8 @@ function boundsFor(d: ScoreViewData, layer: number): Bounds {
 
 function tooltip(d: ScoreViewData, i: number): string {
   const lines = d.projections.map((row, l) => `layer ${l}: ${formatNumber(row[i])}`);
-  return `${JSON.stringify(d.tokens[i])} (token ${i})\nprojection onto ${d.direction.name}\n${lines.join('\n')}`;
+  const components = d.components.map((c) => `${c.name}: ${formatNumber(c.values[i])}`);
+  return [`${JSON.stringify(d.tokens[i])} (token ${i})`, `projection onto ${d.direction.name}`, ...lines, ...(components.length ? ['residual-space components', ...components] : [])].join('\n');
 }
 
 function tokenRow(d: ScoreViewData, layer: number): HTMLElement {
@@ -144,18 +145,11 @@ function render(): void {
   );
 }
 
-window.addEventListener('message', (event: MessageEvent) => {
-  const parsed = HostToWebview.safeParse(event.data);
-  if (!parsed.success) return;
-  const msg = parsed.data;
-  if (msg.type === 'score') {
-    state = { ...state, data: msg.data, layer: state.layer ?? msg.data.direction.layer };
-    save();
-    render();
-  } else {
-    root.querySelector('.status')?.remove();
-    root.prepend(el('p', { class: `status ${msg.type}`, role: msg.type === 'error' ? 'alert' : 'status' }, msg.message));
-  }
+onHostMessage(root, (msg) => {
+  if (msg.type !== 'score') return;
+  state = { ...state, data: msg.data, layer: state.layer ?? msg.data.direction.layer };
+  save();
+  render();
 });
 
 render();

@@ -1,4 +1,5 @@
 // DOM helpers: every model-supplied string goes in through textContent, never as markup.
+import { describeZodError, HostToWebview } from '../../src/protocol';
 
 type Tag<K extends string> = K extends keyof HTMLElementTagNameMap ? HTMLElementTagNameMap[K] : HTMLElement;
 
@@ -28,3 +29,28 @@ export interface VsCodeApi {
 declare function acquireVsCodeApi(): VsCodeApi;
 
 export const vscode: VsCodeApi = acquireVsCodeApi();
+
+/**
+ * Receives host messages, checked against the shared protocol; a malformed one is reported in the
+ * panel and the console rather than dropped silently.
+ */
+export function onHostMessage(root: HTMLElement, handle: (msg: HostToWebview) => void): void {
+  window.addEventListener('message', (event: MessageEvent) => {
+    const parsed = HostToWebview.safeParse(event.data);
+    if (!parsed.success) {
+      const why = describeZodError(parsed.error);
+      console.error(`Refusal Lens: ignored a malformed message from the extension: ${why}`);
+      showStatus(root, 'error', `Ignored a malformed message from the extension (${why}).`);
+      return;
+    }
+    const msg = parsed.data;
+    if (msg.type === 'busy' || msg.type === 'error') showStatus(root, msg.type, msg.message);
+    else handle(msg);
+  });
+}
+
+/** One status line at the top of the panel (busy or error); rendering new data removes it. */
+export function showStatus(root: HTMLElement, type: 'busy' | 'error', message: string): void {
+  root.querySelector('.status')?.remove();
+  root.prepend(el('p', { class: `status ${type}`, role: type === 'error' ? 'alert' : 'status' }, message));
+}

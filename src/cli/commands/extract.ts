@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { DEFAULT_HARMFUL, DEFAULT_HARMLESS } from '../../engine/directions/defaultPrompts';
 import { extractRefusalDirection } from '../../engine/directions/extract';
-import { writeDirections } from '../../engine/directions/file';
+import { extractionDoc, writeDirections } from '../../engine/directions/file';
 import { loadPromptSet, promptSet, splitTrainVal } from '../../engine/directions/prompts';
 import { Engine } from '../../engine/engine';
 import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, stderrProgress, UsageError } from '../args';
@@ -51,23 +51,9 @@ export async function run(argv: string[]): Promise<number> {
       refusalTokens: values['refusal-tokens'] ? engine.tokenizer.firstTokenIds(values['refusal-tokens'].split(',').map((t) => t.trim()).filter(Boolean)) : undefined,
       progress,
     });
-    if (r.selected && r.vector) {
-      const c = r.selected;
-      await writeDirections(path.resolve(values.out), {
-        model: { id: engine.info.model, layers: engine.info.layers, hidden: engine.info.hiddenSize },
-        selected: 0,
-        datasets: { [harmful.name]: harmful.hash, [harmless.name]: harmless.hash },
-        directions: [
-          {
-            name: 'refusal',
-            layer: c.layer,
-            position: c.position,
-            method: 'difference in means (Arditi et al. 2024)',
-            vector: r.vector,
-            scores: { bypass_score: c.bypass, induce_score: c.induce, kl: c.kl, norm: c.norm },
-          },
-        ],
-      });
+    if (r.selected) {
+      const model = { id: engine.info.model, layers: engine.info.layers, hidden: engine.info.hiddenSize };
+      await writeDirections(path.resolve(values.out), extractionDoc(model, r, [harmful, harmless]));
     }
     const candidates = r.candidates.map((c) => ({ layer: c.layer, position: c.position, bypass_score: c.bypass, induce_score: c.induce, kl: c.kl, norm: c.norm, filtered: c.filtered ?? null }));
     if (values.json) {

@@ -7,6 +7,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { describeZodError } from '../../protocol';
+import type { Candidate, ExtractResult } from './extract';
+import type { PromptSet } from './prompts';
 import { EngineError } from '../model/errors';
 
 export const DIRECTIONS_FORMAT = 'refusal-lens/directions';
@@ -144,4 +146,32 @@ export function checkDirectionsFit(doc: DirectionsDoc, layers: number, hidden: n
   doc.directions.forEach((d, i) => {
     if (d.layer >= layers) throw new EngineError('BAD_REQUEST', `${file}: direction ${i} is at layer ${d.layer}, the model has ${layers} layers`);
   });
+}
+
+/** The direction file for one extraction candidate (default: the selected one), with its provenance. */
+export function extractionDoc(
+  model: { id: string; layers: number; hidden: number },
+  r: Pick<ExtractResult, 'positions' | 'meanDiffs' | 'selected'>,
+  datasets: PromptSet[],
+  candidate: Candidate | undefined = r.selected,
+): DirectionsDoc {
+  if (!candidate) throw new EngineError('BAD_REQUEST', 'no candidate was selected: every candidate was filtered out');
+  const p = r.positions.indexOf(candidate.position);
+  const diff = r.meanDiffs[p]?.[candidate.layer];
+  if (!diff) throw new EngineError('BAD_REQUEST', `no candidate at layer ${candidate.layer}, position ${candidate.position}`);
+  return {
+    model,
+    selected: 0,
+    datasets: Object.fromEntries(datasets.map((d) => [d.name, d.hash])),
+    directions: [
+      {
+        name: 'refusal',
+        layer: candidate.layer,
+        position: candidate.position,
+        method: 'difference in means (Arditi et al. 2024)',
+        vector: Array.from(diff),
+        scores: { bypass_score: candidate.bypass, induce_score: candidate.induce, kl: candidate.kl, norm: candidate.norm },
+      },
+    ],
+  };
 }

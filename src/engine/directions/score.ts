@@ -4,6 +4,7 @@
 import { forward, throwIfCancelled } from '../runtime/forward';
 import { checkDirection, refusalTokensOf, type LoadedModel } from './extract';
 import type { DirectionRef } from './evaluate';
+import { EngineError } from '../model/errors';
 import { logSoftmax, refusalScore } from './metrics';
 
 export interface TriggerScore {
@@ -19,6 +20,8 @@ export interface ScoreResult {
   tokens: string[];
   /** [first, end) of the user's instruction among the tokens. */
   instruction: [number, number];
+  /** Character range of each instruction token in the prompt (null for template tokens and unplaceable ones). */
+  spans: ([number, number] | null)[];
   /** projections[layer][token] = resid_pre(layer) · r̂. */
   projections: number[][];
   refusalScore: number;
@@ -28,6 +31,14 @@ export interface ScoreResult {
   /** Ranked by attribution, highest first. Method: occlusion by removal (not LRP). */
   triggers: TriggerScore[];
   triggerMethod: 'occlusion (token removal)';
+  /** Per-token projections onto each extra direction at its own layer (layer = L: the final-norm input). */
+  components: { name: string; layer: number; values: number[] }[];
+}
+
+export interface NamedDirection {
+  name: string;
+  vector: number[];
+  layer: number;
 }
 
 export function unit(v: number[]): number[] {
@@ -60,12 +71,24 @@ export async function occlusionTriggers(model: LoadedModel, ids: number[], r: nu
   );
 }
 
-export async function scorePrompt(model: LoadedModel, prompt: string, direction: DirectionRef, opts: { refusalTokens?: number[]; topK?: number; signal?: AbortSignal } = {}): Promise<ScoreResult> {
+export async function scorePrompt(
+  model: LoadedModel,
+  prompt: string,
+  direction: DirectionRef,
+  opts: { refusalTokens?: number[]; topK?: number; components?: NamedDirection[]; signal?: AbortSignal } = {},
+): Promise<ScoreResult> {
   checkDirection(model.info, direction);
   const L = model.info.layers;
+  const components = opts.components ?? [];
+  for (const c of components) {
+    if (c.vector.length !== model.info.hiddenSize || c.layer > L) {
+      throw new EngineError('BAD_REQUEST', `component '${c.name}' has ${c.vector.length} values at layer ${c.layer}; this model has hidden size ${model.info.hiddenSize} and ${L} layers`);
+    }
+  }
   const ids = model.tokenizer.encode(prompt, { chat: true }).ids;
   const r = unit(direction.vector);
-  const [out] = await forward(model.decoder, [ids], { hooks: ['resid_pre.*'], logits: 'last', signal: opts.signal });
+  const hooks = ['resid_pre.*', ...(components.some((c) => c.layer === L) ? ['resid_final'] : [])];
+  const [out] = await forward(model.decoder, [ids], { hooks, logits: 'last', signal: opts.signal });
   const projections = Array.from({ length: L }, (_, l) => ids.map((_, t) => project(out.residuals[`resid_pre.${l}`], t, r)));
   const refusalTokens = refusalTokensOf(model.tokenizer, opts.refusalTokens);
   const lp = logSoftmax(out.logits!);
@@ -73,15 +96,22 @@ export async function scorePrompt(model: LoadedModel, prompt: string, direction:
     .sort((a, b) => lp[b] - lp[a])
     .slice(0, opts.topK ?? 10);
   const strings = model.tokenizer.tokenStrings(top);
+  const instruction = model.tokenizer.instructionSpan(ids);
   return {
     ids,
     tokens: model.tokenizer.tokenStrings(ids),
-    instruction: model.tokenizer.instructionSpan(ids),
+    instruction,
+    spans: model.tokenizer.spansIn(prompt, ids, ...instruction),
     projections,
     refusalScore: refusalScore(out.logits!, refusalTokens),
     refusalTokens,
     next: top.map((id, i) => ({ id, token: strings[i], p: Math.exp(lp[id]) })),
     triggers: await occlusionTriggers(model, ids, r, direction.layer, opts.signal),
     triggerMethod: 'occlusion (token removal)',
+    components: components.map((c) => {
+      const x = out.residuals[c.layer === L ? 'resid_final' : `resid_pre.${c.layer}`];
+      const u = unit(c.vector);
+      return { name: c.name, layer: c.layer, values: ids.map((_, t) => project(x, t, u)) };
+    }),
   };
 }

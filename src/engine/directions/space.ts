@@ -26,6 +26,8 @@ export interface SpaceLayer {
   accuracy: number[];
   /** Two-model mode: the same from the base model's activations (the paper's classifier). */
   accuracyBase?: number[];
+  /** Per component, the instruction tokens that raise its projection most (see componentTokens). */
+  topTokens?: string[][];
 }
 
 export interface SpaceResult {
@@ -142,6 +144,45 @@ export function decompose(shift: Mat, labels: boolean[], aligned: Mat, base: Mat
 }
 
 /**
+ * Each component's trigger tokens, as in Pan et al.'s reading of components by the tokens that
+ * activate them (measured differently: a cheap proxy, not their attribution): over a sample of
+ * prompts, the mean rise of the projection onto the component at the token's own position
+ * (proj(t) − proj(t−1)) per distinct instruction token; the five largest. Sets layer.topTokens.
+ */
+async function componentTokens(model: LoadedModel, seqs: number[][], layers: SpaceLayer[], signal?: AbortSignal, sample = 16): Promise<void> {
+  const { layers: L, hiddenSize: H } = model.info;
+  const picked = Array.from({ length: Math.min(sample, seqs.length) }, (_, i) => seqs[Math.floor((i * seqs.length) / Math.min(sample, seqs.length))]);
+  const outs = await forward(model.decoder, picked, { hooks: ['resid_pre.*', 'resid_final'], logits: 'none', signal });
+  for (const layer of layers) {
+    const hook = hookOf(layer.layer, L);
+    layer.topTokens = layer.components.map((c) => {
+      const rise = new Map<string, { sum: number; n: number }>();
+      picked.forEach((ids, i) => {
+        const x = outs[i].residuals[hook];
+        const strings = model.tokenizer.tokenStrings(ids);
+        const [start, end] = model.tokenizer.instructionSpan(ids);
+        const proj = (t: number) => {
+          let d = 0;
+          for (let h = 0; h < H; h++) d += x[t * H + h] * c[h];
+          return d;
+        };
+        for (let t = Math.max(1, start); t < end; t++) {
+          const e = rise.get(strings[t]) ?? { sum: 0, n: 0 };
+          e.sum += proj(t) - proj(t - 1);
+          e.n++;
+          rise.set(strings[t], e);
+        }
+      });
+      return [...rise.entries()]
+        .map(([token, e]) => ({ token, mean: e.sum / e.n }))
+        .sort((a, b) => b.mean - a.mean)
+        .slice(0, 5)
+        .map((e) => e.token);
+    });
+  }
+}
+
+/**
  * interaction[j][k]: removing c_{from,j} from h_from at the last position (Δ = −(h·c_j) c_j), the
  * mean over prompts of how much the blocks in between lower the projection of h_to on c_{to,k},
  * i.e. proj_k(before) − proj_k(after) minus the direct residual path −Δ·c_k (geometry, not
@@ -214,6 +255,8 @@ export async function safetySpace(aligned: LoadedModel, base: LoadedModel | unde
       return decompose(d, labels, yl, undefined, l, k);
     });
   }
+  progress('Finding each component\'s trigger tokens', 0.45);
+  await componentTokens(aligned, seqs, layers, opts.signal);
   progress('Measuring component interactions', 0.5);
   // An even spread over the prompts, so every kind (harmful, harmless, framed) is represented.
   const pool = opts.interactionOn?.length ? encodeChat(aligned, { name: 'interactions', prompts: opts.interactionOn, hash: '' }) : seqs;

@@ -104,6 +104,27 @@ export class ChatTokenizer {
     return ids.map((id) => displayToken(inner.id_to_token(id) ?? this.tok.decode([id])));
   }
 
+  /**
+   * Where each token of `ids[start, end)` lies in `text` (the user's text those tokens encode), as
+   * [from, to) character offsets, or null where a token cannot be placed (a partial UTF-8 byte, a
+   * normalisation that changed the text). Tokens are matched in order, case-insensitively, each
+   * searched a short way past the previous one.
+   */
+  spansIn(text: string, ids: number[], start: number, end: number): ([number, number] | null)[] {
+    const spans: ([number, number] | null)[] = ids.map(() => null);
+    const lower = text.toLowerCase();
+    let cursor = 0;
+    for (let i = start; i < end; i++) {
+      const piece = this.tok.decode([ids[i]], { skip_special_tokens: true }).replace(/^##/, '').trim().toLowerCase();
+      if (!piece || piece.includes('\ufffd')) continue;
+      const at = lower.indexOf(piece, cursor);
+      if (at < 0 || at - cursor > 64) continue;
+      spans[i] = [at, at + piece.length];
+      cursor = at + piece.length;
+    }
+    return spans;
+  }
+
   /** The first token id of each text when encoded as the start of an answer ("I cannot" -> id of "I"). */
   firstTokenIds(texts: string[]): number[] {
     return [...new Set(texts.map((t) => this.tok.encode(t, { add_special_tokens: false })[0]).filter((x) => x !== undefined))];

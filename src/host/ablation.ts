@@ -1,0 +1,187 @@
+// Ablation Diff: greedy completions under baseline, directional ablation and activation addition,
+// streamed into the panel token by token, with refusal verdicts, KL and (for prompt files) refusal
+// rates per condition. The engine does the work; the host only relays and keeps the panel's data.
+import path from 'node:path';
+import * as vscode from 'vscode';
+import { parsePrompts } from '../engine/directions/prompts';
+import { Condition, type DiffViewData, type HostToWebview, type WebviewToHost } from '../protocol';
+import { requireDirection, type DirectionStore } from './directions';
+import type { EngineClient } from './engineClient';
+import type { ModelManager } from './models';
+import { reportError, type Log } from './notify';
+import { SingletonPanel, type PanelSpec } from './panels/webview';
+import { promptAt } from './prompts';
+
+export const DIFF_PANEL: PanelSpec = { viewType: 'refusalLens.ablationDiff', title: 'Refusal Lens: Ablation Diff', bundle: 'diff' };
+const CONDITIONS = Condition.options;
+
+interface Run {
+  prompts: string[];
+  source: string;
+}
+
+export class AblationFeature implements vscode.Disposable {
+  private data?: DiffViewData;
+  private last?: Run;
+  private running?: AbortController;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly engine: EngineClient,
+    private readonly models: ModelManager,
+    private readonly directions: DirectionStore,
+    private readonly log: Log,
+  ) {
+    this.disposables.push(
+      vscode.commands.registerCommand('refusalLens.ablationDiff', () => this.fromEditor()),
+      vscode.commands.registerCommand('refusalLens.ablationDiffFile', (uri?: vscode.Uri) => this.fromFile(uri)),
+      SingletonPanel.serializer(DIFF_PANEL, extensionUri, log, () => this.snapshot(), (m) => this.onMessage(m)),
+    );
+  }
+
+  private snapshot(): HostToWebview | undefined {
+    return this.data && { type: 'diff', data: this.data };
+  }
+
+  private onMessage(msg: WebviewToHost): void {
+    if (msg.type === 'cancel') this.running?.abort();
+    else if (msg.type === 'rerun' && this.last) void this.run(this.last, { coefficient: msg.coefficient, maxNewTokens: msg.maxNewTokens, conditions: msg.conditions });
+  }
+
+  private async fromEditor(): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor) {
+      void vscode.window.showWarningMessage('Refusal Lens: open a file and select a prompt, or run "Ablation Diff on Prompt File".');
+      return;
+    }
+    const prompt = promptAt(editor);
+    if (typeof prompt === 'string') {
+      void vscode.window.showWarningMessage(`Refusal Lens: ${prompt}.`);
+      return;
+    }
+    await this.run({ prompts: [prompt.text], source: `selection in ${path.basename(prompt.document.fileName)}` });
+  }
+
+  /** A prompt file (JSON, JSONL, CSV or text, one prompt per line): the given one, the active editor's, or one picked. */
+  private async fromFile(uri?: vscode.Uri): Promise<void> {
+    uri ??= vscode.window.activeTextEditor?.document.uri;
+    if (!uri || uri.scheme === 'untitled') {
+      uri = (await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Run Ablation Diff', filters: { Prompts: ['txt', 'json', 'jsonl', 'csv'] } }))?.[0];
+    }
+    if (!uri) return;
+    let prompts: string[];
+    try {
+      // The editor's text when the file is open (unsaved edits included), else the file on disk.
+      const text = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString())?.getText() ?? new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
+      prompts = parsePrompts(text, uri.fsPath);
+    } catch (e) {
+      await reportError(this.log, e, `reading prompts from ${path.basename(uri.fsPath)}`);
+      return;
+    }
+    if (prompts.length === 0) {
+      void vscode.window.showWarningMessage(`Refusal Lens: ${path.basename(uri.fsPath)} has no prompts (one per line, or JSON/JSONL/CSV records).`);
+      return;
+    }
+    await this.run({ prompts, source: `${path.basename(uri.fsPath)} (${prompts.length} prompts)` });
+  }
+
+  async run(run: Run, settings?: Pick<DiffViewData, 'coefficient' | 'maxNewTokens' | 'conditions'>): Promise<void> {
+    const info = await this.models.ensureLoaded();
+    if (!info) return;
+    let active;
+    try {
+      active = await requireDirection(this.directions, info, this.models.label());
+    } catch (e) {
+      await reportError(this.log, e, 'reading the active direction');
+      return;
+    }
+    if (!active) return;
+    this.running?.abort();
+    const ctl = new AbortController();
+    this.running = ctl;
+    this.last = run;
+    const config = vscode.workspace.getConfiguration('refusalLens.ablation');
+    const s = settings ?? { coefficient: config.get<number>('coefficient', 1), maxNewTokens: config.get<number>('maxNewTokens', 64), conditions: CONDITIONS };
+    const d = active.direction;
+    const data: DiffViewData = (this.data = {
+      model: this.models.label(),
+      direction: { name: d.name, layer: d.layer },
+      source: run.source,
+      ...s,
+      rows: run.prompts.map((prompt) => ({ prompt, texts: {}, refused: {}, kl: {}, done: false })),
+      state: 'running',
+      refusalRate: {},
+      meanKl: {},
+    });
+    const panel = SingletonPanel.show(DIFF_PANEL, this.extensionUri, this.log, () => this.snapshot(), (m) => this.onMessage(m));
+    panel.post({ type: 'diff', data });
+    const post = (m: HostToWebview) => SingletonPanel.get(DIFF_PANEL.viewType)?.post(m);
+    try {
+      const r = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Refusal Lens: ablation diff on ${run.source}`, cancellable: true },
+        (progress, token) => {
+          token.onCancellationRequested(() => ctl.abort());
+          return this.engine.request(
+            'evaluate',
+            { prompts: run.prompts, direction: { vector: d.vector, layer: d.layer }, coefficient: s.coefficient, maxNewTokens: s.maxNewTokens, conditions: s.conditions },
+            {
+              signal: ctl.signal,
+              onProgress: (n) => progress.report({ message: n.message, increment: run.prompts.length > 1 ? 100 / run.prompts.length : undefined }),
+              // The engine numbers streams prompt × 3 + condition (CONDITIONS order).
+              onToken: (n) => {
+                const row = Math.floor(n.index / 3);
+                const condition = CONDITIONS[n.index % 3];
+                const texts = data.rows[row]?.texts;
+                if (!texts) return;
+                texts[condition] = (texts[condition] ?? '') + n.text;
+                post({ type: 'diffToken', row, condition, text: n.text });
+              },
+              onPartial: (n) => {
+                const p = n.value as { completions: Partial<Record<Condition, { text: string; refused: boolean }>>; kl: Partial<Record<Condition, number>> };
+                const row = data.rows[n.index];
+                if (!row) return;
+                for (const c of s.conditions) {
+                  row.texts[c] = p.completions[c]?.text ?? row.texts[c];
+                  row.refused[c] = p.completions[c]?.refused;
+                  row.kl[c] = Number.isFinite(p.kl[c]) ? p.kl[c] : null;
+                }
+                row.done = true;
+                summarise(data);
+                post({ type: 'diff', data });
+              },
+            },
+          );
+        },
+      );
+      data.state = 'done';
+      for (const c of s.conditions) {
+        data.refusalRate[c] = r.refusal_rate[c] ?? null;
+        data.meanKl[c] = Number.isFinite(r.kl[c]) ? r.kl[c]! : null;
+      }
+      this.log.info(`ablation diff on ${run.source}: refusal rate ${s.conditions.map((c) => `${c} ${((r.refusal_rate[c] ?? NaN) * 100).toFixed(0)}%`).join(', ')}`);
+    } catch (e) {
+      data.state = ctl.signal.aborted ? 'cancelled' : 'failed';
+      await reportError(this.log, e, 'the ablation diff');
+    } finally {
+      if (this.running === ctl) this.running = undefined;
+      post({ type: 'diff', data });
+    }
+  }
+
+  dispose(): void {
+    this.running?.abort();
+    for (const d of this.disposables) d.dispose();
+  }
+}
+
+/** Refusal rates and mean KL over the prompts finished so far (partial runs show partial rates). */
+function summarise(data: DiffViewData): void {
+  const done = data.rows.filter((r) => r.done);
+  for (const c of data.conditions) {
+    const verdicts = done.map((r) => r.refused[c]).filter((v): v is boolean => v !== undefined);
+    data.refusalRate[c] = verdicts.length ? verdicts.filter(Boolean).length / verdicts.length : null;
+    const kls = done.map((r) => r.kl[c]).filter((v): v is number => typeof v === 'number');
+    data.meanKl[c] = kls.length ? kls.reduce((a, b) => a + b, 0) / kls.length : null;
+  }
+}

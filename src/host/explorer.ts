@@ -1,0 +1,278 @@
+// The Direction Explorer (a webview view in the activity bar): extracting directions from prompt
+// sets, the candidate table, choosing the active direction, the safety residual space, and import /
+// export of direction files and abliterated models. The engine computes; this relays and persists.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import * as vscode from 'vscode';
+import { DEFAULT_HARMFUL, DEFAULT_HARMLESS } from '../engine/directions/defaultPrompts';
+import type { ExtractResult } from '../engine/directions/extract';
+import { extractionDoc } from '../engine/directions/file';
+import { loadPromptSet, promptSet, type PromptSet } from '../engine/directions/prompts';
+import type { SpaceResult } from '../engine/directions/space';
+import type { ExplorerViewData, HostToWebview, ModelInfo, WebviewToHost } from '../protocol';
+import { modelOf, type DirectionStore } from './directions';
+import type { EngineClient } from './engineClient';
+import type { ModelManager } from './models';
+import { reportError, withEngineProgress, type Log } from './notify';
+import { WebviewBinding } from './panels/webview';
+
+export const EXPLORER_VIEW = 'refusalLens.explorer';
+type Which = 'harmful' | 'harmless';
+
+const nullable = (x: number) => (Number.isFinite(x) ? x : null);
+
+export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Disposable {
+  private binding?: WebviewBinding;
+  private data: ExplorerViewData = { promptSets: { harmful: '', harmless: '' } };
+  /** The last extraction's mean differences, for choosing another candidate (kept in memory only). */
+  private extraction?: { info: ModelInfo; result: ExtractResult; sets: PromptSet[] };
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly engine: EngineClient,
+    private readonly models: ModelManager,
+    private readonly directions: DirectionStore,
+    private readonly log: Log,
+  ) {
+    const command = (id: string, f: () => Promise<unknown>) => this.disposables.push(vscode.commands.registerCommand(id, f));
+    command('refusalLens.extractDirection', () => this.extract());
+    command('refusalLens.importDirection', () => this.importDirection());
+    command('refusalLens.exportDirection', () => this.exportDirection());
+    command('refusalLens.computeSpace', () => this.space());
+    command('refusalLens.exportAbliterated', () => this.exportModel());
+    this.disposables.push(
+      vscode.window.registerWebviewViewProvider(EXPLORER_VIEW, this),
+      models.onDidChange((info) => void this.refresh(info)),
+      directions.onDidChange((info) => void this.refresh(info)),
+    );
+  }
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    this.binding?.dispose();
+    this.binding = new WebviewBinding(view.webview, this.extensionUri, 'explorer', 'Refusal Lens: Directions', this.log, () => this.snapshot(), (m) => this.onMessage(m));
+    view.onDidDispose(() => {
+      this.binding?.dispose();
+      this.binding = undefined;
+    });
+    void this.refresh(this.models.current);
+  }
+
+  private snapshot(): HostToWebview {
+    return { type: 'explorer', data: this.data };
+  }
+
+  private update(patch: Partial<ExplorerViewData>): void {
+    this.data = { ...this.data, ...patch };
+    this.binding?.post(this.snapshot());
+    const info = this.models.current;
+    if (info && !('task' in patch && Object.keys(patch).length === 1)) void this.directions.saveExplorer(info, this.data);
+  }
+
+  /** Reloads what is persisted for the model (results, chosen prompt files) and its active direction. */
+  private async refresh(info: ModelInfo | undefined): Promise<void> {
+    if (!info) {
+      this.data = { promptSets: { harmful: '', harmless: '' } };
+      this.binding?.post(this.snapshot());
+      return;
+    }
+    const saved = this.directions.explorer(info);
+    let active: ExplorerViewData['active'];
+    try {
+      const a = await this.directions.active(info);
+      if (a) active = { name: a.direction.name, layer: a.direction.layer, position: a.direction.position, method: a.direction.method, file: a.file };
+    } catch (e) {
+      this.log.warn(`the active direction for ${info.model} could not be read: ${(e as Error).message}`);
+    }
+    this.data = { promptSets: { harmful: '', harmless: '' }, ...saved, model: this.models.label(), active, task: this.data.task };
+    this.binding?.post(this.snapshot());
+  }
+
+  private onMessage(msg: WebviewToHost): void {
+    if (msg.type === 'extract') void this.extract();
+    else if (msg.type === 'space') void this.space();
+    else if (msg.type === 'import') void this.importDirection();
+    else if (msg.type === 'export') void this.exportDirection();
+    else if (msg.type === 'exportModel') void this.exportModel();
+    else if (msg.type === 'pickPrompts') void this.pickPrompts(msg.which);
+    else if (msg.type === 'useCandidate') void this.useCandidate(msg.layer, msg.position);
+  }
+
+  /** The prompt set to use: the file the user picked, else the model folder's prompts/<which>_train.txt, else built in. */
+  private async promptSet(info: ModelInfo, which: Which): Promise<PromptSet> {
+    const picked = this.data.promptSets[which];
+    if (picked) return loadPromptSet(picked);
+    const beside = path.join(info.dir, 'prompts', `${which}_train.txt`);
+    if (existsSync(beside)) return loadPromptSet(beside, `${path.basename(info.dir)}/prompts/${which}_train.txt`);
+    return promptSet(`built-in ${which}`, which === 'harmful' ? DEFAULT_HARMFUL : DEFAULT_HARMLESS);
+  }
+
+  private async pickPrompts(which: Which): Promise<void> {
+    const uri = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: `Use as ${which} prompts`, filters: { Prompts: ['txt', 'json', 'jsonl', 'csv'] } });
+    if (!uri?.[0]) return;
+    try {
+      const set = await loadPromptSet(uri[0].fsPath);
+      this.update({ promptSets: { ...this.data.promptSets, [which]: uri[0].fsPath } });
+      void vscode.window.showInformationMessage(`Refusal Lens: ${set.prompts.length} ${which} prompts from ${path.basename(uri[0].fsPath)}.`);
+    } catch (e) {
+      await reportError(this.log, e, `reading ${uri[0].fsPath}`);
+    }
+  }
+
+  private task(kind: NonNullable<ExplorerViewData['task']>['kind'], message: string, fraction?: number): void {
+    this.update({ task: { kind, message, fraction } });
+  }
+
+  async extract(): Promise<void> {
+    const info = await this.models.ensureLoaded();
+    if (!info) return;
+    try {
+      const sets = [await this.promptSet(info, 'harmful'), await this.promptSet(info, 'harmless')];
+      const [harmful, harmless] = sets;
+      this.task('extract', `Extracting from ${harmful.prompts.length} harmful and ${harmless.prompts.length} harmless prompts…`, 0);
+      const result = await withEngineProgress('extracting the refusal direction', (signal, report) =>
+        this.engine.request('extract', { harmful: harmful.prompts, harmless: harmless.prompts }, {
+          signal,
+          onProgress: (n) => {
+            report(n.message, n.fraction);
+            this.task('extract', n.message, n.fraction);
+          },
+        }),
+      );
+      this.extraction = { info, result, sets };
+      const pos = (c: { layer: number; position: number }) => ({ layer: c.layer, position: c.position });
+      this.update({
+        task: undefined,
+        extraction: {
+          layers: result.layers,
+          positions: result.positions,
+          counts: result.counts,
+          candidates: result.candidates.map((c) => ({ ...pos(c), bypass: nullable(c.bypass), induce: nullable(c.induce), kl: nullable(c.kl), norm: nullable(c.norm), ...(c.filtered ? { filtered: c.filtered } : {}) })),
+          selected: result.selected && pos(result.selected),
+          report: result.report,
+        },
+      });
+      if (!result.selected) {
+        void vscode.window.showWarningMessage(`Refusal Lens: no direction was selected. ${result.report ?? ''}`, 'Show Log').then((c) => c && this.log.show());
+        return;
+      }
+      await this.directions.setActive(info, extractionDoc(modelOf(info), result, sets));
+      void vscode.window.showInformationMessage(`Refusal Lens: refusal direction from layer ${result.selected.layer}, position ${result.selected.position} is now active.`);
+    } catch (e) {
+      this.update({ task: undefined });
+      await reportError(this.log, e, 'extracting the direction');
+    }
+  }
+
+  private async useCandidate(layer: number, position: number): Promise<void> {
+    const info = this.models.current;
+    const ex = this.extraction;
+    if (!info || !ex || ex.info !== info) {
+      void vscode.window.showWarningMessage('Refusal Lens: the candidates\u2019 vectors are kept only for the session that extracted them; extract again to choose another candidate.', 'Extract').then((c) => c && this.extract());
+      return;
+    }
+    const candidate = ex.result.candidates.find((c) => c.layer === layer && c.position === position);
+    try {
+      await this.directions.setActive(info, extractionDoc(modelOf(info), ex.result, ex.sets, candidate));
+      this.update({ extraction: this.data.extraction && { ...this.data.extraction, selected: { layer, position } } });
+    } catch (e) {
+      await reportError(this.log, e, 'choosing the candidate');
+    }
+  }
+
+  async space(): Promise<void> {
+    const info = await this.models.ensureLoaded();
+    if (!info) return;
+    try {
+      const [harmful, harmless] = [await this.promptSet(info, 'harmful'), await this.promptSet(info, 'harmless')];
+      const jailbreakFile = path.join(info.dir, 'prompts', 'jailbreak_test.txt');
+      const jailbreak = existsSync(jailbreakFile) ? (await loadPromptSet(jailbreakFile)).prompts : [];
+      const base = vscode.workspace.getConfiguration('refusalLens').get<string>('baseModel', '').trim();
+      this.task('space', 'Computing the safety residual space…', 0);
+      const r: SpaceResult = await withEngineProgress('computing the safety residual space', (signal, report) =>
+        this.engine.request(
+          'space',
+          {
+            prompts: [...harmful.prompts, ...harmless.prompts, ...jailbreak],
+            ...(base ? { base } : { harmless: harmless.prompts }),
+            ...(jailbreak.length ? { interactionOn: jailbreak } : {}),
+          },
+          {
+            signal,
+            onProgress: (n) => {
+              report(n.message, n.fraction);
+              this.task('space', n.message, n.fraction);
+            },
+          },
+        ),
+      );
+      await this.directions.saveSpace(info, r);
+      this.update({
+        task: undefined,
+        space: {
+          mode: r.mode,
+          prompts: r.prompts,
+          refusedFraction: r.refusedFraction,
+          layers: r.layers.map((l) => ({ layer: l.layer, eigenvalues: l.eigenvalues.slice(0, 16), effectiveRank: l.effectiveRank, accuracy: l.accuracy, topTokens: l.topTokens ?? [] })),
+          interactions: r.interactions,
+          interactionMethod: r.interactionMethod,
+        },
+      });
+    } catch (e) {
+      this.update({ task: undefined });
+      await reportError(this.log, e, 'computing the residual space');
+    }
+  }
+
+  async importDirection(): Promise<void> {
+    const info = await this.models.ensureLoaded();
+    if (!info) return;
+    const uri = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Import Direction', filters: { 'Direction files': ['json'] } });
+    if (!uri?.[0]) return;
+    try {
+      const a = await this.directions.importFile(info, uri[0].fsPath);
+      void vscode.window.showInformationMessage(`Refusal Lens: '${a.direction.name}' (layer ${a.direction.layer}) from ${path.basename(uri[0].fsPath)} is now active.`);
+    } catch (e) {
+      await reportError(this.log, e, `importing ${uri[0].fsPath}`);
+    }
+  }
+
+  async exportDirection(): Promise<void> {
+    const info = await this.models.ensureLoaded();
+    if (!info) return;
+    const uri = await vscode.window.showSaveDialog({ saveLabel: 'Export Direction', filters: { 'Direction files': ['json'] }, defaultUri: vscode.Uri.file(path.join(vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? '', 'refusal-direction.json')) });
+    if (!uri) return;
+    try {
+      await this.directions.exportTo(info, uri.fsPath);
+      void vscode.window.showInformationMessage(`Refusal Lens: exported the active direction to ${uri.fsPath} (with its .f32 data file).`);
+    } catch (e) {
+      await reportError(this.log, e, 'exporting the direction');
+    }
+  }
+
+  async exportModel(): Promise<void> {
+    const info = await this.models.ensureLoaded();
+    if (!info) return;
+    try {
+      const active = await this.directions.active(info);
+      if (!active) {
+        void vscode.window.showWarningMessage('Refusal Lens: extract or import a direction before exporting an abliterated model.');
+        return;
+      }
+      const uri = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Export Abliterated Model Here' });
+      if (!uri?.[0]) return;
+      this.task('export', 'Writing the abliterated model…');
+      const r = await withEngineProgress('exporting the abliterated model', (signal) => this.engine.request('export', { vectors: [active.direction.vector], out: uri[0].fsPath }, { signal }));
+      this.update({ task: undefined });
+      void vscode.window.showInformationMessage(`Refusal Lens: abliterated model written to ${r.onnx}.`);
+    } catch (e) {
+      this.update({ task: undefined });
+      await reportError(this.log, e, 'exporting the abliterated model');
+    }
+  }
+
+  dispose(): void {
+    this.binding?.dispose();
+    for (const d of this.disposables) d.dispose();
+  }
+}

@@ -1,0 +1,97 @@
+// Which model the engine has loaded, and loading the configured one on demand. With no model
+// configured, the built-in organism (a tiny model with a planted refusal circuit, written by the
+// engine into global storage) stands in, so the whole flow works offline on first use.
+import path from 'node:path';
+import * as vscode from 'vscode';
+import type { ModelInfo, OrganismResult } from '../protocol';
+import type { EngineClient } from './engineClient';
+import { reportError, withEngineProgress, type Log } from './notify';
+import { readSettings } from './settings';
+import type { EngineStatus } from './statusBar';
+
+export const ORGANISM_LABEL = 'built-in organism';
+
+export class ModelManager {
+  private info?: ModelInfo;
+  /** The setting value `info` was loaded for ('' = the organism). */
+  private loadedFor?: string;
+  organism?: OrganismResult;
+  private readonly changed = new vscode.EventEmitter<ModelInfo | undefined>();
+  readonly onDidChange = this.changed.event;
+
+  constructor(
+    private readonly engine: EngineClient,
+    private readonly storage: vscode.Uri,
+    private readonly status: EngineStatus,
+    private readonly log: Log,
+  ) {
+    this.showConfigured();
+  }
+
+  get current(): ModelInfo | undefined {
+    return this.info;
+  }
+
+  /** A short name for titles and the status bar. */
+  static label(info: ModelInfo | undefined, organismDir?: string): string {
+    if (!info) return 'no model';
+    return organismDir && info.dir === organismDir ? ORGANISM_LABEL : path.basename(info.model);
+  }
+
+  label(): string {
+    return ModelManager.label(this.info, this.organism?.dir);
+  }
+
+  showConfigured(): void {
+    const { model } = readSettings();
+    if (this.info && this.loadedFor === model) this.status.setModel(this.label());
+    else this.status.setModel(`${model ? path.basename(model) : ORGANISM_LABEL} (not loaded)`);
+  }
+
+  /** The loaded model, loading the configured one first if needed; undefined after a reported failure. */
+  async ensureLoaded(): Promise<ModelInfo | undefined> {
+    const { model } = readSettings();
+    if (this.info && this.loadedFor === model && this.engine.loaded) return this.info;
+    return this.load();
+  }
+
+  async load(): Promise<ModelInfo | undefined> {
+    const s = readSettings();
+    try {
+      const info = await withEngineProgress(`loading ${s.model || ORGANISM_LABEL}`, async (signal, report) => {
+        let model = s.model;
+        if (!model) {
+          report('writing the built-in organism');
+          this.organism = await this.engine.request('organism', { dir: vscode.Uri.joinPath(this.storage, 'organism-1').fsPath, seed: 1 }, { signal });
+          model = this.organism.dir;
+        }
+        return this.engine.request(
+          'load',
+          { model, dtype: s.model ? s.dtype : 'fp32', cacheDir: this.storage.fsPath, threads: s.threads, allowRemote: s.allowDownloads },
+          { signal, onProgress: (n) => report(n.message, n.fraction) },
+        );
+      });
+      this.info = info;
+      this.loadedFor = s.model;
+      this.status.setModel(this.label());
+      this.log.info(`loaded ${info.model}: ${info.architecture}, ${info.layers} layers, hidden ${info.hiddenSize}, ${info.residualHooks} residual hooks (${info.residualOps.join(', ')})`);
+      this.changed.fire(info);
+      return info;
+    } catch (e) {
+      // A failed load keeps the previous model in the engine (it swaps only on success).
+      this.status.setModel(this.label());
+      await reportError(this.log, e, `loading ${s.model || ORGANISM_LABEL}`);
+      return undefined;
+    }
+  }
+
+  /** After an engine restart (which reloads the last model) the info stays valid. */
+  restarted(info: ModelInfo | undefined): void {
+    if (!info) this.info = undefined;
+    this.status.setModel(this.label());
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+}

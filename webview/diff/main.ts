@@ -1,0 +1,117 @@
+// Ablation Diff panel: completions under baseline, ablation and addition side by side, streamed as
+// the engine produces them, with a word-level diff against the baseline, refusal verdicts, KL, a
+// summary of refusal rates per condition, and controls to re-run with other settings.
+import { provideVSCodeDesignSystem, vsCodeButton, vsCodeCheckbox, vsCodeTextField } from '@vscode/webview-ui-toolkit';
+import type { Condition, DiffRow, DiffViewData, WebviewToHost } from '../../src/protocol';
+import { el, onHostMessage, vscode } from '../shared/dom';
+import { formatNumber } from '../shared/scale';
+import { wordDiff } from '../shared/wordDiff';
+
+provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeCheckbox(), vsCodeTextField());
+
+const LABEL: Record<Condition, string> = { baseline: 'Baseline', ablation: 'Direction ablated', addition: 'Direction added' };
+const ALL: Condition[] = ['baseline', 'ablation', 'addition'];
+
+const root = document.getElementById('root')!;
+let data = (vscode.getState() as { data?: DiffViewData } | undefined)?.data;
+const post = (m: WebviewToHost) => vscode.postMessage(m);
+const pct = (x: number | null | undefined) => (x === null || x === undefined ? '–' : `${(100 * x).toFixed(0)}%`);
+
+function verdict(row: DiffRow, c: Condition): HTMLElement {
+  const r = row.refused[c];
+  if (r === undefined) return el('span', { class: 'badge', 'aria-label': 'verdict pending' }, row.done ? 'n/a' : '…');
+  return el('span', { class: `badge ${r ? 'refused' : 'answered'}` }, r ? 'refused' : 'answered');
+}
+
+/** The completion text; once the row is done, non-baseline columns show their word diff against the baseline. */
+function completion(row: DiffRow, c: Condition): HTMLElement {
+  const text = row.texts[c] ?? '';
+  const box = el('div', { class: 'text', 'data-condition': c });
+  const base = row.texts.baseline;
+  const parts = row.done && c !== 'baseline' && base !== undefined ? wordDiff(base, text) : undefined;
+  if (!parts) {
+    box.textContent = text;
+    if (row.done && c !== 'baseline' && base !== undefined) box.title = 'too long to diff word by word';
+    return box;
+  }
+  for (const p of parts) box.append(p.kind === 'same' ? document.createTextNode(p.text) : el(p.kind, { title: p.kind === 'ins' ? 'not in the baseline' : 'only in the baseline' }, p.text));
+  return box;
+}
+
+function rowView(row: DiffRow, i: number, d: DiffViewData): HTMLElement {
+  const grid = el('div', { class: 'grid' });
+  for (const c of d.conditions) {
+    const kl = row.kl[c];
+    grid.append(
+      el('section', { class: 'cell', 'aria-label': `${LABEL[c]} completion of prompt ${i + 1}` },
+        el('h4', {}, LABEL[c], verdict(row, c), c !== 'baseline' && kl !== undefined ? el('span', { class: 'muted', title: 'KL(baseline ‖ this) of the first next-token distribution' }, `KL ${formatNumber(kl ?? NaN, 4)}`) : ''),
+        completion(row, c),
+      ),
+    );
+  }
+  return el('article', { class: 'row', 'data-row': String(i) }, el('div', { class: 'prompt', title: 'prompt' }, `${i + 1}. ${row.prompt}`), grid);
+}
+
+function summary(d: DiffViewData): HTMLElement {
+  const table = el('table', { class: 'summary', 'aria-label': 'refusal rate per condition' }, el('tr', {}, el('th', {}, 'condition'), el('th', {}, 'refusal rate'), el('th', {}, 'mean KL')));
+  for (const c of d.conditions) table.append(el('tr', { 'data-condition': c }, el('td', {}, LABEL[c]), el('td', { class: 'rate' }, pct(d.refusalRate[c])), el('td', {}, c === 'baseline' ? '–' : formatNumber(d.meanKl[c] ?? NaN, 4))));
+  return table;
+}
+
+function controls(d: DiffViewData): HTMLElement {
+  const coefficient = el('vscode-text-field', { value: String(d.coefficient), 'aria-label': 'addition coefficient', id: 'coefficient' }, 'coefficient');
+  const maxTokens = el('vscode-text-field', { value: String(d.maxNewTokens), 'aria-label': 'new tokens per condition', id: 'max-new-tokens' }, 'new tokens');
+  const boxes = ALL.map((c) => el('vscode-checkbox', { value: c, ...(d.conditions.includes(c) ? { checked: '' } : {}) }, LABEL[c]));
+  const problem = el('span', { class: 'status error', role: 'alert', hidden: '' });
+  const rerun = el('vscode-button', { id: 'rerun' }, 'Run again');
+  rerun.addEventListener('click', () => {
+    const k = Number((coefficient as unknown as { value: string }).value);
+    const n = Number((maxTokens as unknown as { value: string }).value);
+    const conditions = ALL.filter((_, i) => (boxes[i] as unknown as { checked: boolean }).checked);
+    const why = !Number.isFinite(k) ? 'the coefficient must be a number' : !(Number.isInteger(n) && n >= 1 && n <= 2048) ? 'new tokens must be a whole number from 1 to 2048' : conditions.length === 0 ? 'choose at least one condition' : '';
+    problem.textContent = why;
+    problem.hidden = !why;
+    if (!why) post({ type: 'rerun', coefficient: k, maxNewTokens: n, conditions });
+  });
+  const cancel = el('vscode-button', { appearance: 'secondary', id: 'cancel' }, 'Cancel');
+  cancel.addEventListener('click', () => post({ type: 'cancel' }));
+  return el('div', { class: 'controls' }, coefficient, maxTokens, ...boxes, rerun, ...(d.state === 'running' ? [cancel] : []), problem);
+}
+
+function render(): void {
+  root.replaceChildren();
+  const d = data;
+  if (!d) {
+    root.append(el('p', { class: 'muted' }, 'Select a prompt and run "Refusal Lens: Ablation Diff on Selection", or run it on a prompt file.'));
+    return;
+  }
+  const done = d.rows.filter((r) => r.done).length;
+  const state = d.state === 'running' ? `running: ${done} of ${d.rows.length} prompts done` : d.state === 'done' ? `${d.rows.length} prompt${d.rows.length === 1 ? '' : 's'}` : `${d.state} after ${done} of ${d.rows.length} prompts (rates cover finished prompts only)`;
+  root.append(
+    el('header', {},
+      el('h2', {}, `Ablation diff: “${d.direction.name}” (layer ${d.direction.layer})`),
+      el('p', { class: 'muted', id: 'run-state' }, `${d.source} · model ${d.model} · addition coefficient ${d.coefficient} · ${state}`),
+    ),
+    controls(d),
+    summary(d),
+    ...d.rows.map((r, i) => rowView(r, i, d)),
+  );
+}
+
+onHostMessage(root, (msg) => {
+  if (msg.type === 'diff') {
+    data = msg.data;
+    vscode.setState({ data });
+    render();
+  } else if (msg.type === 'diffToken' && data) {
+    // Streaming: append to the host's copy and the one cell, without re-rendering the panel.
+    const row = data.rows[msg.row];
+    if (!row) return;
+    row.texts[msg.condition] = (row.texts[msg.condition] ?? '') + msg.text;
+    const cell = root.querySelector(`[data-row="${msg.row}"] .text[data-condition="${msg.condition}"]`);
+    if (cell) cell.textContent = row.texts[msg.condition]!;
+  }
+});
+
+render();
+post({ type: 'ready' });

@@ -1,0 +1,158 @@
+// Direction Explorer (activity-bar view): the active direction, extraction from prompt sets with its
+// candidate table and per-layer scores, and the safety residual space (spectrum, effective rank,
+// components with their trigger tokens, the promote/suppress matrix). Buttons ask the host; the
+// engine computes.
+import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeProgressRing } from '@vscode/webview-ui-toolkit';
+import type { CandidateView, ExplorerViewData, WebviewToHost } from '../../src/protocol';
+import { barChart, lineChart } from '../shared/chart';
+import { el, onHostMessage, visibleToken, vscode } from '../shared/dom';
+import { boundsOf, colour, formatNumber } from '../shared/scale';
+
+provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeProgressRing());
+
+interface ViewState {
+  data?: ExplorerViewData;
+  spaceLayer?: number;
+}
+
+const root = document.getElementById('root')!;
+let state: ViewState = (vscode.getState() as ViewState | undefined) ?? {};
+const post = (m: WebviewToHost) => vscode.postMessage(m);
+const save = () => vscode.setState(state);
+
+function button(label: string, msg: WebviewToHost, opts: { secondary?: boolean; disabled?: boolean; id?: string } = {}): HTMLElement {
+  const b = el('vscode-button', { ...(opts.secondary ? { appearance: 'secondary' } : {}), ...(opts.disabled ? { disabled: '' } : {}), ...(opts.id ? { id: opts.id } : {}) }, label);
+  b.addEventListener('click', () => post(msg));
+  return b;
+}
+
+const fileLabel = (p: string, fallback: string) => (p ? p.split(/[\\/]/).pop()! : fallback);
+
+function activeCard(d: ExplorerViewData, busy: boolean): HTMLElement {
+  const a = d.active;
+  return el('section', { 'aria-label': 'active direction' },
+    el('h3', {}, 'Active direction'),
+    a
+      ? el('div', { class: 'card', id: 'active' }, el('strong', {}, a.name), ` · layer ${a.layer} · position ${a.position}`, el('div', { class: 'muted' }, a.method))
+      : el('p', { class: 'muted', id: 'active' }, 'None yet: extract one below or import a direction file.'),
+    el('div', { class: 'controls' },
+      button('Import…', { type: 'import' }, { secondary: true }),
+      button('Export…', { type: 'export' }, { secondary: true, disabled: !a }),
+      button('Export abliterated model…', { type: 'exportModel' }, { secondary: true, disabled: !a || busy }),
+    ),
+  );
+}
+
+function candidateRow(c: CandidateView, selected: boolean): HTMLElement {
+  const cells = [c.bypass, c.induce, c.kl, c.norm].map((v, i) => el('td', {}, formatNumber(v ?? NaN, i === 2 ? 4 : 2)));
+  const tr = el('tr', {
+    class: `cand${c.filtered ? ' filtered' : ''}${selected ? ' selected' : ''}`,
+    tabindex: '0',
+    role: 'button',
+    'aria-label': `layer ${c.layer}, position ${c.position}${c.filtered ? `, filtered: ${c.filtered}` : ''}${selected ? ', active' : ''}`,
+    'data-layer': String(c.layer),
+    'data-position': String(c.position),
+    title: c.filtered ? `filtered: ${c.filtered}` : 'use this candidate as the active direction',
+  }, el('td', {}, `${selected ? '★ ' : ''}${c.layer}`), el('td', {}, String(c.position)), ...cells, el('td', { class: 'reason' }, c.filtered ?? ''));
+  const use = () => post({ type: 'useCandidate', layer: c.layer, position: c.position });
+  tr.addEventListener('click', use);
+  tr.addEventListener('keydown', (e) => (e.key === 'Enter' || e.key === ' ') && use());
+  return tr;
+}
+
+function extraction(d: ExplorerViewData, busy: boolean): HTMLElement {
+  const sets = el('table', { class: 'sets', 'aria-label': 'prompt sets' });
+  for (const which of ['harmful', 'harmless'] as const) {
+    sets.append(el('tr', {}, el('td', {}, which), el('td', { class: 'muted' }, fileLabel(d.promptSets[which], 'default set')), el('td', {}, button('Choose…', { type: 'pickPrompts', which }, { secondary: true }))));
+  }
+  const section = el('section', { 'aria-label': 'extraction' }, el('h3', {}, 'Extract (difference in means)'), sets, el('div', { class: 'controls' }, button('Extract', { type: 'extract' }, { disabled: busy, id: 'extract' })));
+  const x = d.extraction;
+  if (!x) return section;
+  const count = Object.entries(x.counts).map(([k, v]) => `${v} ${k}`).join(', ');
+  section.append(el('p', { class: 'muted' }, `${x.candidates.length} candidates over ${x.layers} layers × ${x.positions.length} positions; prompts kept: ${count}.`));
+  if (x.report) section.append(el('p', { class: 'status error', role: 'alert' }, x.report));
+  const series = x.positions.map((p) => ({ name: `position ${p}`, values: Array.from({ length: x.layers }, (_, l) => x.candidates.find((c) => c.layer === l && c.position === p)?.bypass ?? null) }));
+  section.append(
+    el('h4', {}, 'Bypass score per layer (lower: ablation removes refusal better)'),
+    lineChart(series, 'bypass score per layer, one line per position'),
+    el('div', { class: 'legend-row' }, ...x.positions.map((p, k) => el('span', {}, el('span', { class: `swatch s${k % 5}` }), `pos ${p}`))),
+  );
+  const table = el('table', { class: 'candidates', 'aria-label': 'candidate directions' }, el('tr', {}, ...['layer', 'pos', 'bypass', 'induce', 'KL', 'norm', 'filtered'].map((h) => el('th', { scope: 'col' }, h))));
+  const order = [...x.candidates].sort((a, b) => Number(!!a.filtered) - Number(!!b.filtered) || (a.bypass ?? Infinity) - (b.bypass ?? Infinity));
+  for (const c of order) table.append(candidateRow(c, x.selected?.layer === c.layer && x.selected?.position === c.position));
+  section.append(el('div', { class: 'scroll' }, table));
+  return section;
+}
+
+function space(d: ExplorerViewData, busy: boolean): HTMLElement {
+  const section = el('section', { 'aria-label': 'safety residual space' }, el('h3', {}, 'Safety residual space'), el('div', { class: 'controls' }, button('Compute', { type: 'space' }, { disabled: busy, id: 'compute-space' })));
+  const s = d.space;
+  if (!s) return section;
+  const layers = s.layers;
+  const layer = Math.min(state.spaceLayer ?? Math.floor(layers.length / 2), layers.length - 1);
+  const L = layers[layer];
+  section.append(el('p', { class: 'muted' }, `${s.mode}; ${s.prompts} prompts, ${(100 * s.refusedFraction).toFixed(0)}% refused.`));
+  const taus = Object.keys(layers[0]?.effectiveRank ?? {});
+  const shown = taus.filter((t) => t === '0.5' || t === '0.9');
+  section.append(el('h4', {}, 'Effective rank per layer'), lineChart(shown.map((t) => ({ name: `τ = ${t}`, values: layers.map((l) => l.effectiveRank[t] ?? null) })), 'effective rank per layer'), el('div', { class: 'legend-row' }, ...shown.map((t, k) => el('span', {}, el('span', { class: `swatch s${k}` }), `τ = ${t}`))));
+  const dropdown = el('vscode-dropdown', { 'aria-label': 'layer to inspect', id: 'space-layer' });
+  layers.forEach((l, i) => {
+    const o = el('vscode-option', { value: String(i) }, `layer ${l.layer}`);
+    if (i === layer) o.setAttribute('selected', '');
+    dropdown.append(o);
+  });
+  dropdown.addEventListener('change', () => {
+    const picked = Number((dropdown as unknown as { value: string }).value);
+    if (!Number.isInteger(picked) || picked === layer) return;
+    state.spaceLayer = picked;
+    save();
+    render();
+  });
+  section.append(el('div', { class: 'controls' }, dropdown));
+  section.append(el('h4', {}, `Spectrum at layer ${L.layer}`), barChart(L.eigenvalues, `eigenvalues at layer ${L.layer}`, 'component'));
+  const comps = el('table', { class: 'components', 'aria-label': `components at layer ${L.layer}` }, el('tr', {}, el('th', {}, 'component'), el('th', {}, 'accuracy'), el('th', {}, 'trigger tokens')));
+  L.accuracy.forEach((acc, k) => comps.append(el('tr', {}, el('td', {}, `C${k}`), el('td', {}, formatNumber(acc, 2)), el('td', { class: 'tok' }, (L.topTokens[k] ?? []).map(visibleToken).join('  ')))));
+  section.append(el('h4', {}, 'Components'), comps);
+  const inter = s.interactions.find((m) => m.from === L.layer);
+  if (inter && inter.matrix.length) {
+    const b = boundsOf(inter.matrix.flat());
+    const table = el('table', { class: 'matrix', 'aria-label': `interactions from layer ${inter.from} to ${inter.to}: rows source components, columns target components` });
+    table.append(el('tr', {}, el('th', {}, ''), ...inter.matrix[0].map((_, k) => el('th', { scope: 'col' }, `C${k}@${inter.to}`))));
+    inter.matrix.forEach((row, j) => {
+      const tr = el('tr', {}, el('th', { scope: 'row' }, `C${j}@${inter.from}`));
+      row.forEach((v, k) => {
+        const td = el('td', { title: `C${j}@${inter.from} → C${k}@${inter.to}: ${formatNumber(v)} (${v > 0 ? 'promotes' : 'suppresses'})` }, formatNumber(v, 1));
+        td.style.backgroundColor = colour(v, b);
+        tr.append(td);
+      });
+      table.append(tr);
+    });
+    section.append(el('h4', {}, `Promote (red) / suppress (blue): layer ${inter.from} → ${inter.to}`), table, el('p', { class: 'muted' }, s.interactionMethod));
+  }
+  return section;
+}
+
+function render(): void {
+  root.replaceChildren();
+  const d = state.data;
+  if (!d) {
+    root.append(el('p', { class: 'muted' }, 'Loading…'));
+    return;
+  }
+  const busy = !!d.task;
+  root.append(el('p', { class: 'muted', id: 'model' }, d.model ? `Model: ${d.model}` : 'No model loaded yet: any command loads the configured one.'));
+  if (d.task) {
+    root.append(el('div', { class: 'task', role: 'status' }, el('vscode-progress-ring', {}), el('span', {}, `${d.task.message}${d.task.fraction !== undefined ? ` (${Math.round(100 * d.task.fraction)}%)` : ''}`)));
+  }
+  root.append(activeCard(d, busy), extraction(d, busy), space(d, busy));
+}
+
+onHostMessage(root, (msg) => {
+  if (msg.type !== 'explorer') return;
+  state = { ...state, data: msg.data };
+  save();
+  render();
+});
+
+render();
+post({ type: 'ready' });
