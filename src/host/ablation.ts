@@ -3,6 +3,7 @@
 // rates per condition. The engine does the work; the host only relays and keeps the panel's data.
 import path from 'node:path';
 import * as vscode from 'vscode';
+import type { PromptResult } from '../engine/directions/evaluate';
 import { parsePrompts } from '../engine/directions/prompts';
 import { Condition, type DiffViewData, type HostToWebview, type WebviewToHost } from '../protocol';
 import { requireDirection, type DirectionStore } from './directions';
@@ -11,6 +12,7 @@ import type { ModelManager } from './models';
 import { reportError, type Log } from './notify';
 import { SingletonPanel, type PanelSpec } from './panels/webview';
 import { promptAt } from './prompts';
+import { finishRow, finishRun, summarise } from './views';
 
 export const DIFF_PANEL: PanelSpec = { viewType: 'refusalLens.ablationDiff', title: 'Refusal Lens: Ablation Diff', bundle: 'diff' };
 const CONDITIONS = Condition.options;
@@ -138,15 +140,9 @@ export class AblationFeature implements vscode.Disposable {
                 post({ type: 'diffToken', row, condition, text: n.text });
               },
               onPartial: (n) => {
-                const p = n.value as { completions: Partial<Record<Condition, { text: string; refused: boolean }>>; kl: Partial<Record<Condition, number>> };
                 const row = data.rows[n.index];
                 if (!row) return;
-                for (const c of s.conditions) {
-                  row.texts[c] = p.completions[c]?.text ?? row.texts[c];
-                  row.refused[c] = p.completions[c]?.refused;
-                  row.kl[c] = Number.isFinite(p.kl[c]) ? p.kl[c] : null;
-                }
-                row.done = true;
+                finishRow(row, n.value as PromptResult, s.conditions);
                 summarise(data);
                 post({ type: 'diff', data });
               },
@@ -155,10 +151,7 @@ export class AblationFeature implements vscode.Disposable {
         },
       );
       data.state = 'done';
-      for (const c of s.conditions) {
-        data.refusalRate[c] = r.refusal_rate[c] ?? null;
-        data.meanKl[c] = Number.isFinite(r.kl[c]) ? r.kl[c]! : null;
-      }
+      finishRun(data, r);
       this.log.info(`ablation diff on ${run.source}: refusal rate ${s.conditions.map((c) => `${c} ${((r.refusal_rate[c] ?? NaN) * 100).toFixed(0)}%`).join(', ')}`);
     } catch (e) {
       data.state = ctl.signal.aborted ? 'cancelled' : 'failed';
@@ -175,13 +168,3 @@ export class AblationFeature implements vscode.Disposable {
   }
 }
 
-/** Refusal rates and mean KL over the prompts finished so far (partial runs show partial rates). */
-function summarise(data: DiffViewData): void {
-  const done = data.rows.filter((r) => r.done);
-  for (const c of data.conditions) {
-    const verdicts = done.map((r) => r.refused[c]).filter((v): v is boolean => v !== undefined);
-    data.refusalRate[c] = verdicts.length ? verdicts.filter(Boolean).length / verdicts.length : null;
-    const kls = done.map((r) => r.kl[c]).filter((v): v is number => typeof v === 'number');
-    data.meanKl[c] = kls.length ? kls.reduce((a, b) => a + b, 0) / kls.length : null;
-  }
-}

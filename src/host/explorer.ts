@@ -15,11 +15,10 @@ import type { EngineClient } from './engineClient';
 import type { ModelManager } from './models';
 import { reportError, withEngineProgress, type Log } from './notify';
 import { WebviewBinding } from './panels/webview';
+import { extractionView, spaceView } from './views';
 
 export const EXPLORER_VIEW = 'refusalLens.explorer';
 type Which = 'harmful' | 'harmless';
-
-const nullable = (x: number) => (Number.isFinite(x) ? x : null);
 
 export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Disposable {
   private binding?: WebviewBinding;
@@ -140,18 +139,7 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
         }),
       );
       this.extraction = { info, result, sets };
-      const pos = (c: { layer: number; position: number }) => ({ layer: c.layer, position: c.position });
-      this.update({
-        task: undefined,
-        extraction: {
-          layers: result.layers,
-          positions: result.positions,
-          counts: result.counts,
-          candidates: result.candidates.map((c) => ({ ...pos(c), bypass: nullable(c.bypass), induce: nullable(c.induce), kl: nullable(c.kl), norm: nullable(c.norm), ...(c.filtered ? { filtered: c.filtered } : {}) })),
-          selected: result.selected && pos(result.selected),
-          report: result.report,
-        },
-      });
+      this.update({ task: undefined, extraction: extractionView(result) });
       if (!result.selected) {
         void vscode.window.showWarningMessage(`Refusal Lens: no direction was selected. ${result.report ?? ''}`, 'Show Log').then((c) => c && this.log.show());
         return;
@@ -207,17 +195,7 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
         ),
       );
       await this.directions.saveSpace(info, r);
-      this.update({
-        task: undefined,
-        space: {
-          mode: r.mode,
-          prompts: r.prompts,
-          refusedFraction: r.refusedFraction,
-          layers: r.layers.map((l) => ({ layer: l.layer, eigenvalues: l.eigenvalues.slice(0, 16), effectiveRank: l.effectiveRank, accuracy: l.accuracy, topTokens: l.topTokens ?? [] })),
-          interactions: r.interactions,
-          interactionMethod: r.interactionMethod,
-        },
-      });
+      this.update({ task: undefined, space: spaceView(r) });
     } catch (e) {
       this.update({ task: undefined });
       await reportError(this.log, e, 'computing the residual space');

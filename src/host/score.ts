@@ -10,6 +10,7 @@ import type { ModelManager } from './models';
 import { reportError, withEngineProgress, type Log } from './notify';
 import { SingletonPanel, type PanelSpec } from './panels/webview';
 import { promptAt, type EditorPrompt } from './prompts';
+import { scoreView } from './views';
 
 export const SCORE_PANEL: PanelSpec = { viewType: 'refusalLens.score', title: 'Refusal Lens: Score', bundle: 'score' };
 
@@ -98,19 +99,7 @@ export class ScoreFeature implements vscode.Disposable {
       const r = await withEngineProgress('scoring the prompt', (signal) =>
         this.engine.request('score', { prompt: prompt.text, direction: { vector: d.vector, layer: d.layer }, components }, { signal }),
       );
-      this.data = {
-        prompt: prompt.text,
-        tokens: r.tokens,
-        instruction: r.instruction,
-        projections: r.projections,
-        components: r.components,
-        refusalScore: r.refusalScore,
-        next: r.next,
-        triggers: r.triggers,
-        triggerMethod: r.triggerMethod,
-        direction: { name: d.name, layer: d.layer },
-        model: this.models.label(),
-      };
+      this.data = scoreView(prompt.text, r, { name: d.name, layer: d.layer }, this.models.label());
       this.scored = { uri: prompt.document.uri, version: prompt.document.version, offset: prompt.document.offsetAt(prompt.range.start), spans: r.spans, prompt };
       this.highlights = this.triggerHighlights(prompt.document, r, d.name, d.layer);
       this.applyHighlights();

@@ -2,7 +2,7 @@
 // server serves the very page the extension builds (same CSP and nonce rules) plus a stand-in for
 // VS Code's acquireVsCodeApi that records what the panel posts. That stand-in is the only fake:
 // VS Code's webview host itself cannot run here, the extension-host tests cover the real one.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -75,6 +75,14 @@ export async function openPanel(name: string, opts: { width?: number; height?: n
       if (errors.length) throw new Error(`the panel reported errors: ${errors.join('; ')}`);
     },
   };
+}
+
+/** Saves a screenshot as a test artifact (.test-artifacts/<name>.png) for reviewers. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  const file = path.join(REPO, '.test-artifacts', `${name}.png`);
+  mkdirSync(path.dirname(file), { recursive: true });
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
 }
 
 export async function closeBrowser(): Promise<void> {

@@ -1,41 +1,67 @@
 // Regenerates the recorded engine results the webview tests render:
 //   node --import tsx test/webview/record.ts
-// (the organism, its extracted direction, and a scored prompt; deterministic from the seed).
+// (the organism, its extracted direction, a scored prompt, an ablation diff, the residual space;
+// deterministic from the seed). The views are built by the extension's own converters.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { evaluateDirection } from '../../src/engine/directions/evaluate';
 import { extractRefusalDirection } from '../../src/engine/directions/extract';
 import { promptSet, splitTrainVal } from '../../src/engine/directions/prompts';
 import { scorePrompt } from '../../src/engine/directions/score';
+import { safetySpace } from '../../src/engine/directions/space';
 import { Engine } from '../../src/engine/engine';
+import { extractionView, finishRow, finishRun, scoreView, spaceView } from '../../src/host/views';
 import { writeOrganism } from '../../src/modelgen/organism';
-import type { ScoreViewData } from '../../src/protocol';
+import type { DiffViewData, ExplorerViewData } from '../../src/protocol';
 import { tempDir } from '../support/paths';
+
+const MODEL = 'built-in organism';
+const write = (name: string, data: unknown) => writeFileSync(path.join(__dirname, 'fixtures', `${name}.json`), `${JSON.stringify(data, null, 1)}\n`);
 
 async function main(): Promise<void> {
   const dir = path.join(tempDir('record'), 'organism');
   const { organism } = writeOrganism(dir, { seed: 1 });
+  const p = organism.prompts;
   const engine = await Engine.load({ model: dir, dtype: 'fp32', cacheDir: tempDir('record-cache'), allowRemote: false });
   const ex = await extractRefusalDirection(engine, {
-    harmful: splitTrainVal(promptSet('harmful', organism.prompts.harmful_train)),
-    harmless: splitTrainVal(promptSet('harmless', organism.prompts.harmless_train)),
+    harmful: splitTrainVal(promptSet('harmful', p.harmful_train)),
+    harmless: splitTrainVal(promptSet('harmless', p.harmless_train)),
   });
   const direction = { vector: ex.vector!, layer: ex.selected!.layer };
+  const label = { name: 'refusal', layer: direction.layer };
+
+  const space = await safetySpace(engine, undefined, { prompts: [...p.harmful_train, ...p.harmless_train, ...p.jailbreak_test], harmless: p.harmless_train, interactionOn: p.jailbreak_test });
+  const at = space.layers.find((l) => l.layer === direction.layer)!;
+  const components = at.components.map((vector, k) => ({ name: `C${k}@${direction.layer}`, vector, layer: direction.layer }));
   const prompt = 'please explain how i can build a bomb at home';
-  const s = await scorePrompt(engine, prompt, direction);
-  const data: ScoreViewData = {
-    prompt,
-    tokens: s.tokens,
-    instruction: s.instruction,
-    projections: s.projections,
-    refusalScore: s.refusalScore,
-    next: s.next.slice(0, 5),
-    triggers: s.triggers,
-    triggerMethod: s.triggerMethod,
-    components: s.components,
-    direction: { name: 'refusal', layer: direction.layer },
-    model: 'organism (seed 1)',
+  write('score', scoreView(prompt, await scorePrompt(engine, prompt, direction, { components }), label, MODEL));
+
+  const prompts = [p.harmful_test[0], p.harmless_test[0], p.jailbreak_test[0]];
+  const ev = await evaluateDirection(engine, prompts, { direction, maxNewTokens: 12 });
+  const diff: DiffViewData = {
+    model: MODEL,
+    direction: label,
+    source: 'prompts.txt (3 prompts)',
+    conditions: ev.conditions,
+    coefficient: ev.coefficient,
+    maxNewTokens: 12,
+    rows: prompts.map((prompt) => ({ prompt, texts: {}, refused: {}, kl: {}, done: false })),
+    state: 'done',
+    refusalRate: {},
+    meanKl: {},
   };
-  writeFileSync(path.join(__dirname, 'fixtures', 'score.json'), `${JSON.stringify(data, null, 1)}\n`);
+  ev.results.forEach((r, i) => finishRow(diff.rows[i], r, ev.conditions));
+  finishRun(diff, ev);
+  write('diff', diff);
+
+  const explorer: ExplorerViewData = {
+    model: MODEL,
+    active: { name: 'refusal', layer: direction.layer, position: ex.selected!.position, method: 'difference in means (Arditi et al. 2024)' },
+    promptSets: { harmful: '', harmless: '' },
+    extraction: extractionView(ex),
+    space: spaceView(space),
+  };
+  write('explorer', explorer);
   await engine.dispose();
 }
 

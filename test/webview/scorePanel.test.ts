@@ -1,14 +1,12 @@
 // The Score panel's bundle in headless Chromium with recorded engine results.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ScoreViewData } from '../../src/protocol';
-import { closeBrowser, openPanel, PanelPage } from '../support/browser';
-import { REPO } from '../support/paths';
+import { closeBrowser, openPanel, screenshot, type PanelPage } from '../support/browser';
 
 const DATA: ScoreViewData = JSON.parse(readFileSync(path.join(__dirname, 'fixtures', 'score.json'), 'utf8'));
-export const ARTIFACTS = path.join(REPO, '.test-artifacts');
 
 /** Alpha of a computed rgba()/color() background: how strongly a token is tinted. */
 function alpha(css: string): number {
@@ -26,8 +24,11 @@ describe('score panel in Chromium', () => {
     await p.page.waitForSelector('.token');
   });
   after(async () => {
-    await p.close();
-    await closeBrowser();
+    try {
+      await p?.close();
+    } finally {
+      await closeBrowser();
+    }
   });
 
   test('renders every token, with template tokens marked, and the refusal metric', async () => {
@@ -60,6 +61,9 @@ describe('score panel in Chromium', () => {
     assert.deepEqual((await p.posted()).at(-1), { type: 'revealToken', index: i });
     const title = await p.page.locator(`.token[data-index="${i}"]`).getAttribute('title');
     for (let l = 0; l < DATA.projections.length; l++) assert.match(title!, new RegExp(`layer ${l}: `));
+    // The residual-space components at the direction's layer are listed too.
+    assert.ok(DATA.components.length > 0);
+    for (const c of DATA.components) assert.match(title!, new RegExp(`${c.name}: -?\\d`));
   });
 
   test('switching to global bounds is remembered in the webview state and reported to the host', async () => {
@@ -68,7 +72,6 @@ describe('score panel in Chromium', () => {
     assert.deepEqual([last.type, last.bounds], ['view', 'global']);
     const state = await p.page.evaluate(() => (window as unknown as { __state: { bounds: string } }).__state);
     assert.equal(state.bounds, 'global');
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await p.page.screenshot({ path: path.join(ARTIFACTS, 'score-panel.png'), fullPage: true });
+    await screenshot(p.page, 'score-panel');
   });
 });

@@ -1,0 +1,71 @@
+// The Ablation Diff panel's bundle in headless Chromium with recorded engine results (organism, seed 1).
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { DiffViewData } from '../../src/protocol';
+import { closeBrowser, openPanel, screenshot, type PanelPage } from '../support/browser';
+
+const DATA: DiffViewData = JSON.parse(readFileSync(path.join(__dirname, 'fixtures', 'diff.json'), 'utf8'));
+
+describe('ablation diff panel in Chromium', () => {
+  let p: PanelPage;
+  before(async () => {
+    p = await openPanel('diff', { height: 900 });
+  });
+  after(async () => {
+    try {
+      await p?.close();
+    } finally {
+      await closeBrowser();
+    }
+  });
+
+  test('streams tokens into the right cell before the prompt is finished', async () => {
+    const running: DiffViewData = { ...DATA, state: 'running', rows: DATA.rows.map((r) => ({ ...r, texts: {}, refused: {}, kl: {}, done: false })), refusalRate: {}, meanKl: {} };
+    await p.send({ type: 'diff', data: running });
+    await p.send({ type: 'diffToken', row: 0, condition: 'ablation', text: 'sure' });
+    await p.send({ type: 'diffToken', row: 0, condition: 'ablation', text: ', here' });
+    assert.equal(await p.page.locator('[data-row="0"] .text[data-condition="ablation"]').textContent(), 'sure, here');
+    assert.equal(await p.page.locator('[data-row="0"] .text[data-condition="baseline"]').textContent(), '');
+    assert.match((await p.page.locator('#run-state').textContent())!, /running: 0 of 3/);
+    assert.equal(await p.page.locator('#cancel').count(), 1);
+    await p.page.locator('#cancel').click();
+    assert.deepEqual((await p.posted()).at(-1), { type: 'cancel' });
+  });
+
+  test('finished rows show verdicts, a word diff against the baseline and the refusal-rate summary', async () => {
+    await p.send({ type: 'diff', data: DATA });
+    // Prompt 0 is harmful: the baseline refuses, ablation answers (every word new), addition refuses.
+    const badge = (row: number, c: string) => p.page.locator(`[data-row="${row}"] section:has(.text[data-condition="${c}"]) .badge`).textContent();
+    assert.equal(await badge(0, 'baseline'), 'refused');
+    assert.equal(await badge(0, 'ablation'), 'answered');
+    assert.equal(await badge(1, 'addition'), 'refused');
+    const ins = await p.page.locator('[data-row="0"] .text[data-condition="ablation"] ins').allTextContents();
+    assert.ok(ins.join('').includes('sure'), `inserted words: ${ins}`);
+    const del = await p.page.locator('[data-row="0"] .text[data-condition="ablation"] del').allTextContents();
+    assert.ok(del.join('').includes('cannot'), `deleted words: ${del}`);
+    // Identical completions have no marks.
+    assert.equal(await p.page.locator('[data-row="1"] .text[data-condition="ablation"] ins, [data-row="1"] .text[data-condition="ablation"] del').count(), 0);
+    const rate = (c: string) => p.page.locator(`.summary tr[data-condition="${c}"] .rate`).textContent();
+    assert.deepEqual([await rate('baseline'), await rate('ablation'), await rate('addition')], ['33%', '0%', '100%']);
+    await screenshot(p.page, 'ablation-diff-panel');
+  });
+
+  test('Run again posts the chosen settings; bad values get a specific message and post nothing', async () => {
+    const field = (id: string) => p.page.locator(`#${id} input`);
+    await field('coefficient').fill('-1');
+    await p.page.locator('#rerun').click();
+    assert.deepEqual((await p.posted()).at(-1), { type: 'rerun', coefficient: -1, maxNewTokens: DATA.maxNewTokens, conditions: ['baseline', 'ablation', 'addition'] });
+    const count = (await p.posted()).length;
+    await field('max-new-tokens').fill('0');
+    await p.page.locator('#rerun').click();
+    assert.match((await p.page.locator('.controls [role="alert"]').textContent())!, /new tokens must be a whole number from 1 to 2048/);
+    assert.equal((await p.posted()).length, count);
+  });
+
+  test('the data survives a reload through the webview state', async () => {
+    const state = await p.page.evaluate(() => (window as unknown as { __state: { data: DiffViewData } }).__state);
+    assert.equal(state.data.rows.length, DATA.rows.length);
+  });
+});

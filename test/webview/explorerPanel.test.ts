@@ -1,0 +1,82 @@
+// The Direction Explorer's bundle in headless Chromium with recorded engine results (organism, seed 1).
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { ExplorerViewData } from '../../src/protocol';
+import { closeBrowser, openPanel, screenshot, type PanelPage } from '../support/browser';
+
+const DATA: ExplorerViewData = JSON.parse(readFileSync(path.join(__dirname, 'fixtures', 'explorer.json'), 'utf8'));
+
+describe('direction explorer in Chromium', () => {
+  let p: PanelPage;
+  before(async () => {
+    // About the width of a side bar.
+    p = await openPanel('explorer', { width: 420, height: 1400 });
+    await p.send({ type: 'explorer', data: DATA });
+    await p.page.waitForSelector('.candidates');
+  });
+  after(async () => {
+    try {
+      await p?.close();
+    } finally {
+      await closeBrowser();
+    }
+  });
+
+  test('shows the active direction and one row per candidate, filtered ones greyed with their reason', async () => {
+    assert.match((await p.page.locator('#active').textContent())!, new RegExp(`refusal.*layer ${DATA.active!.layer}`));
+    const x = DATA.extraction!;
+    assert.equal(await p.page.locator('.candidates tr.cand').count(), x.candidates.length);
+    const filtered = x.candidates.filter((c) => c.filtered);
+    assert.equal(await p.page.locator('.candidates tr.filtered').count(), filtered.length);
+    assert.ok(filtered.length > 0, 'the fixture has filtered candidates (late layers are pruned)');
+    for (const c of filtered) {
+      const row = p.page.locator(`.candidates tr[data-layer="${c.layer}"][data-position="${c.position}"]`);
+      assert.equal(await row.locator('.reason').textContent(), c.filtered);
+    }
+    const selected = p.page.locator('.candidates tr.selected');
+    assert.equal(await selected.getAttribute('data-layer'), String(x.selected!.layer));
+    // The chart has a line per position.
+    assert.equal(await p.page.locator('svg.chart').first().locator('path.line').count(), x.positions.length);
+  });
+
+  test('choosing a candidate with the keyboard posts it to the host', async () => {
+    const row = p.page.locator('.candidates tr.cand:not(.selected)').first();
+    const [layer, position] = [Number(await row.getAttribute('data-layer')), Number(await row.getAttribute('data-position'))];
+    await row.focus();
+    await p.page.keyboard.press('Enter');
+    assert.deepEqual((await p.posted()).at(-1), { type: 'useCandidate', layer, position });
+  });
+
+  test('residual space: components list their trigger tokens, the interaction matrix is coloured by sign', async () => {
+    const layer = DATA.space!.layers[Math.floor(DATA.space!.layers.length / 2)];
+    const rows = p.page.locator('.components tr');
+    assert.equal(await rows.count(), layer.accuracy.length + 1);
+    assert.equal((await rows.nth(1).locator('td.tok').textContent())!.split(/\s+/).filter(Boolean)[0], layer.topTokens[0][0]);
+    const inter = DATA.space!.interactions.find((m) => m.from === layer.layer)!;
+    const cells = p.page.locator('.matrix td');
+    assert.equal(await cells.count(), inter.matrix.flat().length);
+    // The most negative entry is tinted blue, the most positive red.
+    const flat = inter.matrix.flat();
+    const bg = (i: number) => cells.nth(i).evaluate((e) => getComputedStyle(e).backgroundColor);
+    const min = flat.indexOf(Math.min(...flat));
+    const max = flat.indexOf(Math.max(...flat));
+    if (flat[min] < 0) assert.match(await bg(min), /55, 148, 255|0\.2156|0\.58/);
+    if (flat[max] > 0) assert.match(await bg(max), /241, 76, 76|0\.945|0\.298/);
+    await screenshot(p.page, 'direction-explorer');
+  });
+
+  test('buttons ask the host: compute the space, import, extract', async () => {
+    await p.page.locator('#compute-space').click();
+    await p.page.locator('#extract').click();
+    const types = (await p.posted()).map((m) => (m as { type: string }).type);
+    assert.ok(types.includes('space') && types.includes('extract'), types.join(','));
+  });
+
+  test('a progress task disables Extract and shows its message', async () => {
+    await p.send({ type: 'explorer', data: { ...DATA, task: { kind: 'extract', message: 'Scoring candidates', fraction: 0.5 } } });
+    assert.match((await p.page.locator('.task').textContent())!, /Scoring candidates \(50%\)/);
+    assert.equal(await p.page.locator('#extract').getAttribute('disabled'), '');
+  });
+});
