@@ -4,7 +4,7 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { PromptResult } from '../engine/directions/evaluate';
-import { parsePrompts } from '../engine/directions/prompts';
+import { parsePrompts, promptSet } from '../engine/directions/prompts';
 import { Condition, type DiffViewData, type HostToWebview, type WebviewToHost } from '../protocol';
 import { requireDirection, type DirectionStore } from './directions';
 import type { EngineClient } from './engineClient';
@@ -76,13 +76,10 @@ export class AblationFeature implements vscode.Disposable {
     try {
       // The editor's text when the file is open (unsaved edits included), else the file on disk.
       const text = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString())?.getText() ?? new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
-      prompts = parsePrompts(text, uri.fsPath);
+      // Blank lines are not prompts; a file with none at all is refused with the file's name.
+      prompts = promptSet(path.basename(uri.fsPath), parsePrompts(text, uri.fsPath)).prompts;
     } catch (e) {
       await reportError(this.log, e, `reading prompts from ${path.basename(uri.fsPath)}`);
-      return;
-    }
-    if (prompts.length === 0) {
-      void vscode.window.showWarningMessage(`Refusal Lens: ${path.basename(uri.fsPath)} has no prompts (one per line, or JSON/JSONL/CSV records).`);
       return;
     }
     await this.run({ prompts, source: `${path.basename(uri.fsPath)} (${prompts.length} prompts)` });
@@ -93,7 +90,7 @@ export class AblationFeature implements vscode.Disposable {
     if (!info) return;
     let active;
     try {
-      active = await requireDirection(this.directions, info, this.models.label());
+      active = await requireDirection(this.directions, info, this.models.label(), this.log);
     } catch (e) {
       await reportError(this.log, e, 'reading the active direction');
       return;

@@ -8,6 +8,7 @@ import { checkDirectionsFit, readDirections, writeDirections, type Direction, ty
 import type { NamedDirection } from '../engine/directions/score';
 import type { SpaceResult } from '../engine/directions/space';
 import type { ExplorerViewData, ModelInfo } from '../protocol';
+import type { Log } from './notify';
 
 export interface ActiveDirection {
   direction: Direction;
@@ -110,11 +111,14 @@ export class DirectionStore {
  * The active direction, or, when there is none yet, an offer to extract one (with the model's own
  * or the built-in prompt sets) or import a file. Undefined if the user declines.
  */
-export async function requireDirection(store: DirectionStore, info: ModelInfo, label: string): Promise<ActiveDirection | undefined> {
+export async function requireDirection(store: DirectionStore, info: ModelInfo, label: string, log: Log): Promise<ActiveDirection | undefined> {
   const active = await store.active(info);
   if (active) return active;
   const pick = await vscode.window.showWarningMessage(`Refusal Lens has no refusal direction for ${label} yet.`, 'Extract Now', 'Import Direction File…');
+  log.info(`no direction for ${label} yet: ${pick ?? 'dismissed'}`);
   if (pick === 'Extract Now') await vscode.commands.executeCommand('refusalLens.extractDirection');
   else if (pick) await vscode.commands.executeCommand('refusalLens.importDirection');
-  return pick ? store.active(info) : undefined;
+  const now = pick ? await store.active(info) : undefined;
+  if (pick) log.info(now ? `continuing with '${now.direction.name}' (layer ${now.direction.layer})` : 'still no direction; stopping');
+  return now;
 }

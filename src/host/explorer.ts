@@ -139,6 +139,7 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
         }),
       );
       this.extraction = { info, result, sets };
+      this.log.info(`extracted from ${harmful.name} and ${harmless.name}: ${result.candidates.length} candidates, selected ${result.selected ? `layer ${result.selected.layer}, position ${result.selected.position}` : 'none'}`);
       this.update({ task: undefined, extraction: extractionView(result) });
       if (!result.selected) {
         void vscode.window.showWarningMessage(`Refusal Lens: no direction was selected. ${result.report ?? ''}`, 'Show Log').then((c) => c && this.log.show());

@@ -90,10 +90,11 @@ export class ScoreFeature implements vscode.Disposable {
     const info = await this.models.ensureLoaded();
     if (!info) return;
     try {
-      const active = await requireDirection(this.directions, info, this.models.label());
+      const active = await requireDirection(this.directions, info, this.models.label(), this.log);
       if (!active) return;
       const d = active.direction;
       const components = await this.directions.components(info, d.layer);
+      this.log.info(`scoring ${prompt.text.length} characters against '${d.name}' (layer ${d.layer}${components.length ? `, ${components.length} space components` : ''})`);
       const panel = this.panel();
       panel.post({ type: 'busy', message: `Scoring ${prompt.text.length} characters…` });
       const r = await withEngineProgress('scoring the prompt', (signal) =>

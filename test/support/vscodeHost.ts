@@ -2,16 +2,11 @@
 // installed from npm by scripts/ensure-test-deps.cjs) runs this repository as an installed extension,
 // and playwright-core drives its workbench in Debian's Chromium. Recipe and timings:
 // ../shared/docs/real-vscode-host.md. The repo's dist/ must be built first (`npm test` does).
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { type Browser, chromium, type Frame, type Locator, type Page } from 'playwright-core';
+import { ensureChromium, launchCodeServer } from '../../scripts/codeServer';
 import { REPO, tempDir } from './paths';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const deps = require('../../scripts/ensure-test-deps.cjs') as { ensureChromium(): string; ensureCodeServer(): string };
 
 export interface VsCodeSession {
   page: Page;
@@ -31,122 +26,27 @@ export interface VsCodeSession {
   close(): Promise<void>;
 }
 
-// Keeps first-run UI (welcome page, trust prompt, tips, telemetry notice) from covering the workbench.
-const QUIET_SETTINGS = {
-  'workbench.startupEditor': 'none',
-  'workbench.welcomePage.walkthroughs.openOnInstall': false,
-  'workbench.tips.enabled': false,
-  'security.workspace.trust.enabled': false,
-  'telemetry.telemetryLevel': 'off',
-  'extensions.autoCheckUpdates': false,
-  'extensions.autoUpdate': false,
-  'update.mode': 'none',
-  'git.enabled': false,
-};
-
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** code-server cannot bind port 0, so ask the OS for a free port and release it just before. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const httpAnswers = (url: string) =>
-  new Promise<boolean>((resolve) => {
-    const req = http.get(url, (res) => {
-      res.resume();
-      resolve(true);
-    });
-    req.on('error', () => resolve(false));
-    req.setTimeout(2000, () => req.destroy());
-  });
-
 export async function startVsCode(opts: { workspace: string; settings?: Record<string, unknown> }): Promise<VsCodeSession> {
   const dir = tempDir('vscode');
-  const logFile = path.join(dir, 'code-server.log');
-  const logTail = () => {
-    try {
-      return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-25).join('\n');
-    } catch {
-      return '(no log)';
-    }
-  };
+  const server = await launchCodeServer({ dir, workspace: opts.workspace, settings: opts.settings });
   const fail = (what: string, cause?: unknown): never => {
-    throw new Error(`${what}${cause ? `: ${(cause as Error).message ?? cause}` : ''}\n--- last lines of ${logFile}:\n${logTail()}`);
+    throw new Error(`${what}${cause ? `: ${(cause as Error).message ?? cause}` : ''}\n--- last lines of ${server.logFile}:\n${server.logTail()}`);
   };
-
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
   let browser: Browser | undefined;
-  let closed = false;
   const close = async () => {
-    if (closed) return;
-    closed = true;
     await browser?.close().catch(() => {});
-    const pid = child?.pid;
-    if (pid === undefined) return;
-    // The extension host, pty host and file watcher are code-server's children: signal the group.
-    const kill = (sig: NodeJS.Signals) => {
-      try {
-        process.kill(-pid, sig);
-      } catch {
-        /* the group is gone */
-      }
-    };
-    kill('SIGTERM');
-    // The timer is unref'd so that a quick exit does not leave the process waiting for it (the
-    // child's own handle keeps the process alive until code-server is gone).
-    const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(r, 5000, false).unref())]);
-    kill('SIGKILL'); // whatever outlived code-server's own shutdown
-    if (!stopped) await exited;
+    browser = undefined;
+    await server.close();
   };
 
   try {
-    let entry: string;
-    try {
-      entry = deps.ensureCodeServer();
-    } catch (e) {
-      throw new Error(`code-server could not be installed, so VS Code cannot run: ${(e as Error).message}`);
-    }
-
-    // This repository, installed as-is: code-server scans <publisher>.<name>-<version> folders.
-    const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { publisher: string; name: string; version: string };
-    const extensionsDir = path.join(dir, 'extensions');
-    const userDataDir = path.join(dir, 'user-data');
-    mkdirSync(extensionsDir);
-    mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
-    symlinkSync(REPO, path.join(extensionsDir, `${pkg.publisher}.${pkg.name}-${pkg.version}`), 'dir');
-    writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify({ ...QUIET_SETTINGS, ...opts.settings }, null, 2));
-
-    const port = await freePort();
-    const origin = `http://127.0.0.1:${port}`;
-    const log = openSync(logFile, 'a');
-    child = spawn(
-      process.execPath,
-      [entry, '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
-        '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir, opts.workspace],
-      { detached: true, stdio: ['ignore', log, log] }, // own process group, so close() can stop all of it
-    );
-    closeSync(log);
-    const proc = child;
-    exited = new Promise((r) => proc.once('exit', () => r()));
-
-    for (const started = Date.now(); !(await httpAnswers(`${origin}/`)); await sleep(250)) {
-      if (proc.exitCode !== null || proc.signalCode !== null) fail(`code-server exited (${proc.exitCode ?? proc.signalCode}) before answering on ${origin}`);
-      if (Date.now() - started > 60_000) fail(`code-server did not answer on ${origin} within 60 s`);
-    }
-
-    browser = await chromium.launch({ executablePath: deps.ensureChromium(), args: CHROMIUM_ARGS });
+    browser = await chromium.launch({ executablePath: ensureChromium(), args: CHROMIUM_ARGS });
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await page.goto(`${origin}/?folder=${encodeURIComponent(opts.workspace)}`).catch((e) => fail('the workbench page did not load', e));
+    await page.goto(server.url).catch((e) => fail('the workbench page did not load', e));
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 }).catch((e) => fail('the VS Code workbench did not appear', e));
 
     const quickInput = page.locator('.quick-input-widget .quick-input-box input');
