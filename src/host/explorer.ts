@@ -54,7 +54,7 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
       this.binding?.dispose();
       this.binding = undefined;
     });
-    void this.refresh(this.models.current);
+    void this.refresh(this.models.known());
   }
 
   private snapshot(): HostToWebview {
@@ -64,7 +64,7 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
   private update(patch: Partial<ExplorerViewData>): void {
     this.data = { ...this.data, ...patch };
     this.binding?.post(this.snapshot());
-    const info = this.models.current;
+    const info = this.models.known();
     if (info && !('task' in patch && Object.keys(patch).length === 1)) void this.directions.saveExplorer(info, this.data);
   }
 
@@ -83,7 +83,7 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
     } catch (e) {
       this.log.warn(`the active direction for ${info.model} could not be read: ${(e as Error).message}`);
     }
-    this.data = { promptSets: { harmful: '', harmless: '' }, ...saved, model: this.models.label(), active, task: this.data.task };
+    this.data = { promptSets: { harmful: '', harmless: '' }, ...saved, model: `${this.models.label(info)}${this.models.current ? '' : ' (not loaded)'}`, active, task: this.data.task };
     this.binding?.post(this.snapshot());
   }
 

@@ -24,7 +24,7 @@ export function activate(context: vscode.ExtensionContext): void {
     log: (level, message) => log[level](message),
   });
   running = engine;
-  const models = new ModelManager(engine, context.globalStorageUri, status, log);
+  const models = new ModelManager(engine, context.globalState, context.globalStorageUri, status, log);
   const directions = new DirectionStore(context.globalState, context.globalStorageUri);
   const features = [models, directions, ...[ScoreFeature, AblationFeature, ExplorerFeature].map((F) => new F(context.extensionUri, engine, models, directions, log))];
   context.subscriptions.push(log, status, ...features, { dispose: () => void engine.dispose() });

@@ -3,24 +3,26 @@
 // engine into global storage) stands in, so the whole flow works offline on first use.
 import path from 'node:path';
 import * as vscode from 'vscode';
-import type { ModelInfo, OrganismResult } from '../protocol';
+import type { ModelInfo } from '../protocol';
 import type { EngineClient } from './engineClient';
 import { reportError, withEngineProgress, type Log } from './notify';
 import { readSettings } from './settings';
 import type { EngineStatus } from './statusBar';
 
 export const ORGANISM_LABEL = 'built-in organism';
+const LAST_KEY = 'refusalLens.lastModel';
+const ORGANISM_DIR = 'organism-1';
 
 export class ModelManager {
   private info?: ModelInfo;
   /** The setting value `info` was loaded for ('' = the organism). */
   private loadedFor?: string;
-  organism?: OrganismResult;
   private readonly changed = new vscode.EventEmitter<ModelInfo | undefined>();
   readonly onDidChange = this.changed.event;
 
   constructor(
     private readonly engine: EngineClient,
+    private readonly state: vscode.Memento,
     private readonly storage: vscode.Uri,
     private readonly status: EngineStatus,
     private readonly log: Log,
@@ -32,14 +34,20 @@ export class ModelManager {
     return this.info;
   }
 
-  /** A short name for titles and the status bar. */
-  static label(info: ModelInfo | undefined, organismDir?: string): string {
-    if (!info) return 'no model';
-    return organismDir && info.dir === organismDir ? ORGANISM_LABEL : path.basename(info.model);
+  /**
+   * The loaded model, else the one last loaded for the configured setting (persisted), so views can
+   * show that model's saved results after a window reload without loading it.
+   */
+  known(): ModelInfo | undefined {
+    if (this.info) return this.info;
+    const last = this.state.get<{ for: string; info: ModelInfo }>(LAST_KEY);
+    return last && last.for === readSettings().model ? last.info : undefined;
   }
 
-  label(): string {
-    return ModelManager.label(this.info, this.organism?.dir);
+  /** A short name for titles and the status bar. */
+  label(info = this.info): string {
+    if (!info) return 'no model';
+    return info.dir === vscode.Uri.joinPath(this.storage, ORGANISM_DIR).fsPath ? ORGANISM_LABEL : path.basename(info.model);
   }
 
   showConfigured(): void {
@@ -62,8 +70,7 @@ export class ModelManager {
         let model = s.model;
         if (!model) {
           report('writing the built-in organism');
-          this.organism = await this.engine.request('organism', { dir: vscode.Uri.joinPath(this.storage, 'organism-1').fsPath, seed: 1 }, { signal });
-          model = this.organism.dir;
+          model = (await this.engine.request('organism', { dir: vscode.Uri.joinPath(this.storage, ORGANISM_DIR).fsPath, seed: 1 }, { signal })).dir;
         }
         return this.engine.request(
           'load',
@@ -73,6 +80,7 @@ export class ModelManager {
       });
       this.info = info;
       this.loadedFor = s.model;
+      await this.state.update(LAST_KEY, { for: s.model, info });
       this.status.setModel(this.label());
       this.log.info(`loaded ${info.model}: ${info.architecture}, ${info.layers} layers, hidden ${info.hiddenSize}, ${info.residualHooks} residual hooks (${info.residualOps.join(', ')})`);
       this.changed.fire(info);

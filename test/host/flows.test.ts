@@ -107,4 +107,23 @@ describe('the extension in a real VS Code, on the built-in organism', { timeout:
     await frame.locator('.components tr').nth(1).waitFor({ timeout: 300_000 });
     assert.ok((await frame.locator('.matrix td').count()) > 0, 'the promote/suppress matrix is shown');
   });
+
+  test('Reload Window: the Score and Ablation Diff panels come back with their results, without recomputing', async () => {
+    // The file explorer in the side bar, so nothing but the panels activates the extension after the reload.
+    await vs.page.keyboard.press('Control+Shift+E');
+    await vs.runCommand('Developer: Reload Window');
+    await vs.page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    // VS Code restores the panels through the extension's serializers; each webview renders the
+    // results it saved in its state. The diff was in front; the Score panel is the tab behind it.
+    const diff = await vs.findInWebviews('.summary .rate', 60_000);
+    assert.match((await diff.locator.textContent())!, /%$/);
+    await vs.page.locator('.tabs-container .tab').filter({ hasText: 'Refusal Lens: Score' }).click();
+    const score = await vs.findInWebviews('#refusal-score', 60_000);
+    assert.equal(await score.locator.textContent(), '1.919');
+    // The explorer shows the model's persisted results before any model is loaded again.
+    await vs.page.locator('.activitybar .action-item a[aria-label^="Refusal Lens"]').click();
+    const explorer = await vs.findInWebviews('.candidates tr.cand', 30_000);
+    assert.match((await explorer.frame.locator('#active').textContent())!, /refusal · layer \d+/);
+  });
 });
+
