@@ -15,7 +15,7 @@ import { DataType, i64Tensor, MS_DOMAIN, node, onnx, OnnxFormatError, toNumber, 
 import { findResidualStream, ResidualStream } from './residual';
 
 /** Bumped whenever the edit changes, so cached instrumented graphs are rebuilt. */
-export const INSTRUMENT_VERSION = 2;
+export const INSTRUMENT_VERSION = 3;
 
 export const STEER_BASIS = 'steer_basis';
 export const STEER_ADD = 'steer_add';
@@ -124,6 +124,7 @@ export function instrument(model: onnx.IModelProto, layers: number, hidden: numb
 
   graph.node!.push(...added);
   graph.initializer!.push(...inits);
+  if (!io.hasNumLogitsToKeep && addNumLogitsToKeep(graph, opset)) io.hasNumLogitsToKeep = true;
   if (stream.ops.some((o) => o.startsWith('Skip')) && !model.opsetImport!.some((o) => o.domain === MS_DOMAIN)) {
     model.opsetImport!.push({ domain: MS_DOMAIN, version: 1 });
   }
@@ -139,6 +140,44 @@ export function instrument(model: onnx.IModelProto, layers: number, hidden: numb
     writers,
     io,
   };
+}
+
+export const NUM_LOGITS_TO_KEEP = 'num_logits_to_keep';
+
+/** Ops that act on each position independently, when all their other inputs are constants. */
+const PER_POSITION = new Set(['Cast', 'Identity', 'Mul', 'Div', 'Add', 'Sub', 'Tanh']);
+const LM_HEAD = new Set(['MatMul', 'MatMulNBits', 'Gemm', 'FusedMatMul']);
+
+/**
+ * Gives a graph without it the `num_logits_to_keep` input of newer exports (0 = logits at every
+ * position, k = the last k): a Slice of the lm_head's input. The lm_head of a 150k-word vocabulary
+ * is a quarter of a 0.5B model's FLOPs, and all-position logits of a large batch take gigabytes,
+ * while scoring, extraction and decoding need the last position only. Found by walking back from
+ * `logits` through per-position ops to the lm_head; graphs where that walk fails keep all logits.
+ */
+function addNumLogitsToKeep(graph: onnx.IGraphProto, opset: number): boolean {
+  if (opset < 13) return false;
+  const index = new GraphIndex(graph);
+  let t = 'logits';
+  for (;;) {
+    const p = index.producer.get(t)?.node;
+    if (!p) return false;
+    if (LM_HEAD.has(p.opType!)) break;
+    const dynamic = (p.input ?? []).filter((i) => i && !index.consts.has(i));
+    if (!PER_POSITION.has(p.opType!) || dynamic.length !== 1) return false;
+    t = dynamic[0];
+  }
+  const lmHead = index.producer.get(t)!.node;
+  const h = lmHead.input![0];
+  graph.input!.push(valueInfo(NUM_LOGITS_TO_KEEP, DataType.INT64, []));
+  graph.initializer!.push(i64Tensor('logits_keep/axes', [1], [1]), i64Tensor('logits_keep/end', [1], [Number.MAX_SAFE_INTEGER]), i64Tensor('logits_keep/axis0', [1], [0]));
+  graph.node!.push(
+    node('Unsqueeze', [NUM_LOGITS_TO_KEEP, 'logits_keep/axis0'], ['logits_keep/count'], 'logits_keep/count'),
+    node('Neg', ['logits_keep/count'], ['logits_keep/start'], 'logits_keep/start'),
+    node('Slice', [h, 'logits_keep/start', 'logits_keep/end', 'logits_keep/axes'], ['logits_keep/hidden'], 'logits_keep/hidden'),
+  );
+  lmHead.input![0] = 'logits_keep/hidden';
+  return true;
 }
 
 /** Points every reader of `from` (including If/Loop bodies) at `to`, except the nodes named in `keep`. */

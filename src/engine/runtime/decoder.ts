@@ -68,9 +68,15 @@ export class Decoder {
     return past;
   }
 
+  /** The graph computes logits for the last k positions only when asked (num_logits_to_keep). */
+  get keepsLogits(): boolean {
+    return this.session.inputNames.includes('num_logits_to_keep');
+  }
+
   /**
    * Runs one chunk. `fullMask` covers past + current tokens for each row (1 = real token).
-   * Returns the raw outputs requested in `fetch` plus the new cache when `wantPresent`.
+   * Returns the raw outputs requested in `fetch` plus the new cache when `wantPresent`;
+   * `logitsToKeep` > 0 limits logits to the last positions where the graph allows it.
    */
   async run(
     chunk: Chunk,
@@ -79,6 +85,7 @@ export class Decoder {
     steering: SteeringTensors | undefined,
     fetch: string[],
     wantPresent: boolean,
+    logitsToKeep = 0,
   ): Promise<{ outputs: Record<string, ort.Tensor>; present: Past }> {
     const batch = chunk.ids.length;
     const seq = chunk.ids[0].length;
@@ -97,7 +104,7 @@ export class Decoder {
       }
       feeds.position_ids = int64(pos, [batch, seq]);
     }
-    if (this.io.hasNumLogitsToKeep) feeds.num_logits_to_keep = int64([0], []);
+    if (this.keepsLogits) feeds.num_logits_to_keep = int64([logitsToKeep], []);
     if (this.instrumented) {
       const s = steering ?? this.noSteering;
       feeds[STEER_BASIS] = float32(s.basis, [this.hidden, s.rank]);

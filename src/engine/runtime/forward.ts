@@ -58,7 +58,9 @@ export async function forward(dec: Decoder, seqs: number[][], opts: ForwardOptio
     const pads = group.map((i) => width - seqs[i].length);
     const ids = group.map((i, b) => [...new Array(pads[b]).fill(dec.padId), ...seqs[i]]);
     const mask = pads.map((p) => [...new Array(p).fill(0), ...new Array(width - p).fill(1)]);
-    const { outputs } = await dec.run({ ids, pads, generated: 0 }, mask, dec.emptyPast(group.length), opts.steering, fetch, false);
+    // Without 'all', only the last position's logits are computed (when the graph allows it).
+    const keep = opts.logits === 'all' ? 0 : 1;
+    const { outputs } = await dec.run({ ids, pads, generated: 0 }, mask, dec.emptyPast(group.length), opts.steering, fetch, false, keep);
     const data = new Map(fetch.map((name) => [name, toFloat32(outputs[name])]));
     const rows = (name: string, b: number) => {
       const d = Number(outputs[name].dims[2]);
@@ -68,10 +70,10 @@ export async function forward(dec: Decoder, seqs: number[][], opts: ForwardOptio
       const residuals: Record<string, Float32Array> = {};
       for (const h of hooks) residuals[h.hook] = rows(h.output, b);
       const out: ForwardOutput = { residuals };
-      if (opts.logits !== 'none') {
-        const all = rows('logits', b);
-        const vocab = Number(outputs.logits.dims[2]);
-        out.logits = opts.logits === 'all' ? all : all.slice(all.length - vocab);
+      if (opts.logits === 'all') out.logits = rows('logits', b);
+      else if (opts.logits === 'last') {
+        const [, kept, vocab] = outputs.logits.dims.map(Number);
+        out.logits = data.get('logits')!.slice(((b + 1) * kept - 1) * vocab, (b + 1) * kept * vocab);
       }
       results[i] = out;
     });

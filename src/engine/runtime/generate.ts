@@ -92,11 +92,12 @@ export async function generate(
       opts.steering,
       fetch,
       opts.useCache,
+      1,
     );
     past = present;
-    const seq = input.length;
+    // The last row of [1, rows, d]: logits hold only the last position when the graph keeps one.
     const last = (name: string) => {
-      const d = Number(outputs[name].dims[2]);
+      const [, seq, d] = outputs[name].dims.map(Number);
       return toFloat32(outputs[name]).slice((seq - 1) * d, seq * d);
     };
     const logits = last('logits');

@@ -49,6 +49,19 @@ for (const style of ['torch', 'genai'] as const) {
         assert.ok(maxAbsDiff(a.logits!, b.logits!) <= bound, `${maxAbsDiff(a.logits!, b.logits!)} > ${bound}`);
       });
 
+      test("the graph gains num_logits_to_keep: 'last' logits of a padded batch equal the last rows of 'all'", async () => {
+        // q8 keeps every position: its lm_head quantizes the whole activation tensor with one scale.
+        assert.equal(dec.keepsLogits, dtype !== 'q8');
+        const seqs = [IDS, IDS.slice(0, 5), IDS.slice(2)];
+        const all = await forward(dec, seqs, { hooks: [], logits: 'all' });
+        const last = await forward(dec, seqs, { hooks: [], logits: 'last' });
+        const V = fx.config.vocabSize;
+        seqs.forEach((s, i) => {
+          const want = all[i].logits!.slice((s.length - 1) * V);
+          assert.ok(maxAbsDiff(last[i].logits!, want) <= tol(dtype, maxAbs(want)), `sequence ${i}: ${maxAbsDiff(last[i].logits!, want)}`);
+        });
+      });
+
       test('every residual (resid_pre, resid_mid of each layer, resid_final) matches the reference', async () => {
         const hooks = hookNames(fx.config.layers);
         const [out] = await forward(dec, [IDS], { hooks, logits: 'none' });
