@@ -6,12 +6,11 @@ import * as vscode from 'vscode';
 import type { PromptResult } from '../engine/directions/evaluate';
 import { parsePrompts, promptSet } from '../engine/directions/prompts';
 import { Condition, type DiffViewData, type HostToWebview, type WebviewToHost } from '../protocol';
-import { requireDirection, type DirectionStore } from './directions';
-import type { EngineClient } from './engineClient';
-import type { ModelManager } from './models';
-import { reportError, type Log } from './notify';
+import { requireDirection } from './directions';
+import { reportError } from './notify';
 import { SingletonPanel, type PanelSpec } from './panels/webview';
-import { promptAt } from './prompts';
+import type { Services } from './services';
+import { activePrompt } from './prompts';
 import { finishRow, finishRun, summarise } from './views';
 
 export const DIFF_PANEL: PanelSpec = { viewType: 'refusalLens.ablationDiff', title: 'Refusal Lens: Ablation Diff', bundle: 'diff' };
@@ -28,13 +27,8 @@ export class AblationFeature implements vscode.Disposable {
   private running?: AbortController;
   private readonly disposables: vscode.Disposable[] = [];
 
-  constructor(
-    private readonly extensionUri: vscode.Uri,
-    private readonly engine: EngineClient,
-    private readonly models: ModelManager,
-    private readonly directions: DirectionStore,
-    private readonly log: Log,
-  ) {
+  constructor(private readonly s: Services) {
+    const { extensionUri, log } = s;
     this.disposables.push(
       vscode.commands.registerCommand('refusalLens.ablationDiff', () => this.fromEditor()),
       vscode.commands.registerCommand('refusalLens.ablationDiffFile', (uri?: vscode.Uri) => this.fromFile(uri)),
@@ -52,17 +46,8 @@ export class AblationFeature implements vscode.Disposable {
   }
 
   private async fromEditor(): Promise<void> {
-    const editor = vscode.window.activeTextEditor;
-    if (!editor) {
-      void vscode.window.showWarningMessage('Refusal Lens: open a file and select a prompt, or run "Ablation Diff on Prompt File".');
-      return;
-    }
-    const prompt = promptAt(editor);
-    if (typeof prompt === 'string') {
-      void vscode.window.showWarningMessage(`Refusal Lens: ${prompt}.`);
-      return;
-    }
-    await this.run({ prompts: [prompt.text], source: `selection in ${path.basename(prompt.document.fileName)}` });
+    const prompt = activePrompt('open a file and select a prompt, or run "Ablation Diff on Prompt File"');
+    if (prompt) await this.run({ prompts: [prompt.text], source: `selection in ${path.basename(prompt.document.fileName)}` });
   }
 
   /** A prompt file (JSON, JSONL, CSV or text, one prompt per line): the given one, the active editor's, or one picked. */
@@ -79,20 +64,20 @@ export class AblationFeature implements vscode.Disposable {
       // Blank lines are not prompts; a file with none at all is refused with the file's name.
       prompts = promptSet(path.basename(uri.fsPath), parsePrompts(text, uri.fsPath)).prompts;
     } catch (e) {
-      await reportError(this.log, e, `reading prompts from ${path.basename(uri.fsPath)}`);
+      await reportError(this.s.log, e, `reading prompts from ${path.basename(uri.fsPath)}`);
       return;
     }
     await this.run({ prompts, source: `${path.basename(uri.fsPath)} (${prompts.length} prompts)` });
   }
 
   async run(run: Run, settings?: Pick<DiffViewData, 'coefficient' | 'maxNewTokens' | 'conditions'>): Promise<void> {
-    const info = await this.models.ensureLoaded();
+    const info = await this.s.models.ensureLoaded();
     if (!info) return;
     let active;
     try {
-      active = await requireDirection(this.directions, info, this.models.label(), this.log);
+      active = await requireDirection(this.s.directions, info, this.s.models.label(), this.s.log);
     } catch (e) {
-      await reportError(this.log, e, 'reading the active direction');
+      await reportError(this.s.log, e, 'reading the active direction');
       return;
     }
     if (!active) return;
@@ -104,7 +89,7 @@ export class AblationFeature implements vscode.Disposable {
     const s = settings ?? { coefficient: config.get<number>('coefficient', 1), maxNewTokens: config.get<number>('maxNewTokens', 64), conditions: CONDITIONS };
     const d = active.direction;
     const data: DiffViewData = (this.data = {
-      model: this.models.label(),
+      model: this.s.models.label(),
       direction: { name: d.name, layer: d.layer },
       source: run.source,
       ...s,
@@ -113,7 +98,7 @@ export class AblationFeature implements vscode.Disposable {
       refusalRate: {},
       meanKl: {},
     });
-    const panel = SingletonPanel.show(DIFF_PANEL, this.extensionUri, this.log, () => this.snapshot(), (m) => this.onMessage(m));
+    const panel = SingletonPanel.show(DIFF_PANEL, this.s.extensionUri, this.s.log, () => this.snapshot(), (m) => this.onMessage(m));
     panel.post({ type: 'diff', data });
     const post = (m: HostToWebview) => SingletonPanel.get(DIFF_PANEL.viewType)?.post(m);
     try {
@@ -121,7 +106,7 @@ export class AblationFeature implements vscode.Disposable {
         { location: vscode.ProgressLocation.Notification, title: `Refusal Lens: ablation diff on ${run.source}`, cancellable: true },
         (progress, token) => {
           token.onCancellationRequested(() => ctl.abort());
-          return this.engine.request(
+          return this.s.engine.request(
             'evaluate',
             { prompts: run.prompts, direction: { vector: d.vector, layer: d.layer }, coefficient: s.coefficient, maxNewTokens: s.maxNewTokens, conditions: s.conditions },
             {
@@ -149,10 +134,10 @@ export class AblationFeature implements vscode.Disposable {
       );
       data.state = 'done';
       finishRun(data, r);
-      this.log.info(`ablation diff on ${run.source}: refusal rate ${s.conditions.map((c) => `${c} ${((r.refusal_rate[c] ?? NaN) * 100).toFixed(0)}%`).join(', ')}`);
+      this.s.log.info(`ablation diff on ${run.source}: refusal rate ${s.conditions.map((c) => `${c} ${((r.refusal_rate[c] ?? NaN) * 100).toFixed(0)}%`).join(', ')}`);
     } catch (e) {
       data.state = ctl.signal.aborted ? 'cancelled' : 'failed';
-      await reportError(this.log, e, 'the ablation diff');
+      await reportError(this.s.log, e, 'the ablation diff');
     } finally {
       if (this.running === ctl) this.running = undefined;
       post({ type: 'diff', data });

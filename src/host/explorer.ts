@@ -9,12 +9,11 @@ import type { ExtractResult } from '../engine/directions/extract';
 import { extractionDoc } from '../engine/directions/file';
 import { loadPromptSet, promptSet, type PromptSet } from '../engine/directions/prompts';
 import type { SpaceResult } from '../engine/directions/space';
-import type { ExplorerViewData, HostToWebview, ModelInfo, WebviewToHost } from '../protocol';
-import { modelOf, type DirectionStore } from './directions';
-import type { EngineClient } from './engineClient';
-import type { ModelManager } from './models';
-import { reportError, withEngineProgress, type Log } from './notify';
+import type { ExplorerViewData, HostToWebview, ModelInfo, ProgressNote, WebviewToHost } from '../protocol';
+import { modelOf } from './directions';
+import { reportError, withEngineProgress } from './notify';
 import { WebviewBinding } from './panels/webview';
+import type { Services } from './services';
 import { extractionView, spaceView } from './views';
 
 export const EXPLORER_VIEW = 'refusalLens.explorer';
@@ -27,13 +26,8 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
   private extraction?: { info: ModelInfo; result: ExtractResult; sets: PromptSet[] };
   private readonly disposables: vscode.Disposable[] = [];
 
-  constructor(
-    private readonly extensionUri: vscode.Uri,
-    private readonly engine: EngineClient,
-    private readonly models: ModelManager,
-    private readonly directions: DirectionStore,
-    private readonly log: Log,
-  ) {
+  constructor(private readonly s: Services) {
+    const { models, directions } = s;
     const command = (id: string, f: () => Promise<unknown>) => this.disposables.push(vscode.commands.registerCommand(id, f));
     command('refusalLens.extractDirection', () => this.extract());
     command('refusalLens.importDirection', () => this.importDirection());
@@ -49,12 +43,12 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
 
   resolveWebviewView(view: vscode.WebviewView): void {
     this.binding?.dispose();
-    this.binding = new WebviewBinding(view.webview, this.extensionUri, 'explorer', 'Refusal Lens: Directions', this.log, () => this.snapshot(), (m) => this.onMessage(m));
+    this.binding = new WebviewBinding(view.webview, this.s.extensionUri, 'explorer', 'Refusal Lens: Directions', this.s.log, () => this.snapshot(), (m) => this.onMessage(m));
     view.onDidDispose(() => {
       this.binding?.dispose();
       this.binding = undefined;
     });
-    void this.refresh(this.models.known());
+    void this.refresh(this.s.models.known());
   }
 
   private snapshot(): HostToWebview {
@@ -64,8 +58,8 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
   private update(patch: Partial<ExplorerViewData>): void {
     this.data = { ...this.data, ...patch };
     this.binding?.post(this.snapshot());
-    const info = this.models.known();
-    if (info && !('task' in patch && Object.keys(patch).length === 1)) void this.directions.saveExplorer(info, this.data);
+    const info = this.s.models.known();
+    if (info && !('task' in patch && Object.keys(patch).length === 1)) void this.s.directions.saveExplorer(info, this.data);
   }
 
   /** Reloads what is persisted for the model (results, chosen prompt files) and its active direction. */
@@ -75,15 +69,15 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
       this.binding?.post(this.snapshot());
       return;
     }
-    const saved = this.directions.explorer(info);
+    const saved = this.s.directions.explorer(info);
     let active: ExplorerViewData['active'];
     try {
-      const a = await this.directions.active(info);
+      const a = await this.s.directions.active(info);
       if (a) active = { name: a.direction.name, layer: a.direction.layer, position: a.direction.position, method: a.direction.method, file: a.file };
     } catch (e) {
-      this.log.warn(`the active direction for ${info.model} could not be read: ${(e as Error).message}`);
+      this.s.log.warn(`the active direction for ${info.model} could not be read: ${(e as Error).message}`);
     }
-    this.data = { promptSets: { harmful: '', harmless: '' }, ...saved, model: `${this.models.label(info)}${this.models.current ? '' : ' (not loaded)'}`, active, task: this.data.task };
+    this.data = { promptSets: { harmful: '', harmless: '' }, ...saved, model: `${this.s.models.label(info)}${this.s.models.current ? '' : ' (not loaded)'}`, active, task: this.data.task };
     this.binding?.post(this.snapshot());
   }
 
@@ -114,47 +108,63 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
       this.update({ promptSets: { ...this.data.promptSets, [which]: uri[0].fsPath } });
       void vscode.window.showInformationMessage(`Refusal Lens: ${set.prompts.length} ${which} prompts from ${path.basename(uri[0].fsPath)}.`);
     } catch (e) {
-      await reportError(this.log, e, `reading ${uri[0].fsPath}`);
+      await reportError(this.s.log, e, `reading ${uri[0].fsPath}`);
     }
   }
 
-  private task(kind: NonNullable<ExplorerViewData['task']>['kind'], message: string, fraction?: number): void {
-    this.update({ task: { kind, message, fraction } });
+  /**
+   * Runs engine work with a cancellable progress notification mirrored in the view; failures are
+   * reported (undefined is returned) and the view's task line is always cleared.
+   */
+  private async runTask<T>(kind: NonNullable<ExplorerViewData['task']>['kind'], title: string, work: (signal: AbortSignal, onProgress: (n: ProgressNote) => void) => Promise<T>): Promise<T | undefined> {
+    this.update({ task: { kind, message: `${title}…` } });
+    try {
+      return await withEngineProgress(title, (signal, report) =>
+        work(signal, (n) => {
+          report(n.message, n.fraction);
+          this.update({ task: { kind, message: n.message, fraction: n.fraction } });
+        }),
+      );
+    } catch (e) {
+      await reportError(this.s.log, e, title);
+      return undefined;
+    } finally {
+      this.update({ task: undefined });
+    }
   }
 
   async extract(): Promise<void> {
-    const info = await this.models.ensureLoaded();
+    const info = await this.s.models.ensureLoaded();
     if (!info) return;
+    let sets: PromptSet[];
     try {
-      const sets = [await this.promptSet(info, 'harmful'), await this.promptSet(info, 'harmless')];
-      const [harmful, harmless] = sets;
-      this.task('extract', `Extracting from ${harmful.prompts.length} harmful and ${harmless.prompts.length} harmless prompts…`, 0);
-      const result = await withEngineProgress('extracting the refusal direction', (signal, report) =>
-        this.engine.request('extract', { harmful: harmful.prompts, harmless: harmless.prompts }, {
-          signal,
-          onProgress: (n) => {
-            report(n.message, n.fraction);
-            this.task('extract', n.message, n.fraction);
-          },
-        }),
-      );
-      this.extraction = { info, result, sets };
-      this.log.info(`extracted from ${harmful.name} and ${harmless.name}: ${result.candidates.length} candidates, selected ${result.selected ? `layer ${result.selected.layer}, position ${result.selected.position}` : 'none'}`);
-      this.update({ task: undefined, extraction: extractionView(result) });
-      if (!result.selected) {
-        void vscode.window.showWarningMessage(`Refusal Lens: no direction was selected. ${result.report ?? ''}`, 'Show Log').then((c) => c && this.log.show());
-        return;
-      }
-      await this.directions.setActive(info, extractionDoc(modelOf(info), result, sets));
+      sets = [await this.promptSet(info, 'harmful'), await this.promptSet(info, 'harmless')];
+    } catch (e) {
+      await reportError(this.s.log, e, 'reading the prompt sets');
+      return;
+    }
+    const [harmful, harmless] = sets;
+    const result = await this.runTask('extract', 'extracting the refusal direction', (signal, onProgress) =>
+      this.s.engine.request('extract', { harmful: harmful.prompts, harmless: harmless.prompts }, { signal, onProgress }),
+    );
+    if (!result) return;
+    this.extraction = { info, result, sets };
+    this.s.log.info(`extracted from ${harmful.name} and ${harmless.name}: ${result.candidates.length} candidates, selected ${result.selected ? `layer ${result.selected.layer}, position ${result.selected.position}` : 'none'}`);
+    this.update({ extraction: extractionView(result) });
+    if (!result.selected) {
+      void vscode.window.showWarningMessage(`Refusal Lens: no direction was selected. ${result.report ?? ''}`, 'Show Log').then((c) => c && this.s.log.show());
+      return;
+    }
+    try {
+      await this.s.directions.setActive(info, extractionDoc(modelOf(info), result, sets));
       void vscode.window.showInformationMessage(`Refusal Lens: refusal direction from layer ${result.selected.layer}, position ${result.selected.position} is now active.`);
     } catch (e) {
-      this.update({ task: undefined });
-      await reportError(this.log, e, 'extracting the direction');
+      await reportError(this.s.log, e, 'saving the direction');
     }
   }
 
   private async useCandidate(layer: number, position: number): Promise<void> {
-    const info = this.models.current;
+    const info = this.s.models.current;
     const ex = this.extraction;
     if (!info || !ex || ex.info !== info) {
       void vscode.window.showWarningMessage('Refusal Lens: the candidates\u2019 vectors are kept only for the session that extracted them; extract again to choose another candidate.', 'Extract').then((c) => c && this.extract());
@@ -162,92 +172,94 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
     }
     const candidate = ex.result.candidates.find((c) => c.layer === layer && c.position === position);
     try {
-      await this.directions.setActive(info, extractionDoc(modelOf(info), ex.result, ex.sets, candidate));
+      await this.s.directions.setActive(info, extractionDoc(modelOf(info), ex.result, ex.sets, candidate));
       this.update({ extraction: this.data.extraction && { ...this.data.extraction, selected: { layer, position } } });
     } catch (e) {
-      await reportError(this.log, e, 'choosing the candidate');
+      await reportError(this.s.log, e, 'choosing the candidate');
     }
   }
 
   async space(): Promise<void> {
-    const info = await this.models.ensureLoaded();
+    const info = await this.s.models.ensureLoaded();
     if (!info) return;
+    let prompts: { harmful: PromptSet; harmless: PromptSet; jailbreak: string[] };
     try {
-      const [harmful, harmless] = [await this.promptSet(info, 'harmful'), await this.promptSet(info, 'harmless')];
       const jailbreakFile = path.join(info.dir, 'prompts', 'jailbreak_test.txt');
-      const jailbreak = existsSync(jailbreakFile) ? (await loadPromptSet(jailbreakFile)).prompts : [];
-      const base = vscode.workspace.getConfiguration('refusalLens').get<string>('baseModel', '').trim();
-      this.task('space', 'Computing the safety residual space…', 0);
-      const r: SpaceResult = await withEngineProgress('computing the safety residual space', (signal, report) =>
-        this.engine.request(
-          'space',
-          {
-            prompts: [...harmful.prompts, ...harmless.prompts, ...jailbreak],
-            ...(base ? { base } : { harmless: harmless.prompts }),
-            ...(jailbreak.length ? { interactionOn: jailbreak } : {}),
-          },
-          {
-            signal,
-            onProgress: (n) => {
-              report(n.message, n.fraction);
-              this.task('space', n.message, n.fraction);
-            },
-          },
-        ),
-      );
-      await this.directions.saveSpace(info, r);
-      this.update({ task: undefined, space: spaceView(r) });
+      prompts = {
+        harmful: await this.promptSet(info, 'harmful'),
+        harmless: await this.promptSet(info, 'harmless'),
+        jailbreak: existsSync(jailbreakFile) ? (await loadPromptSet(jailbreakFile)).prompts : [],
+      };
     } catch (e) {
-      this.update({ task: undefined });
-      await reportError(this.log, e, 'computing the residual space');
+      await reportError(this.s.log, e, 'reading the prompt sets');
+      return;
     }
+    const { harmful, harmless, jailbreak } = prompts;
+    const base = vscode.workspace.getConfiguration('refusalLens').get<string>('baseModel', '').trim();
+    const r: SpaceResult | undefined = await this.runTask('space', 'computing the safety residual space', (signal, onProgress) =>
+      this.s.engine.request(
+        'space',
+        {
+          prompts: [...harmful.prompts, ...harmless.prompts, ...jailbreak],
+          ...(base ? { base } : { harmless: harmless.prompts }),
+          ...(jailbreak.length ? { interactionOn: jailbreak } : {}),
+        },
+        { signal, onProgress },
+      ),
+    );
+    if (!r) return;
+    try {
+      await this.s.directions.saveSpace(info, r);
+    } catch (e) {
+      await reportError(this.s.log, e, 'saving the space components');
+    }
+    this.update({ space: spaceView(r) });
   }
 
   async importDirection(): Promise<void> {
-    const info = await this.models.ensureLoaded();
+    const info = await this.s.models.ensureLoaded();
     if (!info) return;
     const uri = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Import Direction', filters: { 'Direction files': ['json'] } });
     if (!uri?.[0]) return;
     try {
-      const a = await this.directions.importFile(info, uri[0].fsPath);
+      const a = await this.s.directions.importFile(info, uri[0].fsPath);
       void vscode.window.showInformationMessage(`Refusal Lens: '${a.direction.name}' (layer ${a.direction.layer}) from ${path.basename(uri[0].fsPath)} is now active.`);
     } catch (e) {
-      await reportError(this.log, e, `importing ${uri[0].fsPath}`);
+      await reportError(this.s.log, e, `importing ${uri[0].fsPath}`);
     }
   }
 
   async exportDirection(): Promise<void> {
-    const info = await this.models.ensureLoaded();
+    const info = await this.s.models.ensureLoaded();
     if (!info) return;
     const uri = await vscode.window.showSaveDialog({ saveLabel: 'Export Direction', filters: { 'Direction files': ['json'] }, defaultUri: vscode.Uri.file(path.join(vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? '', 'refusal-direction.json')) });
     if (!uri) return;
     try {
-      await this.directions.exportTo(info, uri.fsPath);
+      await this.s.directions.exportTo(info, uri.fsPath);
       void vscode.window.showInformationMessage(`Refusal Lens: exported the active direction to ${uri.fsPath} (with its .f32 data file).`);
     } catch (e) {
-      await reportError(this.log, e, 'exporting the direction');
+      await reportError(this.s.log, e, 'exporting the direction');
     }
   }
 
   async exportModel(): Promise<void> {
-    const info = await this.models.ensureLoaded();
+    const info = await this.s.models.ensureLoaded();
     if (!info) return;
+    let active;
     try {
-      const active = await this.directions.active(info);
-      if (!active) {
-        void vscode.window.showWarningMessage('Refusal Lens: extract or import a direction before exporting an abliterated model.');
-        return;
-      }
-      const uri = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Export Abliterated Model Here' });
-      if (!uri?.[0]) return;
-      this.task('export', 'Writing the abliterated model…');
-      const r = await withEngineProgress('exporting the abliterated model', (signal) => this.engine.request('export', { vectors: [active.direction.vector], out: uri[0].fsPath }, { signal }));
-      this.update({ task: undefined });
-      void vscode.window.showInformationMessage(`Refusal Lens: abliterated model written to ${r.onnx}.`);
+      active = await this.s.directions.active(info);
     } catch (e) {
-      this.update({ task: undefined });
-      await reportError(this.log, e, 'exporting the abliterated model');
+      await reportError(this.s.log, e, 'reading the active direction');
+      return;
     }
+    if (!active) {
+      void vscode.window.showWarningMessage('Refusal Lens: extract or import a direction before exporting an abliterated model.');
+      return;
+    }
+    const uri = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Export Abliterated Model Here' });
+    if (!uri?.[0]) return;
+    const r = await this.runTask('export', 'exporting the abliterated model', (signal) => this.s.engine.request('export', { vectors: [active.direction.vector], out: uri[0].fsPath }, { signal }));
+    if (r) void vscode.window.showInformationMessage(`Refusal Lens: abliterated model written to ${r.onnx}.`);
   }
 
   dispose(): void {

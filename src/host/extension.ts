@@ -26,7 +26,8 @@ export function activate(context: vscode.ExtensionContext): void {
   running = engine;
   const models = new ModelManager(engine, context.globalState, context.globalStorageUri, status, log);
   const directions = new DirectionStore(context.globalState, context.globalStorageUri);
-  const features = [models, directions, ...[ScoreFeature, AblationFeature, ExplorerFeature].map((F) => new F(context.extensionUri, engine, models, directions, log))];
+  const services = { extensionUri: context.extensionUri, engine, models, directions, log };
+  const features = [models, directions, new ScoreFeature(services), new AblationFeature(services), new ExplorerFeature(services)];
   context.subscriptions.push(log, status, ...features, { dispose: () => void engine.dispose() });
 
   context.subscriptions.push(

@@ -24,3 +24,14 @@ export function promptAt(editor: vscode.TextEditor): EditorPrompt | string {
   const range = new vscode.Range(first, 0, last, doc.lineAt(last).text.length);
   return { text: doc.getText(range), range, document: doc };
 }
+
+/** The prompt in the active editor, or undefined after telling the user what to do instead. */
+export function activePrompt(noEditorHint: string): EditorPrompt | undefined {
+  const editor = vscode.window.activeTextEditor;
+  const prompt = editor ? promptAt(editor) : noEditorHint;
+  if (typeof prompt === 'string') {
+    void vscode.window.showWarningMessage(`Refusal Lens: ${prompt}.`);
+    return undefined;
+  }
+  return prompt;
+}

@@ -4,12 +4,11 @@
 import * as vscode from 'vscode';
 import type { ScoreResult } from '../engine/directions/score';
 import type { HostToWebview, ScoreViewData, WebviewToHost } from '../protocol';
-import { requireDirection, type DirectionStore } from './directions';
-import type { EngineClient } from './engineClient';
-import type { ModelManager } from './models';
-import { reportError, withEngineProgress, type Log } from './notify';
+import { requireDirection } from './directions';
+import { reportError, withEngineProgress } from './notify';
 import { SingletonPanel, type PanelSpec } from './panels/webview';
-import { promptAt, type EditorPrompt } from './prompts';
+import type { Services } from './services';
+import { activePrompt, type EditorPrompt } from './prompts';
 import { scoreView } from './views';
 
 export const SCORE_PANEL: PanelSpec = { viewType: 'refusalLens.score', title: 'Refusal Lens: Score', bundle: 'score' };
@@ -41,13 +40,8 @@ export class ScoreFeature implements vscode.Disposable {
   });
   private readonly disposables: vscode.Disposable[] = [this.decoration];
 
-  constructor(
-    private readonly extensionUri: vscode.Uri,
-    private readonly engine: EngineClient,
-    private readonly models: ModelManager,
-    private readonly directions: DirectionStore,
-    private readonly log: Log,
-  ) {
+  constructor(private readonly s: Services) {
+    const { extensionUri, log } = s;
     this.disposables.push(
       vscode.commands.registerCommand('refusalLens.scoreSelection', () => this.scoreEditor()),
       SingletonPanel.serializer(SCORE_PANEL, extensionUri, log, () => this.snapshot(), (m) => this.onMessage(m)),
@@ -64,7 +58,7 @@ export class ScoreFeature implements vscode.Disposable {
   }
 
   private panel(): SingletonPanel {
-    return SingletonPanel.show(SCORE_PANEL, this.extensionUri, this.log, () => this.snapshot(), (m) => this.onMessage(m));
+    return SingletonPanel.show(SCORE_PANEL, this.s.extensionUri, this.s.log, () => this.snapshot(), (m) => this.onMessage(m));
   }
 
   private onMessage(msg: WebviewToHost): void {
@@ -73,42 +67,33 @@ export class ScoreFeature implements vscode.Disposable {
   }
 
   async scoreEditor(): Promise<void> {
-    const editor = vscode.window.activeTextEditor;
-    if (!editor) {
-      void vscode.window.showWarningMessage('Refusal Lens: open a file and select a prompt to score.');
-      return;
-    }
-    const prompt = promptAt(editor);
-    if (typeof prompt === 'string') {
-      void vscode.window.showWarningMessage(`Refusal Lens: ${prompt}.`);
-      return;
-    }
-    await this.score(prompt);
+    const prompt = activePrompt('open a file and select a prompt to score');
+    if (prompt) await this.score(prompt);
   }
 
   async score(prompt: EditorPrompt): Promise<void> {
-    const info = await this.models.ensureLoaded();
+    const info = await this.s.models.ensureLoaded();
     if (!info) return;
     try {
-      const active = await requireDirection(this.directions, info, this.models.label(), this.log);
+      const active = await requireDirection(this.s.directions, info, this.s.models.label(), this.s.log);
       if (!active) return;
       const d = active.direction;
-      const components = await this.directions.components(info, d.layer);
-      this.log.info(`scoring ${prompt.text.length} characters against '${d.name}' (layer ${d.layer}${components.length ? `, ${components.length} space components` : ''})`);
+      const components = await this.s.directions.components(info, d.layer);
+      this.s.log.info(`scoring ${prompt.text.length} characters against '${d.name}' (layer ${d.layer}${components.length ? `, ${components.length} space components` : ''})`);
       const panel = this.panel();
       panel.post({ type: 'busy', message: `Scoring ${prompt.text.length} characters…` });
       const r = await withEngineProgress('scoring the prompt', (signal) =>
-        this.engine.request('score', { prompt: prompt.text, direction: { vector: d.vector, layer: d.layer }, components }, { signal }),
+        this.s.engine.request('score', { prompt: prompt.text, direction: { vector: d.vector, layer: d.layer }, components }, { signal }),
       );
-      this.data = scoreView(prompt.text, r, { name: d.name, layer: d.layer }, this.models.label());
+      this.data = scoreView(prompt.text, r, { name: d.name, layer: d.layer }, this.s.models.label());
       this.scored = { uri: prompt.document.uri, version: prompt.document.version, offset: prompt.document.offsetAt(prompt.range.start), spans: r.spans, prompt };
       this.highlights = this.triggerHighlights(prompt.document, r, d.name, d.layer);
       this.applyHighlights();
       panel.post({ type: 'score', data: this.data });
-      this.log.info(`scored ${JSON.stringify(prompt.text.slice(0, 60))}: refusal metric ${r.refusalScore.toFixed(3)}, top trigger ${r.triggers[0]?.token ?? 'none'}`);
+      this.s.log.info(`scored ${JSON.stringify(prompt.text.slice(0, 60))}: refusal metric ${r.refusalScore.toFixed(3)}, top trigger ${r.triggers[0]?.token ?? 'none'}`);
     } catch (e) {
       SingletonPanel.get(SCORE_PANEL.viewType)?.post({ type: 'error', message: (e as Error).message });
-      await reportError(this.log, e, 'scoring');
+      await reportError(this.s.log, e, 'scoring');
     }
   }
 
