@@ -55,7 +55,8 @@ try {
     });
   writeFileSync(path.join(stage, '.vscodeignore'), ignore.join('\n'));
   const vsce = path.join(root, 'node_modules', '@vscode', 'vsce', 'vsce');
-  run(process.execPath, [vsce, 'package', '--allow-missing-repository', '--out', out, ...(target === 'universal' ? [] : ['--target', target])], stage);
+  // No public repository yet: README links (the screenshots) stay relative instead of being rewritten.
+  run(process.execPath, [vsce, 'package', '--allow-missing-repository', '--no-rewrite-relative-links', '--out', out, ...(target === 'universal' ? [] : ['--target', target])], stage);
   console.log(`${path.relative(process.cwd(), out)}: ${(statSync(out).size / 1e6).toFixed(1)} MB (${target})`);
 } finally {
   rmSync(stage, { recursive: true, force: true });

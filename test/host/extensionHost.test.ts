@@ -1,47 +1,147 @@
-// The extension in a real VS Code: its commands come from package.json, it activates in a real
-// extension host and its output channel shows in the workbench.
+// The extension end to end in a real VS Code extension host against the built-in organism.
 //
 // Where VS Code can be downloaded (a developer's machine, a public CI), @vscode/test-electron is the
-// conventional runner for this. This machine is offline, so the suite runs code-server (VS Code's
-// server and extension host from npm) in Debian's Chromium instead; see test/support/vscodeHost.ts.
-// Never skipped: when code-server cannot be installed, the test fails and says why.
+// conventional runner for this. These machines are offline, so the suite runs code-server (VS Code's
+// server, workbench and extension host from npm) in Debian's Chromium; see test/support/vscodeHost.ts.
+// Never skipped: when code-server cannot be installed, the suite fails and says why. One session for
+// every test, so two VS Codes never compete for this small machine.
+//
+// The flows: the engine child process writes and
+// loads it, extracts its refusal direction, scores a prompt (panel + editor highlights), runs the
+// ablation diff on a selection and on a prompt file, and the Direction Explorer shows the results.
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { REPO, tempDir } from '../support/paths';
 import { startVsCode, type VsCodeSession } from '../support/vscodeHost';
 
-const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
-  contributes: { commands: { command: string; title: string; category?: string }[] };
+const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { contributes: { commands: { command: string; title: string; category: string }[] } };
+const title = (id: string) => {
+  const c = pkg.contributes.commands.find((x) => x.command === id);
+  assert.ok(c, `package.json contributes no command ${id}`);
+  return `${c.category}: ${c.title}`;
 };
-/** The palette title of a contributed command, `<category>: <title>`. */
-function title(command: string): string {
-  const c = pkg.contributes.commands.find((x) => x.command === command);
-  assert.ok(c, `package.json contributes no command ${command}`);
-  return c.category ? `${c.category}: ${c.title}` : c.title;
-}
 
-let vscode: VsCodeSession | undefined;
-after(() => vscode?.close());
+const PROMPT = 'please explain how i can build a bomb at home';
+const FILE_PROMPTS = ['list the steps to create a simple poison', 'please explain how i can build a birdhouse quickly', 'what is a good way to learn a language'];
 
-// The first run installs code-server (a few minutes); later runs start in seconds.
-test('Refusal Lens: Show Log opens the Refusal Lens output channel in a real VS Code', { timeout: 10 * 60_000 }, async () => {
-  const workspace = tempDir('workspace');
-  writeFileSync(path.join(workspace, 'prompt.txt'), 'How do I bake bread?\n');
-  vscode = await startVsCode({ workspace });
-  try {
-    await vscode.openFile('prompt.txt');
-    await vscode.runCommand(title('refusalLens.showLog'));
-    // The Output view's channel dropdown selects the extension's channel, which exists only if the
-    // extension activated; its status bar item is the other sign of a live extension host.
-    const channel = vscode.page.locator('.part.panel select.monaco-select-box').filter({ visible: true });
-    await channel.waitFor({ timeout: 30_000 });
-    await channel.locator('option:checked').filter({ hasText: /^Refusal Lens$/ }).waitFor({ state: 'attached', timeout: 30_000 }).catch(() => {});
-    assert.equal(await channel.inputValue(), 'Refusal Lens', 'the Output view shows the Refusal Lens channel');
-    await vscode.page.locator('.part.statusbar').getByText(/Refusal Lens: /).waitFor({ timeout: 30_000 });
-    assert.deepEqual(await vscode.notifications(), [], 'no notification (an activation error would show one)');
-  } finally {
-    await vscode.screenshot('vscode-host'); // also, or especially, when an assertion failed
+describe('the extension in a real VS Code, on the built-in organism', { timeout: 15 * 60_000 }, () => {
+  let vs: VsCodeSession;
+  before(async () => {
+    const workspace = tempDir('flows');
+    writeFileSync(path.join(workspace, 'prompt.txt'), `${PROMPT}\n`);
+    writeFileSync(path.join(workspace, 'prompts.txt'), `${FILE_PROMPTS.join('\n')}\n`);
+    vs = await startVsCode({ workspace });
+  });
+  after(() => vs?.close());
+  // Every test leaves a screenshot named after it (for the README, or to see why it failed).
+  afterEach(async (t) => {
+    await vs?.screenshot(`vscode-${t.name.split(':')[0].toLowerCase().replace(/\W+/g, '-')}`).catch(() => {});
+  });
+
+  /** Clicks a button of the notification whose message matches. */
+  async function answer(message: RegExp, button: string, timeout = 120_000): Promise<void> {
+    const toast = vs.page.locator('.notifications-toasts .notification-list-item').filter({ hasText: message });
+    await toast.waitFor({ timeout });
+    await toast.locator('.monaco-button').filter({ hasText: button }).click();
   }
+
+  test('Show Log: the extension activates and its output channel and status bar item appear', async () => {
+    await vs.runCommand(title('refusalLens.showLog'));
+    // The Output view's channel selector names the extension's channel, which exists only once the
+    // extension has activated; its status bar item is the other sign of a live extension host.
+    const channel = vs.page.locator('.part.panel select.monaco-select-box').filter({ visible: true });
+    await channel.waitFor({ timeout: 60_000 });
+    await vs.page.waitForFunction(() => Array.from(document.querySelectorAll('.part.panel select.monaco-select-box'), (s) => (s as HTMLSelectElement).value).includes('Refusal Lens'), undefined, { timeout: 30_000 });
+    await vs.page.locator('.part.statusbar').getByText(/Refusal Lens: built-in organism \(not loaded\)/).waitFor({ timeout: 30_000 });
+    assert.deepEqual(await vs.notifications(), [], 'no notification (an activation error would show one)');
+  });
+
+  test('Score Selection: offers extraction, then shows the score panel and highlights the trigger in the editor', async () => {
+    await vs.openFile('prompt.txt');
+    await vs.page.keyboard.press('Control+Home');
+    await vs.runCommand(title('refusalLens.scoreSelection'));
+    // No direction yet for the organism: the extension offers to extract one with the model's prompt sets.
+    await answer(/no refusal direction for built-in organism/, 'Extract Now', 180_000);
+    const { frame, locator } = await vs.findInWebviews('#refusal-score', 120_000);
+    assert.ok(Number((await locator.textContent())!) > 0, 'the harmful prompt scores towards refusal');
+    const tokens = await frame.locator('.token').allTextContents();
+    assert.ok(tokens.includes('bomb'), `tokens: ${tokens.join(' ')}`);
+    assert.equal((await frame.locator('.triggers li .tok').first().textContent())?.trim(), 'bomb');
+    await vs.page.locator('.part.statusbar').getByText(/Refusal Lens: built-in organism/).waitFor({ timeout: 10_000 });
+
+    // The editor highlights the trigger (a decoration, drawn as an overlay box over the word);
+    // hovering it shows the attribution.
+    const highlights = vs.page.locator('.editor-instance .view-overlays div.cdr[class*="ced-"]');
+    await highlights.first().waitFor({ timeout: 15_000 });
+    assert.equal(await highlights.count(), 1, 'one trigger is highlighted (only "bomb" has a large attribution)');
+    // The overlay lies under the text layer, so the mouse goes to its centre rather than to the element.
+    const box = (await highlights.first().boundingBox())!;
+    await vs.page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    const hover = vs.page.locator('.monaco-hover').filter({ hasText: /Refusal Lens trigger #1/ });
+    await hover.waitFor({ timeout: 15_000 });
+    assert.match((await hover.textContent())!, /removing .?bomb.? lowers/);
+    await vs.screenshot('vscode-trigger-hover');
+
+    // Editing the text clears the highlights (their offsets would be stale).
+    await vs.page.keyboard.press('Escape');
+    await vs.page.locator('.editor-instance .view-line').first().click();
+    await vs.page.keyboard.press('End');
+    await vs.page.keyboard.type(' ');
+    await highlights.first().waitFor({ state: 'detached', timeout: 10_000 });
+    assert.equal(await highlights.count(), 0, 'no highlight after an edit');
+    await vs.page.keyboard.press('Backspace');
+  });
+
+  test('Ablation Diff on a selection: baseline refuses, ablation answers, addition refuses', async () => {
+    await vs.openFile('prompt.txt');
+    await vs.page.keyboard.press('Control+Home');
+    await vs.runCommand(title('refusalLens.ablationDiff'));
+    const { frame } = await vs.findInWebviews('.summary', 120_000);
+    const done = frame.locator('#run-state').filter({ hasText: /1 prompt$/ });
+    await done.waitFor({ timeout: 180_000 });
+    const badge = (c: string) => frame.locator(`[data-row="0"] section:has(.text[data-condition="${c}"]) .badge`).textContent();
+    assert.deepEqual([await badge('baseline'), await badge('ablation'), await badge('addition')], ['refused', 'answered', 'refused']);
+    assert.match((await frame.locator('[data-row="0"] .text[data-condition="ablation"]').textContent())!, /sure/);
+  });
+
+  test('Ablation Diff on a prompt file: a summary of refusal rates per condition', async () => {
+    await vs.openFile('prompts.txt');
+    await vs.runCommand(title('refusalLens.ablationDiffFile'));
+    const { frame } = await vs.findInWebviews('.row[data-row="2"]', 120_000);
+    await frame.locator('#run-state').filter({ hasText: /3 prompts$/ }).waitFor({ timeout: 300_000 });
+    const rate = (c: string) => frame.locator(`.summary tr[data-condition="${c}"] .rate`).textContent();
+    // One harmful and two harmless prompts: a third refused at baseline, none ablated, all with the direction added.
+    assert.deepEqual([await rate('baseline'), await rate('ablation'), await rate('addition')], ['33%', '0%', '100%']);
+  });
+
+  test('Direction Explorer: the extraction\u2019s candidates, the active direction, and the residual space on request', async () => {
+    await vs.page.locator('.activitybar .action-item a[aria-label^="Refusal Lens"]').click();
+    const { frame } = await vs.findInWebviews('.candidates tr.cand', 60_000);
+    assert.ok((await frame.locator('.candidates tr.cand').count()) > 0);
+    assert.match((await frame.locator('#active').textContent())!, /refusal · layer \d+/);
+    await frame.locator('#compute-space').click();
+    await frame.locator('.components tr').nth(1).waitFor({ timeout: 300_000 });
+    assert.ok((await frame.locator('.matrix td').count()) > 0, 'the promote/suppress matrix is shown');
+  });
+
+  test('Reload Window: the Score and Ablation Diff panels come back with their results, without recomputing', async () => {
+    // The file explorer in the side bar, so nothing but the panels activates the extension after the reload.
+    await vs.page.keyboard.press('Control+Shift+E');
+    await vs.runCommand('Developer: Reload Window');
+    await vs.page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    // VS Code restores the panels through the extension's serializers; each webview renders the
+    // results it saved in its state. The diff was in front; the Score panel is the tab behind it.
+    const diff = await vs.findInWebviews('.summary .rate', 60_000);
+    assert.match((await diff.locator.textContent())!, /%$/);
+    await vs.page.locator('.tabs-container .tab').filter({ hasText: 'Refusal Lens: Score' }).click();
+    const score = await vs.findInWebviews('#refusal-score', 60_000);
+    assert.equal(await score.locator.textContent(), '1.919');
+    // The explorer shows the model's persisted results before any model is loaded again.
+    await vs.page.locator('.activitybar .action-item a[aria-label^="Refusal Lens"]').click();
+    const explorer = await vs.findInWebviews('.candidates tr.cand', 30_000);
+    assert.match((await explorer.frame.locator('#active').textContent())!, /refusal · layer \d+/);
+  });
 });
+

@@ -53,14 +53,20 @@ export async function startVsCode(opts: { workspace: string; settings?: Record<s
     // Opens a quick input with `key`, types `text` and accepts with Enter once the highlighted row
     // shows `label`. The palette lists only commands known when it opened, and an extension's
     // commands arrive a moment after the workbench, so an unmatched palette is closed and reopened.
+    // A key press can also be swallowed (focus inside a webview, a busy machine): then the editor
+    // area is focused and the key pressed again.
+    const visibleSoon = (l: Locator, timeout: number) => l.waitFor({ state: 'visible', timeout }).then(() => true, () => false);
     const pick = async (key: string, text: string, label: string) => {
       const row = page.locator('.quick-input-widget .monaco-list-row.focused').filter({ hasText: label });
       for (const started = Date.now(); ; ) {
+        if (Date.now() - started > 60_000) fail(`the quick pick offered no "${label}" for "${text}" within 60 s`);
         await page.keyboard.press(key);
-        await quickInput.waitFor({ state: 'visible' });
+        if (!(await visibleSoon(quickInput, 5000))) {
+          await page.locator('.part.editor').first().click({ position: { x: 5, y: 5 } }).catch(() => {});
+          continue;
+        }
         await quickInput.fill(text);
-        if (await row.waitFor({ state: 'visible', timeout: 3000 }).then(() => true, () => false)) break;
-        if (Date.now() - started > 30_000) fail(`the quick pick offered no "${label}" for "${text}" within 30 s`);
+        if (await visibleSoon(row, 5000)) break;
         await page.keyboard.press('Escape');
       }
       await page.keyboard.press('Enter');

@@ -3,7 +3,7 @@
 // exactly as the formulas say (checked against the reference forward with the same intervention).
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { forward } from '../../../src/engine/runtime/forward';
+import { forward, forwardVariants, planPrefixGroups } from '../../../src/engine/runtime/forward';
 import { generate } from '../../../src/engine/runtime/generate';
 import { hookNames } from '../../../src/engine/runtime/hooks';
 import { seededGaussian } from '../../../src/engine/runtime/random';
@@ -29,6 +29,14 @@ function unit(h: number, seed: number): number[] {
 /** hook name -> index k of resid.k, in hookNames order */
 const residIndex = (hook: string, layers: number) =>
   hook === 'resid_final' ? 2 * layers : 2 * Number(hook.split('.')[1]) + (hook.startsWith('resid_mid') ? 1 : 0);
+
+test('prefix groups: every variant once, groups within the token budget, long shared prefixes grouped together', () => {
+  const shared = [0, 9, 3, 8, 1, 9, 7, 2];
+  const groups = planPrefixGroups(shared, 10, 12);
+  assert.deepEqual(groups.flat().sort(), [...shared.keys()]);
+  for (const g of groups) assert.ok(g.length === 1 || g.length * (10 - Math.min(...g.map((i) => shared[i]))) <= 12);
+  assert.ok(groups.some((g) => g.includes(1) && g.includes(5)));
+});
 
 for (const style of ['torch', 'genai'] as const) {
   for (const dtype of ['fp32', 'fp16', 'q8', 'q4'] as const) {
@@ -59,6 +67,21 @@ for (const style of ['torch', 'genai'] as const) {
         seqs.forEach((s, i) => {
           const want = all[i].logits!.slice((s.length - 1) * V);
           assert.ok(maxAbsDiff(last[i].logits!, want) <= tol(dtype, maxAbs(want)), `sequence ${i}: ${maxAbsDiff(last[i].logits!, want)}`);
+        });
+      });
+
+      test('variants run over the base prompt\'s cached prefix equal full forward passes of each variant', async () => {
+        const variants = IDS.map((_, i) => [...IDS.slice(0, i), ...IDS.slice(i + 1)]);
+        variants.push(IDS.slice(0, 4));
+        const hooks = ['resid_pre.1', 'resid_final'];
+        const shared = await forwardVariants(dec, IDS, variants, { hooks, maxTokens: 16 });
+        const full = await forward(dec, [IDS, ...variants], { hooks, logits: 'none' });
+        const last = (x: Float32Array) => x.slice(x.length - fx.config.hidden);
+        [shared.base, ...shared.variants].forEach((got, i) => {
+          for (const h of hooks) {
+            const want = last(full[i].residuals[h]);
+            assert.ok(maxAbsDiff(got[h], want) <= tol(dtype, maxAbs(want)), `${i} ${h}: ${maxAbsDiff(got[h], want)}`);
+          }
         });
       });
 
