@@ -96,10 +96,33 @@ async function lastLogits(model: LoadedModel, seqs: number[][], steering: Parame
   return outs.map((o) => o.logits!);
 }
 
+/**
+ * Means of resid_pre at every layer and each of the last `n` positions over the sequences,
+ * [position][layer] → [H], accumulated in float64 from one batched forward pass.
+ */
+export async function residualMeans(model: LoadedModel, seqs: number[][], n: number, signal?: AbortSignal): Promise<Float64Array[][]> {
+  const { layers: L, hiddenSize: H } = model.info;
+  const sums = Array.from({ length: n }, () => Array.from({ length: L }, () => new Float64Array(H)));
+  const outs = await forward(model.decoder, seqs, { hooks: ['resid_pre.*'], logits: 'none', signal });
+  outs.forEach((o, s) => {
+    const len = seqs[s].length;
+    for (let l = 0; l < L; l++) {
+      const x = o.residuals[`resid_pre.${l}`];
+      for (let p = 0; p < n; p++) {
+        const row = (len - n + p) * H;
+        const acc = sums[p][l];
+        for (let h = 0; h < H; h++) acc[h] += x[row + h];
+      }
+    }
+  });
+  for (const perPos of sums) for (const acc of perPos) for (let h = 0; h < H; h++) acc[h] /= seqs.length;
+  return sums;
+}
+
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 export async function extractRefusalDirection(model: LoadedModel, opts: ExtractOptions): Promise<ExtractResult> {
-  const { layers: L, hiddenSize: H } = model.info;
+  const L = model.info.layers;
   const n = postInstructionCount(model);
   const refusalTokens = refusalTokensOf(model.tokenizer, opts.refusalTokens);
   const progress = opts.progress ?? (() => {});
@@ -134,27 +157,9 @@ export async function extractRefusalDirection(model: LoadedModel, opts: ExtractO
     };
   }
 
-  // Means of resid_pre at the last n positions, accumulated in float64.
   progress('Collecting activations', 0.05);
-  const means = async (seqs: number[][]) => {
-    const sums = Array.from({ length: n }, () => Array.from({ length: L }, () => new Float64Array(H)));
-    const outs = await forward(model.decoder, seqs, { hooks: ['resid_pre.*'], logits: 'none', signal: opts.signal });
-    outs.forEach((o, s) => {
-      const len = seqs[s].length;
-      for (let l = 0; l < L; l++) {
-        const x = o.residuals[`resid_pre.${l}`];
-        for (let p = 0; p < n; p++) {
-          const row = (len - n + p) * H;
-          const acc = sums[p][l];
-          for (let h = 0; h < H; h++) acc[h] += x[row + h];
-        }
-      }
-    });
-    for (const perPos of sums) for (const acc of perPos) for (let h = 0; h < H; h++) acc[h] /= seqs.length;
-    return sums;
-  };
-  const mu = await means(sets.harmfulTrain);
-  const nu = await means(sets.harmlessTrain);
+  const mu = await residualMeans(model, sets.harmfulTrain, n, opts.signal);
+  const nu = await residualMeans(model, sets.harmlessTrain, n, opts.signal);
   const meanDiffs = mu.map((perPos, p) => perPos.map((m, l) => m.map((x, h) => x - nu[p][l][h])));
 
   const baseHarmless = await lastLogits(model, sets.harmlessVal, undefined, opts.signal);

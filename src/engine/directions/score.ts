@@ -1,7 +1,7 @@
 // Scoring a prompt against a direction: per-token projections of resid_pre onto the unit direction
 // at every layer (all positions: an extension of Pan et al., who use the last token only), the
 // refusal metric and next-token probabilities, and trigger tokens by occlusion.
-import { forward, throwIfCancelled } from '../runtime/forward';
+import { forward, forwardVariants, throwIfCancelled } from '../runtime/forward';
 import { checkDirection, refusalTokensOf, type LoadedModel } from './extract';
 import type { DirectionRef } from './evaluate';
 import { EngineError } from '../model/errors';
@@ -54,19 +54,19 @@ const project = (x: Float32Array, row: number, r: number[]) => {
 
 /**
  * Occlusion attribution of each instruction token to the projection onto `r` at the last position
- * of resid_pre(layer): one batched forward pass over every one-token-removed variant.
+ * of resid_pre(layer): every one-token-removed variant, batched, each running only from the removed
+ * token on over the prompt's cached prefix (keys and values before it are the prompt's own).
  */
 export async function occlusionTriggers(model: LoadedModel, ids: number[], r: number[], layer: number, signal?: AbortSignal): Promise<TriggerScore[]> {
   const [start, end] = model.tokenizer.instructionSpan(ids);
-  const variants = [ids];
+  const variants: number[][] = [];
   for (let i = start; i < end; i++) variants.push([...ids.slice(0, i), ...ids.slice(i + 1)]);
   throwIfCancelled(signal);
   const hook = `resid_pre.${layer}`;
-  const outs = await forward(model.decoder, variants, { hooks: [hook], logits: 'none', signal });
-  const lastProj = (k: number) => project(outs[k].residuals[hook], variants[k].length - 1, r);
-  const base = lastProj(0);
+  const outs = await forwardVariants(model.decoder, ids, variants, { hooks: [hook], signal });
+  const base = project(outs.base[hook], 0, r);
   const strings = model.tokenizer.tokenStrings(ids);
-  return Array.from({ length: end - start }, (_, k) => ({ index: start + k, token: strings[start + k], attribution: base - lastProj(k + 1) })).sort(
+  return Array.from({ length: end - start }, (_, k) => ({ index: start + k, token: strings[start + k], attribution: base - project(outs.variants[k][hook], 0, r) })).sort(
     (a, b) => b.attribution - a.attribution,
   );
 }

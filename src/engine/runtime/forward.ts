@@ -1,5 +1,6 @@
 // Batched forward passes: sequences are grouped by length (little padding), left-padded, run once,
 // and only the requested residuals and logits are copied out per sequence.
+import * as ort from 'onnxruntime-node';
 import { EngineError } from '../model/errors';
 import { Decoder } from './decoder';
 import { resolveHooks } from './hooks';
@@ -11,8 +12,17 @@ export interface ForwardOptions {
   logits: 'none' | 'last' | 'all';
   steering?: SteeringTensors;
   signal?: AbortSignal;
-  /** Upper bound on batch·seq tokens per run (memory). */
+  /** Upper bound on batch·seq tokens per run (memory); default: defaultMaxTokens. */
   maxTokens?: number;
+}
+
+/**
+ * Tokens per run such that the residual outputs of one run take about 512 MB: onnxruntime computes
+ * and holds every graph output whether fetched or not, 2L+1 tensors of [tokens, H] floats (about
+ * 3000 tokens for a 0.5B model, 500 for an 8B one).
+ */
+export function defaultMaxTokens(dec: Pick<Decoder, 'layers' | 'hidden'>): number {
+  return Math.max(256, Math.min(8192, Math.floor(2 ** 29 / ((2 * dec.layers + 1) * dec.hidden * 4))));
 }
 
 export interface ForwardOutput {
@@ -52,7 +62,7 @@ export async function forward(dec: Decoder, seqs: number[][], opts: ForwardOptio
   const hooks = resolveHooks(opts.hooks, dec.layers);
   const fetch = [...hooks.map((h) => h.output), ...(opts.logits === 'none' ? [] : ['logits'])];
   const results: ForwardOutput[] = new Array(seqs.length);
-  for (const group of planBatches(seqs.map((s) => s.length), opts.maxTokens ?? 8192, dec.io.leftPadding)) {
+  for (const group of planBatches(seqs.map((s) => s.length), opts.maxTokens ?? defaultMaxTokens(dec), dec.io.leftPadding)) {
     throwIfCancelled(opts.signal);
     const width = Math.max(...group.map((i) => seqs[i].length));
     const pads = group.map((i) => width - seqs[i].length);
@@ -79,4 +89,91 @@ export async function forward(dec: Decoder, seqs: number[][], opts: ForwardOptio
     });
   }
   return results;
+}
+
+/**
+ * Token-equivalents of one extra session run: every run streams all the weights from memory, which
+ * at 0.5B–8B parameters costs about as much as computing 10–20 tokens.
+ */
+const RUN_COST_TOKENS = 16;
+
+/**
+ * Splits variants (indices sorted by shared prefix, all of one length) into consecutive groups.
+ * A group runs from its shortest shared prefix on, so it costs size × (length − prefix) tokens plus
+ * one run; dynamic programming finds the cheapest split within the token budget.
+ */
+export function planPrefixGroups(shared: number[], length: number, maxTokens: number): number[][] {
+  const order = shared.map((_, i) => i).sort((a, b) => shared[a] - shared[b]);
+  const best = new Array<number>(order.length + 1).fill(Infinity);
+  const from = new Array<number>(order.length + 1).fill(0);
+  best[0] = 0;
+  for (let j = 1; j <= order.length; j++) {
+    for (let i = j; i >= 1; i--) {
+      const tokens = (j - i + 1) * (length - shared[order[i - 1]]);
+      if (tokens > maxTokens && i < j) break;
+      const cost = best[i - 1] + tokens + RUN_COST_TOKENS;
+      if (cost < best[j]) [best[j], from[j]] = [cost, i - 1];
+    }
+  }
+  const groups: number[][] = [];
+  for (let j = order.length; j > 0; j = from[j]) groups.unshift(order.slice(from[j], j));
+  return groups;
+}
+
+/** The first `len` positions of a cache tensor [1, heads, seq, d], repeated for `batch` rows. */
+function tilePrefix(t: ort.Tensor, len: number, batch: number): ort.Tensor {
+  const [, heads, seq, d] = t.dims.map(Number);
+  const src = t.data as Float32Array | Uint16Array;
+  const out = new (src.constructor as Float32ArrayConstructor | Uint16ArrayConstructor)(batch * heads * len * d);
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < heads; h++) out.set(src.subarray(h * seq * d, (h * seq + len) * d), (b * heads + h) * len * d);
+  }
+  return new ort.Tensor(t.type as 'float32', out, [batch, heads, len, d]);
+}
+
+/**
+ * Last-position residuals of a base sequence and of variants that share a prefix with it (the base
+ * with one token removed, for occlusion). The base runs once and keeps its KV cache; each group of
+ * equal-length variants then runs only from the group's shortest shared prefix on, over the cached
+ * prefix, instead of from the first token. No steering: the cache is the unsteered base's.
+ */
+export async function forwardVariants(
+  dec: Decoder,
+  base: number[],
+  variants: number[][],
+  opts: { hooks: string[]; signal?: AbortSignal; maxTokens?: number },
+): Promise<{ base: Record<string, Float32Array>; variants: Record<string, Float32Array>[] }> {
+  const hooks = resolveHooks(opts.hooks, dec.layers);
+  const fetch = hooks.map((h) => h.output);
+  const lastRows = (outputs: Record<string, ort.Tensor>, b: number) =>
+    Object.fromEntries(
+      hooks.map((h) => {
+        const [, seq, d] = outputs[h.output].dims.map(Number);
+        return [h.hook, toFloat32(outputs[h.output]).slice(((b + 1) * seq - 1) * d, (b + 1) * seq * d)];
+      }),
+    );
+  const ones = (n: number) => new Array<number>(n).fill(1);
+  const first = await dec.run({ ids: [base], pads: [0], generated: 0 }, [ones(base.length)], dec.emptyPast(1), undefined, fetch, true, 1);
+  const results: Record<string, Float32Array>[] = new Array(variants.length);
+  // Shared prefix of each variant with the base, leaving at least one token to run.
+  const shared = variants.map((v) => {
+    let p = 0;
+    while (p < v.length - 1 && p < base.length && v[p] === base[p]) p++;
+    return p;
+  });
+  for (const length of new Set(variants.map((v) => v.length))) {
+    const members = variants.map((v, i) => i).filter((i) => variants[i].length === length);
+    // GroupQueryAttention accepts a cached prefix with several new tokens only for batch 1.
+    const groups = dec.io.leftPadding ? planPrefixGroups(members.map((i) => shared[i]), length, opts.maxTokens ?? 1024) : members.map((_, k) => [k]);
+    for (const group of groups) {
+      throwIfCancelled(opts.signal);
+      const rows = group.map((k) => members[k]);
+      const prefix = Math.min(...rows.map((i) => shared[i]));
+      const past = Object.fromEntries(Object.entries(first.present).map(([name, t]) => [name, tilePrefix(t, prefix, rows.length)]));
+      const chunk = { ids: rows.map((i) => variants[i].slice(prefix)), pads: rows.map(() => 0), generated: 0 };
+      const { outputs } = await dec.run(chunk, rows.map(() => ones(length)), past, undefined, fetch, false, 1);
+      rows.forEach((i, b) => (results[i] = lastRows(outputs, b)));
+    }
+  }
+  return { base: lastRows(first.outputs, 0), variants: results };
 }
