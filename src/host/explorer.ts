@@ -25,6 +25,7 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
   /** The last extraction's mean differences, for choosing another candidate (kept in memory only). */
   private extraction?: { info: ModelInfo; result: ExtractResult; sets: PromptSet[] };
   private readonly disposables: vscode.Disposable[] = [];
+  private cancelTask?: () => void;
 
   constructor(private readonly s: Services) {
     const { models, directions } = s;
@@ -89,6 +90,7 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
     else if (msg.type === 'exportModel') void this.exportModel();
     else if (msg.type === 'pickPrompts') void this.pickPrompts(msg.which);
     else if (msg.type === 'useCandidate') void this.useCandidate(msg.layer, msg.position);
+    else if (msg.type === 'cancel') this.cancelTask?.();
   }
 
   /** The prompt set to use: the file the user picked, else the model folder's prompts/<which>_train.txt, else built in. */
@@ -118,9 +120,12 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
    */
   private async runTask<T>(kind: NonNullable<ExplorerViewData['task']>['kind'], title: string, work: (signal: AbortSignal, onProgress: (n: ProgressNote) => void) => Promise<T>): Promise<T | undefined> {
     this.update({ task: { kind, message: `${title}…` } });
+    // Cancellable from the notification and from the view's own Cancel button.
+    const fromView = new AbortController();
+    this.cancelTask = () => fromView.abort();
     try {
       return await withEngineProgress(title, (signal, report) =>
-        work(signal, (n) => {
+        work(AbortSignal.any([signal, fromView.signal]), (n) => {
           report(n.message, n.fraction);
           this.update({ task: { kind, message: n.message, fraction: n.fraction } });
         }),
@@ -129,6 +134,7 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
       await reportError(this.s.log, e, title);
       return undefined;
     } finally {
+      this.cancelTask = undefined;
       this.update({ task: undefined });
     }
   }

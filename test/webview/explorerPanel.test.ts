@@ -74,9 +74,11 @@ describe('direction explorer in Chromium', () => {
     assert.ok(types.includes('space') && types.includes('extract'), types.join(','));
   });
 
-  test('a progress task disables Extract and shows its message', async () => {
+  test('a progress task disables Extract, shows its message and can be cancelled', async () => {
     await p.send({ type: 'explorer', data: { ...DATA, task: { kind: 'extract', message: 'Scoring candidates', fraction: 0.5 } } });
     assert.match((await p.page.locator('.task').textContent())!, /Scoring candidates \(50%\)/);
     assert.equal(await p.page.locator('#extract').getAttribute('disabled'), '');
+    await p.page.locator('#cancel').click();
+    assert.deepEqual((await p.posted()).at(-1), { type: 'cancel' });
   });
 });

@@ -142,7 +142,13 @@ function render(): void {
   const busy = !!d.task;
   root.append(el('p', { class: 'muted', id: 'model' }, d.model ? `Model: ${d.model}` : 'No model loaded yet: any command loads the configured one.'));
   if (d.task) {
-    root.append(el('div', { class: 'task', role: 'status' }, el('vscode-progress-ring', {}), el('span', {}, `${d.task.message}${d.task.fraction !== undefined ? ` (${Math.round(100 * d.task.fraction)}%)` : ''}`)));
+    root.append(
+      el('div', { class: 'task', role: 'status' },
+        el('vscode-progress-ring', {}),
+        el('span', {}, `${d.task.message}${d.task.fraction !== undefined ? ` (${Math.round(100 * d.task.fraction)}%)` : ''}`),
+        button('Cancel', { type: 'cancel' }, { secondary: true, id: 'cancel' }),
+      ),
+    );
   }
   root.append(activeCard(d, busy), extraction(d, busy), space(d, busy));
 }
