@@ -1,10 +1,10 @@
 // Where a model's files are: a local folder in transformers.js layout, or a Hub id fetched into the
 // cache. Everything a hostile folder could use against onnxruntime (external data that points
 // outside the folder) is refused here, before any session sees the graph.
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Dtype } from '../../protocol';
-import { decodeModel } from '../onnx/proto';
+import { scanExternalData } from '../onnx/scan';
 import { EngineError } from './errors';
 import { downloadHubModel, HUB_ID } from './hub';
 import { DTYPE_SUFFIX, onnxFileName } from './layout';
@@ -71,19 +71,17 @@ export function checkFolder(dir: string, dtype: Dtype): Omit<ModelFiles, 'source
 
 /** Every external-data location of a graph must be a relative path that stays inside its folder. */
 export function checkExternalData(onnxPath: string): string[] {
-  let model;
+  let refs;
   try {
-    model = decodeModel(readFileSync(onnxPath), onnxPath);
+    refs = scanExternalData(onnxPath);
   } catch (e) {
     throw new EngineError('MODEL_INVALID', (e as Error).message);
   }
   const folder = realpathSync(path.dirname(onnxPath));
   const files = new Set<string>();
-  for (const t of model.graph!.initializer ?? []) {
-    const location = t.externalData?.find((e) => e.key === 'location')?.value;
-    if (location === undefined || location === null) continue;
+  for (const { tensor, location } of refs) {
     const refuse = (why: string): never => {
-      throw new EngineError('MODEL_INVALID', `${onnxPath}: initializer '${t.name}' has external data location '${location}', which ${why}; refusing to load it`);
+      throw new EngineError('MODEL_INVALID', `${onnxPath}: initializer '${tensor}' has external data location '${location}', which ${why}; refusing to load it`);
     };
     if (path.isAbsolute(location) || /^[a-zA-Z]:/.test(location)) refuse('is an absolute path');
     if (location.split(/[\\/]/).includes('..')) refuse("climbs out of the model folder with '..'");

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { EngineError } from '../../../src/engine/model/errors';
 import { checkExternalData, resolveModel } from '../../../src/engine/model/source';
-import { encodeModel, f32Tensor, node, onnx, valueInfo } from '../../../src/engine/onnx/proto';
+import { decodeModel, encodeModel, f32Tensor, node, onnx, valueInfo } from '../../../src/engine/onnx/proto';
+import { scanExternalData } from '../../../src/engine/onnx/scan';
 import { fixture } from '../../support/fixtures';
 import { needsRealModels, REAL_MODELS, tempDir } from '../../support/paths';
 
@@ -88,6 +89,17 @@ test('external data that escapes the model folder is refused before onnxruntime 
   writeFileSync(path.join(dir, 'weights.bin'), Buffer.alloc(8));
   assert.deepEqual(checkExternalData(graphWithExternal(dir, 'weights.bin')), [path.join(dir, 'weights.bin')]);
   rmSync(root, { recursive: true, force: true });
+});
+
+test('the wire-format scan finds the same external data as a full decode, without loading the weights', () => {
+  for (const externalData of [true, false]) {
+    const fx = fixture({ style: 'genai', dtype: 'q4', externalData });
+    const decoded = (decodeModel(readFileSync(fx.onnxPath)).graph!.initializer ?? [])
+      .filter((t) => t.externalData?.length)
+      .map((t) => ({ tensor: t.name!, location: t.externalData!.find((e) => e.key === 'location')!.value! }));
+    assert.deepEqual(scanExternalData(fx.onnxPath), decoded);
+    assert.equal(decoded.length > 0, externalData);
+  }
 });
 
 test('a truncated graph is reported as corrupt, not a crash', async () => {
