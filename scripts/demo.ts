@@ -62,4 +62,7 @@ async function main(): Promise<void> {
   if (!args.includes('--no-editor')) await editor();
 }
 
-void main();
+main().catch((e: Error) => {
+  console.error(`\nnpm run demo: ${e.message}\n(The command-line part above ran; \`npm run demo -- --no-editor\` runs only that part.)`);
+  process.exit(1);
+});
