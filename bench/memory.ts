@@ -9,7 +9,7 @@ import { row, Row, unavailable } from './measure';
 import type { BenchDtype, BenchModel } from './models';
 
 const root = path.resolve(__dirname, '..');
-const hwm = (pid: number) => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+const status = (pid: number, field: 'VmHWM' | 'VmRSS') => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 
 export async function scoringMemory(model: BenchModel, dtype: BenchDtype, cacheDir: string, prompt: string, direction: { vector: number[]; layer: number }): Promise<Row[]> {
   const name = `peak RSS while scoring, ${dtype}: engine process vs model file size`;
@@ -32,12 +32,14 @@ export async function scoringMemory(model: BenchModel, dtype: BenchDtype, cacheD
     });
   try {
     await call('load', { model: model.dir, dtype, cacheDir, allowRemote: false });
-    const loading = hwm(engine.pid!);
+    const loading = status(engine.pid!, 'VmHWM');
+    const loaded = status(engine.pid!, 'VmRSS');
     writeFileSync(`/proc/${engine.pid}/clear_refs`, '5');
     await call('score', { prompt, direction });
-    const scoring = hwm(engine.pid!);
+    const scoring = status(engine.pid!, 'VmHWM');
     const files = model.fileBytes[dtype];
-    const note = `files ${(files / 2 ** 20).toFixed(0)} MiB`;
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+    const note = `files ${mib(files)}, ${mib(loaded)} resident once loaded`;
     return [
       row(name, scoring / 2 ** 20, 'MiB', scoring / files, '<=', 1.5, note),
       row(`peak RSS while loading, ${dtype}: engine process vs model file size`, loading / 2 ** 20, 'MiB', loading / files, null, 0, note),
