@@ -30,16 +30,32 @@ async function time(f: () => Promise<unknown>): Promise<number> {
   return performance.now() - t;
 }
 
-/**
- * Median milliseconds of each function over `runs` rounds after one warm-up round; the functions
- * alternate within each round so a burst of outside load does not land on one side only.
- */
-export async function compare(runs: number, ...fs: (() => Promise<unknown>)[]): Promise<number[]> {
-  for (const f of fs) await f();
-  const ms: number[][] = fs.map(() => []);
-  for (let r = 0; r < runs; r++) for (const [i, f] of fs.entries()) ms[i].push(await time(f));
-  return ms.map(median);
+export interface Timings {
+  /** Median milliseconds of each function. */
+  ms: number[];
+  /** Milliseconds of each function, per round. */
+  rounds: number[][];
 }
+
+/**
+ * Times the functions over `runs` rounds after one warm-up round. Within a round they run back to
+ * back, in alternating order from round to round, so outside load and drift hit every side alike.
+ */
+export async function compare(runs: number, ...fs: (() => Promise<unknown>)[]): Promise<Timings> {
+  for (const f of fs) await f();
+  const rounds: number[][] = [];
+  for (let r = 0; r < runs; r++) {
+    const ms = new Array<number>(fs.length);
+    const order = [...fs.keys()];
+    if (r % 2) order.reverse();
+    for (const i of order) ms[i] = await time(fs[i]);
+    rounds.push(ms);
+  }
+  return { ms: fs.map((_, i) => median(rounds.map((r) => r[i]))), rounds };
+}
+
+/** Median over rounds of time(a) / time(b): each ratio compares runs made moments apart. */
+export const pairedRatio = (t: Timings, a: number, b: number) => median(t.rounds.map((r) => r[a] / r[b]));
 
 /** Checks a ratio against an upper (`<=`) or lower (`>=`) bound. */
 export function row(name: string, value: number, unit: string, ratio: number, bound: '<=' | '>=' | null, limit = 0, note?: string): Row {
@@ -88,7 +104,7 @@ export async function matmulLimit(runs: number, dtype: 'fp32' | 'q4'): Promise<{
   const opsetImport = [{ domain: '', version: 17 }, { domain: MS_DOMAIN, version: 1 }];
   const session = await ort.InferenceSession.create(encodeModel({ irVersion: 8, opsetImport, graph }), { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
   const x = new ort.Tensor('float32', new Float32Array(m * k).fill(0.5), [m, k]);
-  const [ms] = await compare(runs, () => session.run({ x }));
+  const [ms] = (await compare(runs, () => session.run({ x }))).ms;
   await session.release();
   return { gflops: (2 * m * k * n) / (ms / 1000) / 1e9, shape: `${q4 ? 'MatMulNBits' : 'MatMul'} ${m}×${k}×${n}` };
 }

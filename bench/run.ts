@@ -15,7 +15,7 @@ import { generate } from '../src/engine/runtime/generate';
 import { hookNames } from '../src/engine/runtime/hooks';
 import { seededGaussian, seededRandom } from '../src/engine/runtime/random';
 import { steeringTensors } from '../src/engine/runtime/steering';
-import { compare, formatTable, machine, matmulLimit, prefillFlops, row, Row } from './measure';
+import { compare, formatTable, machine, matmulLimit, pairedRatio, prefillFlops, row, Row } from './measure';
 import { BenchDtype, BenchModel, benchCacheDir, ensureModel } from './models';
 import { scoringMemory } from './memory';
 import { torchPrefill } from './torch';
@@ -24,8 +24,8 @@ const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', defau
 const quick = flags.quick;
 /** Sizes and counts; --quick keeps the model sizes and shrinks everything else. */
 const P = quick
-  ? { prefill: [64, 256], runs: 2, heavyRuns: 1, decodePrompt: 16, decode: 8, extract: 16, occlusion: 32, dtypes: ['q4'] as BenchDtype[] }
-  : { prefill: [64, 512], runs: 5, heavyRuns: 3, decodePrompt: 32, decode: 64, extract: 128, occlusion: 64, dtypes: ['q4', 'fp32'] as BenchDtype[] };
+  ? { prefill: [64, 256], runs: 3, midRuns: 2, heavyRuns: 1, decodePrompt: 16, decode: 8, extract: 16, occlusion: 32, dtypes: ['q4'] as BenchDtype[] }
+  : { prefill: [64, 512], runs: 7, midRuns: 5, heavyRuns: 3, decodePrompt: 32, decode: 64, extract: 128, occlusion: 64, dtypes: ['q4', 'fp32'] as BenchDtype[] };
 /** The layer whose direction scoring and occlusion read: about 60% of the depth, where refusal directions usually sit. */
 const layerOf = (layers: number) => Math.floor(0.6 * layers);
 
@@ -67,17 +67,18 @@ async function prefill(engine: Engine, original: Decoder, model: BenchModel, dty
   let largest: { ms: number; lastLogits: Float32Array } = { ms: 0, lastLogits: new Float32Array() };
   for (const tokens of P.prefill) {
     const ids = prefillIds(tokens, model.config.vocabSize);
-    const runs = tokens > 128 ? P.heavyRuns : P.runs;
+    const runs = tokens > 128 ? P.midRuns : P.runs;
     // Like for like: every residual plus all-position logits, against the original graph's logits.
-    const [ours, orig, scoring] = await compare(
+    const t = await compare(
       runs,
       () => engine.forward({ inputs: [{ ids }], hooks, logits: 'all' }),
       () => forward(original, [ids], { hooks: [], logits: 'all' }),
       // How Score runs it: every residual, the last position's logits.
       () => engine.forward({ inputs: [{ ids }], hooks, logits: 'last' }),
     );
-    add(row(`prefill ${tokens} tok, ${dtype}: all ${hooks.length} residuals + logits vs original graph`, ours, 'ms', ours / orig, '<=', 1.1));
-    add(row(`prefill ${tokens} tok, ${dtype}: as Score runs it (last logits) vs original graph`, scoring, 'ms', scoring / orig, null));
+    const [ours, , scoring] = t.ms;
+    add(row(`prefill ${tokens} tok, ${dtype}: all ${hooks.length} residuals + logits vs original graph`, ours, 'ms', pairedRatio(t, 0, 1), '<=', 1.1));
+    add(row(`prefill ${tokens} tok, ${dtype}: as Score runs it (last logits) vs original graph`, scoring, 'ms', pairedRatio(t, 2, 1), null));
     const gflops = prefillFlops(model.config, tokens) / (ours / 1000) / 1e9;
     add(row(`prefill ${tokens} tok, ${dtype}: throughput vs matmul limit`, gflops, 'GFLOP/s', gflops / limit, tokens >= 512 ? '>=' : null, 0.5));
     const [out] = (await engine.forward({ inputs: [{ ids }], hooks: [], logits: 'last' })).items;
@@ -96,12 +97,13 @@ async function decode(engine: Engine, model: BenchModel, dtype: BenchDtype): Pro
     const inputIds = new Tensor('int64', BigInt64Array.from(prompt.map(BigInt)), [1, prompt.length]);
     const mask = new Tensor('int64', new BigInt64Array(prompt.length).fill(1n), [1, prompt.length]);
     // eos never stops either side early: both produce exactly P.decode greedy tokens.
-    const [ours, theirs] = await compare(
-      P.heavyRuns,
+    const t = await compare(
+      P.midRuns,
       () => generate(engine.decoder, prompt, { maxNewTokens: P.decode, eosIds: [], steering, hooks: [], useCache: true }),
       () => plain.generate({ input_ids: inputIds, attention_mask: mask, max_new_tokens: P.decode, min_new_tokens: P.decode, do_sample: false }),
     );
-    add(row(`greedy decode ${P.decode} tok, ${dtype}: with ablation vs plain transformers.js generate`, (P.decode * 1000) / ours, 'tok/s', ours / theirs, '<=', 1.15,
+    const [ours, theirs] = t.ms;
+    add(row(`greedy decode ${P.decode} tok, ${dtype}: with ablation vs plain transformers.js generate`, (P.decode * 1000) / ours, 'tok/s', pairedRatio(t, 0, 1), '<=', 1.15,
       `transformers.js ${((P.decode * 1000) / theirs).toFixed(1)} tok/s`));
   } finally {
     await plain.dispose();
@@ -115,7 +117,7 @@ async function extraction(engine: Engine, model: BenchModel, dtype: BenchDtype):
   const harmful = prompts(1);
   const harmless = prompts(2);
   const n = postInstructionCount(engine);
-  const [ours, bare] = await compare(
+  const t = await compare(
     P.heavyRuns,
     async () => [await residualMeans(engine, harmful, n), await residualMeans(engine, harmless, n)],
     // The same passes through the same session, nothing read back but the last logits.
@@ -123,20 +125,20 @@ async function extraction(engine: Engine, model: BenchModel, dtype: BenchDtype):
   );
   const tokens = [...harmful, ...harmless].reduce((a, s) => a + s.length, 0);
   add(row(`extraction ${P.extract}+${P.extract} prompts (${tokens} tok), ${dtype}: resid_pre means, ${n} positions × ${model.config.layers} layers vs its forward passes`,
-    ours / 1000, 's', ours / bare, '<=', 1.25));
+    t.ms[0] / 1000, 's', pairedRatio(t, 0, 1), '<=', 1.25));
 }
 
 async function occlusion(engine: Engine, model: BenchModel, dtype: BenchDtype): Promise<void> {
   const ids = engine.tokenizer.encode(chatPrompt(model, P.occlusion), { chat: true }).ids;
   const r = unit(randomDirection(model.config.hidden, 4));
   const layer = layerOf(model.config.layers);
-  const [ours, one] = await compare(
-    P.heavyRuns,
+  const t = await compare(
+    P.midRuns,
     () => occlusionTriggers(engine, ids, r, layer),
     () => forward(engine.decoder, [ids], { hooks: [], logits: 'last' }),
   );
   const [start, end] = engine.tokenizer.instructionSpan(ids);
-  add(row(`occlusion of ${end - start} tokens in a ${ids.length}-tok prompt, ${dtype}: vs one forward pass`, ours, 'ms', ours / one, '<=', 20));
+  add(row(`occlusion of ${end - start} tokens in a ${ids.length}-tok prompt, ${dtype}: vs one forward pass`, t.ms[0], 'ms', pairedRatio(t, 0, 1), '<=', 20));
 }
 
 const cacheDir = path.join(benchCacheDir(), 'engine-cache');
