@@ -80,10 +80,9 @@ export function prefillFlops(c: DecoderConfig, tokens: number, logitRows = token
 }
 
 /**
- * GFLOP/s of one large matrix product in onnxruntime with the engine's session settings (best of
- * `runs` rounds): a fp32
- * MatMul, or for q4 a MatMulNBits with the model's quantization (4 bits, blocks of 32), whose CPU
- * kernels may compute in int8 and beat fp32.
+ * GFLOP/s of one large matrix product in onnxruntime with the engine's session settings, best of
+ * `runs` rounds: a fp32 MatMul, or for q4 a MatMulNBits with the model's quantization (4 bits,
+ * blocks of 32), whose CPU kernels may compute in int8 and beat fp32.
  */
 export async function matmulLimit(runs: number, dtype: 'fp32' | 'q4'): Promise<{ gflops: number; shape: string }> {
   const [m, k, n] = [1024, 4096, 4096];

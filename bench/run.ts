@@ -24,7 +24,7 @@ const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', defau
 const quick = flags.quick;
 /** Sizes and counts; --quick keeps the model sizes and shrinks everything else. */
 const P = quick
-  ? { prefill: [64, 256], runs: 3, midRuns: 2, heavyRuns: 1, decodePrompt: 16, decode: 8, extract: 16, occlusion: 32, dtypes: ['q4'] as BenchDtype[] }
+  ? { prefill: [64, 256], runs: 3, midRuns: 3, heavyRuns: 1, decodePrompt: 16, decode: 8, extract: 16, occlusion: 32, dtypes: ['q4'] as BenchDtype[] }
   : { prefill: [64, 512], runs: 7, midRuns: 5, heavyRuns: 3, decodePrompt: 32, decode: 64, extract: 128, occlusion: 64, dtypes: ['q4', 'fp32'] as BenchDtype[] };
 /** The layer whose direction scoring and occlusion read: about 60% of the depth, where refusal directions usually sit. */
 const layerOf = (layers: number) => Math.floor(0.6 * layers);
