@@ -5,7 +5,7 @@
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeProgressRing } from '@vscode/webview-ui-toolkit';
 import type { CandidateView, ExplorerViewData, WebviewToHost } from '../../src/protocol';
 import { barChart, lineChart } from '../shared/chart';
-import { el, onHostMessage, visibleToken, vscode } from '../shared/dom';
+import { el, indexDropdown, onHostMessage, visibleToken, vscode } from '../shared/dom';
 import { boundsOf, colour, formatNumber } from '../shared/scale';
 
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeProgressRing());
@@ -95,15 +95,7 @@ function space(d: ExplorerViewData, busy: boolean): HTMLElement {
   const taus = Object.keys(layers[0]?.effectiveRank ?? {});
   const shown = taus.filter((t) => t === '0.5' || t === '0.9');
   section.append(el('h4', {}, 'Effective rank per layer'), lineChart(shown.map((t) => ({ name: `τ = ${t}`, values: layers.map((l) => l.effectiveRank[t] ?? null) })), 'effective rank per layer'), el('div', { class: 'legend-row' }, ...shown.map((t, k) => el('span', {}, el('span', { class: `swatch s${k}` }), `τ = ${t}`))));
-  const dropdown = el('vscode-dropdown', { 'aria-label': 'layer to inspect', id: 'space-layer' });
-  layers.forEach((l, i) => {
-    const o = el('vscode-option', { value: String(i) }, `layer ${l.layer}`);
-    if (i === layer) o.setAttribute('selected', '');
-    dropdown.append(o);
-  });
-  dropdown.addEventListener('change', () => {
-    const picked = Number((dropdown as unknown as { value: string }).value);
-    if (!Number.isInteger(picked) || picked === layer) return;
+  const dropdown = indexDropdown(layers.map((l) => `layer ${l.layer}`), layer, { 'aria-label': 'layer to inspect', id: 'space-layer' }, (picked) => {
     state.spaceLayer = picked;
     save();
     render();

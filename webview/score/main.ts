@@ -3,7 +3,7 @@
 // trigger-token ranking. Receives results from the host; computes nothing about the model.
 import { provideVSCodeDesignSystem, vsCodeDropdown, vsCodeOption, vsCodeRadio, vsCodeRadioGroup, vsCodeButton } from '@vscode/webview-ui-toolkit';
 import type { ScoreViewData, WebviewToHost } from '../../src/protocol';
-import { el, onHostMessage, visibleToken, vscode } from '../shared/dom';
+import { el, indexDropdown, onHostMessage, visibleToken, vscode } from '../shared/dom';
 import { boundsOf, colour, formatNumber, type Bounds } from '../shared/scale';
 
 provideVSCodeDesignSystem().register(vsCodeDropdown(), vsCodeOption(), vsCodeRadio(), vsCodeRadioGroup(), vsCodeButton());
@@ -93,19 +93,10 @@ function render(): void {
     return;
   }
   const layer = Math.min(state.layer ?? d.direction.layer, d.projections.length - 1);
-  const dropdown = el('vscode-dropdown', { 'aria-label': 'layer' });
-  d.projections.forEach((_, l) => {
-    const o = el('vscode-option', { value: String(l) }, `layer ${l}${l === d.direction.layer ? ' (direction)' : ''}`);
-    if (l === layer) o.setAttribute('selected', '');
-    dropdown.append(o);
-  });
-  // Toolkit components fire 'change' while they initialise too; only a real change re-renders.
-  dropdown.addEventListener('change', () => {
-    const picked = Number((dropdown as unknown as { value: string }).value);
-    if (!Number.isInteger(picked) || picked === layer) return;
+  const dropdown = indexDropdown(d.projections.map((_, l) => `layer ${l}${l === d.direction.layer ? ' (direction)' : ''}`), layer, { 'aria-label': 'layer' }, (picked) => {
     state.layer = picked;
     save();
-    post({ type: 'view', layer: state.layer, bounds: state.bounds });
+    post({ type: 'view', layer: picked, bounds: state.bounds });
     render();
   });
   const bounds = el('vscode-radio-group', { 'aria-label': 'colour bounds' },

@@ -54,3 +54,21 @@ export function showStatus(root: HTMLElement, type: 'busy' | 'error', message: s
   root.querySelector('.status')?.remove();
   root.prepend(el('p', { class: `status ${type}`, role: type === 'error' ? 'alert' : 'status' }, message));
 }
+
+/**
+ * A toolkit dropdown over option indices. The toolkit fires 'change' while it initialises too, so
+ * `onPick` runs only for a real change to another index.
+ */
+export function indexDropdown(labels: string[], selected: number, attrs: Record<string, string>, onPick: (index: number) => void): HTMLElement {
+  const dropdown = el('vscode-dropdown', attrs);
+  labels.forEach((label, i) => {
+    const o = el('vscode-option', { value: String(i) }, label);
+    if (i === selected) o.setAttribute('selected', '');
+    dropdown.append(o);
+  });
+  dropdown.addEventListener('change', () => {
+    const picked = Number((dropdown as unknown as { value: string }).value);
+    if (Number.isInteger(picked) && picked !== selected) onPick(picked);
+  });
+  return dropdown;
+}
