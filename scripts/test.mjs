@@ -62,5 +62,40 @@ try {
 } catch {
   summary = ['# no TAP output: the test runner did not start'];
 }
+const faults = faultCounts(tap);
+if (faults.length) console.log(`\n== fault-injection cases per category (test/faults)\n${faults.join('\n')}`);
 console.log(`\n${summary.join('\n')}`);
 process.exit(r.status ?? 1);
+
+/**
+ * Passing / failing / skipped test cases under each top-level suite named "faults N: ..." (the
+ * fault-injection suite, one category per suite; a category may span files). Leaf tests are the
+ * result lines whose YAML block does not say `type: 'suite'`.
+ */
+function faultCounts(tapFile) {
+  let lines;
+  try {
+    lines = readFileSync(tapFile, 'utf8').split('\n');
+  } catch {
+    return [];
+  }
+  const counts = new Map();
+  let category;
+  lines.forEach((line, i) => {
+    const top = /^# Subtest: (faults \d+: .*)$/.exec(line) ?? (/^# Subtest: /.test(line) ? [line, undefined] : undefined);
+    if (top) category = top[1];
+    const result = /^(\s+)(not ok|ok) \d+ - .*?( # (SKIP|TODO)\b.*)?$/.exec(line);
+    if (!category || !result) return;
+    const block = [];
+    for (let j = i + 1; j < lines.length && !/^\s*\.\.\.$/.test(lines[j]); j++) block.push(lines[j]);
+    if (block.some((l) => /^\s*type: 'suite'$/.test(l))) return;
+    const c = counts.get(category) ?? { pass: 0, fail: 0, skip: 0 };
+    if (result[3]) c.skip++;
+    else if (result[2] === 'ok') c.pass++;
+    else c.fail++;
+    counts.set(category, c);
+  });
+  return [...counts]
+    .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
+    .map(([name, c]) => `${name.padEnd(52)} ${String(c.pass).padStart(3)} passed, ${c.fail} failed${c.skip ? `, ${c.skip} skipped` : ''}`);
+}
