@@ -32,7 +32,7 @@ const DIFF: DiffViewData = JSON.parse(readFileSync(path.join(FIXTURES, 'diff.jso
 
 const pwned = (p: Awaited<ReturnType<typeof openPanel>>) => p.page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned);
 
-describe('faults 2: hostile prompts and outputs in webviews', () => {
+describe('faults 2: hostile prompts and outputs', () => {
   after(() => closeBrowser());
 
   test('score panel: hostile tokens render as their text; no script runs', async () => {

@@ -94,9 +94,14 @@ export async function writeDirections(file: string, doc: DirectionsDoc): Promise
   await writeAtomic(file, JSON.stringify(json, null, 2));
 }
 
+/** The JSON part holds metadata (and small inline vectors); bulk values live in the sidecar. */
+const MAX_DOC_BYTES = 64 * 1024 * 1024;
+
 export async function readDirections(file: string): Promise<DirectionsDoc> {
   let raw: unknown;
   try {
+    const { size } = await fs.stat(file);
+    if (size > MAX_DOC_BYTES) throw new Error(`it is ${(size / 2 ** 20).toFixed(0)} MB, more than a direction file's ${MAX_DOC_BYTES / 2 ** 20} MB`);
     raw = JSON.parse(await fs.readFile(file, 'utf8'));
   } catch (e) {
     throw new EngineError('BAD_REQUEST', `cannot read direction file ${file}: ${(e as Error).message}`);
@@ -110,11 +115,17 @@ export async function readDirections(file: string): Promise<DirectionsDoc> {
     const dataPath = path.join(path.dirname(file), path.basename(doc.data.file));
     let bytes: Buffer;
     try {
+      // The size is checked before reading, so a wrong or huge file is never pulled into memory.
+      const { size } = await fs.stat(dataPath);
+      if (size !== doc.data.floats * 4) {
+        throw new EngineError('BAD_REQUEST', `${file}: data file ${dataPath} has ${size} bytes, the document says ${doc.data.floats} float32 values (${doc.data.floats * 4} bytes)`);
+      }
       bytes = await fs.readFile(dataPath);
-    } catch {
+    } catch (e) {
+      if (e instanceof EngineError) throw e;
       throw new EngineError('BAD_REQUEST', `${file}: its data file ${dataPath} is missing`);
     }
-    if (bytes.length !== doc.data.floats * 4 || sha256(bytes) !== doc.data.sha256) {
+    if (sha256(bytes) !== doc.data.sha256) {
       throw new EngineError('BAD_REQUEST', `${file}: data file ${dataPath} does not match its checksum (corrupt or from another export)`);
     }
     data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));

@@ -1,7 +1,7 @@
 // Prompt sets: loaded from JSON, JSONL, CSV or plain text (one per line), hashed so a direction
 // records exactly which data made it. A small default set, written for this project, ships too.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { EngineError } from '../model/errors';
 
@@ -106,14 +106,49 @@ export function parsePrompts(text: string, file: string): string[] {
   return text.split(/\r?\n/);
 }
 
+/** Prompt files are read whole; research datasets are a few MB, so anything this large is a wrong pick. */
+export const MAX_PROMPT_FILE_BYTES = 64 * 1024 * 1024;
+
 export async function loadPromptSet(file: string, name = path.basename(file)): Promise<PromptSet> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    const info = await stat(file);
+    if (!info.isFile()) throw new EngineError('BAD_REQUEST', `prompt file ${file} is not a regular file`);
+    if (info.size > MAX_PROMPT_FILE_BYTES) {
+      throw new EngineError('BAD_REQUEST', `prompt file ${file} is ${(info.size / 2 ** 20).toFixed(0)} MB; prompt files are read whole and may be at most ${MAX_PROMPT_FILE_BYTES / 2 ** 20} MB`);
+    }
+    bytes = await readFile(file);
   } catch (e) {
+    if (e instanceof EngineError) throw e;
     throw new EngineError('NOT_FOUND', `cannot read prompt file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  return promptSet(name, parsePrompts(text, file));
+  return promptSet(name, parsePrompts(decodeUtf8(bytes, file), file));
+}
+
+/** Offset of the first byte that does not start a well-framed UTF-8 sequence (-1: framing is fine). */
+function firstBadSequence(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i];
+    const len = b < 0x80 ? 1 : b >> 5 === 6 ? 2 : b >> 4 === 14 ? 3 : b >> 3 === 30 ? 4 : 0;
+    if (len === 0 || i + len > bytes.length) return i;
+    for (let k = 1; k < len; k++) if ((bytes[i + k] & 0xc0) !== 0x80) return i;
+    i += len;
+  }
+  return -1;
+}
+
+/** Strict UTF-8: a file in another encoding would otherwise turn into prompts full of U+FFFD. */
+function decodeUtf8(bytes: Buffer, file: string): string {
+  const bad = (why: string) => new EngineError('BAD_REQUEST', `prompt file ${file} ${why}; save it as UTF-8 text`);
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) throw bad('is UTF-16 (it starts with a UTF-16 byte order mark)');
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) throw bad(`holds a NUL byte at offset ${nul} (a binary file?)`);
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    const at = firstBadSequence(bytes);
+    throw bad(`is not valid UTF-8${at >= 0 ? ` (first invalid byte at offset ${at})` : ''}`);
+  }
 }
 
 /** Splits a set deterministically into train and validation parts (the last quarter, at least 2). */
