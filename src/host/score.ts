@@ -105,9 +105,14 @@ export class ScoreFeature implements vscode.Disposable {
       .slice(0, HIGHLIGHTS)
       .map((t, rank) => {
         const [from, to] = r.spans[t.index]!;
-        const hover = new vscode.MarkdownString(
-          `**Refusal Lens trigger #${rank + 1}**: removing \`${t.token.replace(/`/g, "'")}\` lowers the last token's projection onto *${name}* at layer ${layer} by **${t.attribution.toFixed(3)}** (occlusion). Refusal metric of the prompt: ${r.refusalScore.toFixed(3)}.`,
-        );
+        // Token and direction name come from the model and from files: appended as text, never as
+        // Markdown (no links, images or HTML from them in the hover).
+        const hover = new vscode.MarkdownString()
+          .appendMarkdown(`**Refusal Lens trigger #${rank + 1}**: removing `)
+          .appendText(`"${t.token}"`)
+          .appendMarkdown(" lowers the last token's projection onto ")
+          .appendText(name)
+          .appendMarkdown(` at layer ${layer} by **${t.attribution.toFixed(3)}** (occlusion). Refusal metric of the prompt: ${r.refusalScore.toFixed(3)}.`);
         return { range: new vscode.Range(doc.positionAt(this.scored!.offset + from), doc.positionAt(this.scored!.offset + to)), hoverMessage: hover };
       });
   }
