@@ -268,6 +268,8 @@ export const ErrorCode = z.enum([
   'OFFLINE', // a download was needed but remote access is off or unreachable
   'CANCELLED',
   'ENGINE_CRASHED', // raised on the host side when the child process dies
+  'ENGINE_HUNG', // raised on the host side when the engine showed no sign of life past the timeout (it is then killed)
+  'OUT_OF_MEMORY', // an allocation failed (onnxruntime, V8 or the system); the engine may have died of it
   'INTERNAL',
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
@@ -289,7 +291,7 @@ export const Response = z.union([
 ]);
 export type Response = z.infer<typeof Response>;
 
-/** Notifications: host -> engine `cancel`; engine -> host `progress`, `token`, `partial`, `log`. */
+/** Notifications: host -> engine `cancel`; engine -> host `progress`, `token`, `partial`, `log`, `heartbeat`. */
 export const CancelNote = z.object({ kind: z.literal('cancel'), id: z.number().int() });
 export const ProgressNote = z.object({
   kind: z.literal('progress'),
@@ -312,13 +314,19 @@ export const LogNote = z.object({
   level: z.enum(['debug', 'info', 'warn', 'error']),
   message: z.string(),
 });
+/**
+ * Sent every HEARTBEAT_MS while requests run and the engine's event loop is free (a forward pass
+ * blocks it), so the host can tell a long computation from a hung or stopped process.
+ */
+export const HeartbeatNote = z.object({ kind: z.literal('heartbeat'), rss: z.number().nonnegative() });
+export const HEARTBEAT_MS = 1000;
 export type ProgressNote = z.infer<typeof ProgressNote>;
 export type TokenNote = z.infer<typeof TokenNote>;
 export type LogNote = z.infer<typeof LogNote>;
 export type PartialNote = z.infer<typeof PartialNote>;
 
 export const HostToEngine = z.union([Request, CancelNote]);
-export const EngineToHost = z.union([Response, ProgressNote, TokenNote, PartialNote, LogNote]);
+export const EngineToHost = z.union([Response, ProgressNote, TokenNote, PartialNote, LogNote, HeartbeatNote]);
 export type HostToEngine = z.infer<typeof HostToEngine>;
 export type EngineToHost = z.infer<typeof EngineToHost>;
 

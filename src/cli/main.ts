@@ -1,7 +1,7 @@
 // refusal-lens: the engine from the command line. Runs the engine in-process (no child process),
 // the same code the extension's engine process runs.
 import pkg from '../../package.json';
-import { EngineError } from '../engine/model/errors';
+import { toRpcError } from '../engine/server';
 import { UsageError } from './args';
 import * as ablate from './commands/ablate';
 import * as doctor from './commands/doctor';
@@ -59,8 +59,8 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`refusal-lens ${name}: ${e.message}\n\n${command.help}`);
       return 2;
     }
-    const code = e instanceof EngineError ? e.code : 'INTERNAL';
-    const message = (e as Error).message;
+    // The engine's own classification: coded errors keep their code, failed allocations are OUT_OF_MEMORY.
+    const { code, message } = toRpcError(e);
     if (json) console.log(JSON.stringify({ error: { code, message } }));
     console.error(`refusal-lens ${name}: ${code === 'INTERNAL' ? (e as Error).stack : message}`);
     return 1;

@@ -8,6 +8,7 @@ import {
   EngineMethods,
   EngineToHost,
   ErrorCode,
+  HEARTBEAT_MS,
   HostToEngine,
   LogNote,
   ParsedParamsOf,
@@ -15,6 +16,7 @@ import {
   ResultOf,
   RpcError,
 } from '../protocol';
+import { OUT_OF_MEMORY_ADVICE, outOfMemoryText } from './outOfMemory';
 
 export interface CallContext {
   id: number;
@@ -77,7 +79,8 @@ const CODES = new Set<string>(ErrorCode.options);
 /**
  * Any thrown value as a protocol error: an error whose `code` is a protocol ErrorCode keeps it (the
  * engine throws EngineError on purpose); an abort (the request's signal, or an AbortError) is
- * CANCELLED; anything else is INTERNAL with the stack as `detail`.
+ * CANCELLED; a failed allocation (onnxruntime's arena, a typed array) is OUT_OF_MEMORY with advice;
+ * anything else is INTERNAL with the stack as `detail`.
  */
 export function toRpcError(e: unknown, signal?: AbortSignal): RpcError {
   const err = (typeof e === 'object' && e !== null ? e : {}) as { code?: unknown; message?: unknown; detail?: unknown; stack?: unknown; name?: unknown };
@@ -86,6 +89,8 @@ export function toRpcError(e: unknown, signal?: AbortSignal): RpcError {
     return { code: err.code as ErrorCode, message, ...(typeof err.detail === 'string' ? { detail: err.detail } : {}) };
   }
   if (signal?.aborted || err.name === 'AbortError') return { code: 'CANCELLED', message: 'cancelled' };
+  const oom = outOfMemoryText(message);
+  if (oom) return { code: 'OUT_OF_MEMORY', message: `the engine ran out of memory (${oom}); ${OUT_OF_MEMORY_ADVICE}`, ...(typeof err.stack === 'string' ? { detail: err.stack } : {}) };
   return { code: 'INTERNAL', message, ...(typeof err.stack === 'string' ? { detail: err.stack } : {}) };
 }
 
@@ -94,6 +99,15 @@ const KNOWN = Object.keys(EngineMethods).join(', ');
 export function serve(handlers: Handlers, transport: Transport): void {
   const running = new Map<number, AbortController>();
   const log = (level: LogNote['level'], message: string) => transport.send({ kind: 'log', level, message });
+  // Signs of life while requests run; they stop when the event loop is blocked or the process stopped.
+  let heartbeat: NodeJS.Timeout | undefined;
+  const beatWhileRunning = () => {
+    if (running.size && !heartbeat) heartbeat = setInterval(() => transport.send({ kind: 'heartbeat', rss: process.memoryUsage.rss() }), HEARTBEAT_MS).unref();
+    if (!running.size) {
+      clearInterval(heartbeat);
+      heartbeat = undefined;
+    }
+  };
 
   transport.onMessage((raw) => {
     // Parsed by its own kind first, so a failure names the field rather than "no union member matched".
@@ -129,6 +143,7 @@ export function serve(handlers: Handlers, transport: Transport): void {
     }
     const controller = new AbortController();
     running.set(id, controller);
+    beatWhileRunning();
     const ctx: CallContext = {
       id,
       signal: controller.signal,
@@ -149,6 +164,7 @@ export function serve(handlers: Handlers, transport: Transport): void {
       reply({ error });
     } finally {
       running.delete(id);
+      beatWhileRunning();
     }
   }
 }

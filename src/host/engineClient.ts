@@ -3,7 +3,9 @@
 // every call returns a promise, and the model work happens in the child process.
 import { ChildProcess, fork } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import os from 'node:os';
 import type { Readable } from 'node:stream';
+import { isFatalOutOfMemory, OUT_OF_MEMORY_ADVICE, outOfMemoryText } from '../engine/outOfMemory';
 import {
   describeZodError,
   EngineMethod,
@@ -24,6 +26,8 @@ export class EngineRequestError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly detail?: string,
+    /** The engine process is gone (crashed, hung and killed): the state change to 'crashed' tells the user. */
+    readonly engineStopped = false,
   ) {
     super(message);
     this.name = 'EngineRequestError';
@@ -40,6 +44,7 @@ export interface RequestOptions {
 
 interface Pending {
   method: EngineMethod;
+  started: number;
   resolve(result: unknown): void;
   reject(error: Error): void;
   options: RequestOptions;
@@ -55,9 +60,28 @@ export interface EngineClientOptions {
   log?: (level: LogNote['level'], message: string) => void;
   /** How long a polite shutdown may take before SIGKILL (ms). */
   shutdownTimeout?: number;
+  /**
+   * How long (ms) pending requests may go without any sign of life from the engine (a message, or
+   * the heartbeat it sends every HEARTBEAT_MS while its event loop is free) before the engine counts
+   * as hung: it is killed and the requests fail with ENGINE_HUNG. A forward pass blocks the
+   * heartbeat, so this must exceed the longest single forward pass. 0 turns the watchdog off; a
+   * function is asked again at every check (a setting may change). Default DEFAULT_HANG_TIMEOUT_MS.
+   */
+  hangTimeout?: number | (() => number);
+}
+
+/** Five minutes: far longer than one forward pass of a model that fits a workstation's memory. */
+export const DEFAULT_HANG_TIMEOUT_MS = 300_000;
+
+/** Why the last engine process ended without being asked to. */
+export interface EngineFailure {
+  code: Extract<ErrorCode, 'ENGINE_CRASHED' | 'ENGINE_HUNG' | 'OUT_OF_MEMORY'>;
+  /** A sentence for the user, e.g. "the engine ran out of memory during 'extract' (…); try …". */
+  message: string;
 }
 
 const TAIL_LINES = 20;
+const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 
 export class EngineClient {
   private child?: ChildProcess;
@@ -71,6 +95,15 @@ export class EngineClient {
   private disposed = false;
   /** Set while stop() ends the child on purpose, so its exit is not a crash. */
   private stopping?: ChildProcess;
+  /** When the engine last showed a sign of life (any message), and the memory its last heartbeat reported. */
+  private lastSign = 0;
+  private lastRss?: number;
+  /** The child's dying words about memory (V8's fatal heap error, std::bad_alloc), if it said any. */
+  private oomEvidence?: string;
+  /** Set when the watchdog kills a child that stopped showing signs of life. */
+  private hung?: { child: ChildProcess; silentMs: number; timeoutMs: number };
+  private watchdog?: NodeJS.Timeout;
+  private _lastFailure?: EngineFailure;
 
   constructor(private readonly options: EngineClientOptions) {}
 
@@ -81,6 +114,11 @@ export class EngineClient {
   /** The engine process id while it runs. */
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** Why the last engine process ended unasked (undefined until one does). */
+  get lastFailure(): EngineFailure | undefined {
+    return this._lastFailure;
   }
 
   /** The parameters of the last successful `load`, replayed by restart(). */
@@ -115,6 +153,9 @@ export class EngineClient {
     if (this.child) return;
     this.setState('starting');
     this.tail = [];
+    this.oomEvidence = undefined;
+    this.lastRss = undefined;
+    this.lastSign = Date.now();
     const child = fork(this.options.enginePath, [], {
       serialization: 'advanced',
       execArgv: this.options.execArgv ?? [],
@@ -126,6 +167,7 @@ export class EngineClient {
     this.readLines(child.stdout, (line) => this.log('info', line));
     this.readLines(child.stderr, (line) => {
       this.remember(line);
+      if (!this.oomEvidence && isFatalOutOfMemory(line)) this.oomEvidence = line.trim();
       this.log('warn', line);
     });
     child.on('spawn', () => {
@@ -159,25 +201,88 @@ export class EngineClient {
   private onClose(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null, spawnError?: string): void {
     if (this.child !== child) return;
     this.child = undefined;
+    this.stopWatchdog();
     const intended = this.stopping === child;
     if (intended) this.stopping = undefined;
-    const how = spawnError ? `could not start (${spawnError})` : signal ? `was killed (${signal})` : `exited with code ${code}`;
+    const hung = this.hung?.child === child ? this.hung : undefined;
+    this.hung = undefined;
     const detail = this.tail.length ? this.tail.join('\n') : undefined;
-    const last = this.tail.at(-1);
+    const failure = intended ? undefined : this.whyItEnded(code, signal, spawnError, hung);
+    const oldest = this.pending.values().next().value;
     for (const [id, p] of this.pending) {
       this.pending.delete(id);
-      p.reject(
-        intended
-          ? new EngineRequestError('CANCELLED', `the engine was stopped during '${p.method}'`)
-          : new EngineRequestError('ENGINE_CRASHED', `the engine ${how} during '${p.method}'${last ? ` (last output: ${last})` : ''}`, detail),
-      );
+      p.reject(failure ? new EngineRequestError(failure.code, failure.explain(p), detail, true) : new EngineRequestError('CANCELLED', `the engine was stopped during '${p.method}'`));
     }
-    if (intended) {
+    if (!failure) {
       this.setState('stopped');
-    } else {
-      this.log('error', `the engine ${how}${detail ? `; its last output:\n${detail}` : ''}`);
-      this.setState('crashed');
+      return;
     }
+    this._lastFailure = { code: failure.code, message: failure.explain(oldest) };
+    this.log('error', `${this._lastFailure.message}${detail ? `; its last output:\n${detail}` : ''}`);
+    this.setState('crashed');
+  }
+
+  /** What ended a child nobody asked to stop, told about one of its requests (or none, when it was idle). */
+  private whyItEnded(
+    code: number | null,
+    signal: NodeJS.Signals | null,
+    spawnError: string | undefined,
+    hung: { silentMs: number; timeoutMs: number } | undefined,
+  ): { code: EngineFailure['code']; explain(p?: Pending): string } {
+    const during = (p?: Pending) => (p ? ` during '${p.method}'` : '');
+    if (hung) {
+      return {
+        code: 'ENGINE_HUNG',
+        explain: (p) =>
+          `the engine showed no sign of life for ${seconds(hung.silentMs)}${p ? ` while running '${p.method}' (started ${seconds(Date.now() - p.started)} ago)` : ''}, ` +
+          `longer than the ${seconds(hung.timeoutMs)} allowed, so it was stopped`,
+      };
+    }
+    const evidence = this.oomEvidence;
+    if (evidence) return { code: 'OUT_OF_MEMORY', explain: (p) => `the engine ran out of memory${during(p)} and stopped (${evidence}); ${OUT_OF_MEMORY_ADVICE}` };
+    const last = this.tail.at(-1);
+    const lastOutput = last ? ` (last output: ${last})` : '';
+    if (signal === 'SIGKILL') {
+      // Not ours (the watchdog and stop() are): another process, or the kernel's out-of-memory killer.
+      const gb = (b: number) => `${(b / 2 ** 30).toFixed(1)} GB`;
+      const used = this.lastRss !== undefined ? `; it last reported ${gb(this.lastRss)} in use, of ${gb(os.totalmem())} on this machine` : '';
+      return {
+        code: 'ENGINE_CRASHED',
+        explain: (p) =>
+          `the engine was killed (SIGKILL)${during(p)} by another process or the system${lastOutput}. If memory was short, that was most likely ` +
+          `the out-of-memory killer${used}: ${OUT_OF_MEMORY_ADVICE}`,
+      };
+    }
+    const how = spawnError ? `could not start (${spawnError})` : signal ? `was killed (${signal})` : `exited with code ${code}`;
+    return { code: 'ENGINE_CRASHED', explain: (p) => `the engine ${how}${during(p)}${lastOutput}` };
+  }
+
+  private hangTimeout(): number {
+    const t = this.options.hangTimeout ?? DEFAULT_HANG_TIMEOUT_MS;
+    return typeof t === 'function' ? t() : t;
+  }
+
+  /** While requests are pending, checks a few times per timeout that the engine still shows signs of life. */
+  private startWatchdog(): void {
+    const timeout = this.hangTimeout();
+    if (this.watchdog || !(timeout > 0)) return;
+    this.watchdog = setInterval(() => this.checkAlive(), Math.min(1000, timeout / 4)).unref();
+  }
+
+  private stopWatchdog(): void {
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
+  }
+
+  private checkAlive(): void {
+    const child = this.child;
+    const timeout = this.hangTimeout();
+    if (!child || this.pending.size === 0 || !(timeout > 0)) return this.stopWatchdog();
+    const silentMs = Date.now() - this.lastSign;
+    if (silentMs <= timeout || this.hung?.child === child || this.stopping === child) return;
+    this.hung = { child, silentMs, timeoutMs: timeout };
+    this.log('error', `the engine (pid ${child.pid}) showed no sign of life for ${seconds(silentMs)}; killing it`);
+    child.kill('SIGKILL');
   }
 
   private onMessage(child: ChildProcess, raw: unknown): void {
@@ -188,8 +293,15 @@ export class EngineClient {
       return;
     }
     const msg = parsed.data;
+    this.lastSign = Date.now();
+    if (msg.kind === 'heartbeat') {
+      this.lastRss = msg.rss;
+      return;
+    }
     if (msg.kind === 'log') {
       if (msg.level === 'error') for (const line of msg.message.split('\n').slice(0, 3)) this.remember(line);
+      // exitOnFatalErrors reports an uncaught allocation failure (a typed array's buffer) before it exits.
+      if (msg.level === 'error' && msg.message.startsWith('engine crashed:')) this.oomEvidence ??= outOfMemoryText(msg.message);
       this.log(msg.level, msg.message);
       return;
     }
@@ -221,8 +333,11 @@ export class EngineClient {
         if (this.child === child && child.connected) child.send({ kind: 'cancel', id });
       };
       const settle = () => options.signal?.removeEventListener('abort', onAbort);
+      // An idle engine owes no signs of life: the watchdog's clock starts with the first pending request.
+      if (this.pending.size === 0) this.lastSign = Date.now();
       this.pending.set(id, {
         method,
+        started: Date.now(),
         resolve: (r) => {
           settle();
           if (method === 'load') this.lastLoad = params as ParamsOf<'load'>;
@@ -235,6 +350,7 @@ export class EngineClient {
         options,
       });
       if (this._state !== 'starting') this.setState('busy');
+      this.startWatchdog();
       options.signal?.addEventListener('abort', onAbort, { once: true });
       try {
         child.send({ kind: 'request', id, method, params });

@@ -9,7 +9,7 @@ import { ExplorerFeature } from './explorer';
 import { ModelManager, ORGANISM_LABEL } from './models';
 import { reportError } from './notify';
 import { ScoreFeature } from './score';
-import { proxyEnv } from './settings';
+import { engineTimeoutMs, proxyEnv } from './settings';
 import { EngineStatus } from './statusBar';
 
 const RECENT_KEY = 'refusalLens.recentModels';
@@ -22,6 +22,7 @@ export function activate(context: vscode.ExtensionContext): void {
     enginePath: vscode.Uri.joinPath(context.extensionUri, 'dist', 'engine.js').fsPath,
     env: proxyEnv,
     log: (level, message) => log[level](message),
+    hangTimeout: engineTimeoutMs,
   });
   running = engine;
   const models = new ModelManager(engine, context.globalState, context.globalStorageUri, status, log);
@@ -41,7 +42,10 @@ export function activate(context: vscode.ExtensionContext): void {
   });
 
   async function offerRestart(): Promise<void> {
-    const choice = await vscode.window.showErrorMessage('The Refusal Lens engine stopped unexpectedly.', 'Restart Engine', 'Show Log');
+    // Why it ended (out of memory, hung past refusalLens.engine.timeoutSeconds, killed, exited).
+    const failure = engine.lastFailure;
+    const why = failure ? `: ${failure.message}${failure.code === 'ENGINE_HUNG' ? ' (a very large model may need a longer refusalLens.engine.timeoutSeconds)' : ''}` : '.';
+    const choice = await vscode.window.showErrorMessage(`The Refusal Lens engine stopped unexpectedly${why}`, 'Restart Engine', 'Show Log');
     if (choice === 'Restart Engine') await vscode.commands.executeCommand('refusalLens.restartEngine');
     if (choice === 'Show Log') log.show();
   }

@@ -12,8 +12,8 @@ export async function reportError(log: Log, e: unknown, what: string): Promise<v
     return;
   }
   log.error(`${what}: [${err.code}] ${err.message}${err.detail ? `\n${err.detail}` : ''}`);
-  // A crash already has its own notification with a Restart button.
-  if (err.code === 'ENGINE_CRASHED') return;
+  // A crash (or a hung engine killed) already has its own notification with a Restart button.
+  if (err.engineStopped) return;
   const modelProblem = err.code === 'MODEL_INVALID' || err.code === 'NOT_FOUND' || err.code === 'OFFLINE';
   const choice = await vscode.window.showErrorMessage(`Refusal Lens: ${what} failed: ${err.message}`, ...(modelProblem ? ['Select Model', 'Show Log'] : ['Show Log']));
   if (choice === 'Select Model') await vscode.commands.executeCommand('refusalLens.selectModel');

@@ -33,3 +33,9 @@ export function proxyEnv(): NodeJS.ProcessEnv {
     ...(noProxy.length ? { NO_PROXY: noProxy.join(',') } : {}),
   };
 }
+
+/** The engine watchdog's limit (ms) from `refusalLens.engine.timeoutSeconds`; 0 turns it off. */
+export function engineTimeoutMs(): number {
+  const s = vscode.workspace.getConfiguration('refusalLens.engine').get<number>('timeoutSeconds', 300);
+  return Number.isFinite(s) && s > 0 ? s * 1000 : 0;
+}
