@@ -230,6 +230,22 @@ export type OrganismResult = z.infer<typeof OrganismResult>;
 
 export const ExportParams = z.object({ vectors: z.array(vector).min(1), out: z.string().min(1) }).strict();
 
+/**
+ * The engine's own counters (answered by the server itself, for tests and diagnosis): session runs
+ * finished so far, memory, and for the last cancelled requests how many session runs finished
+ * between the cancel note's arrival and the answer (a long operation cancels within one run).
+ */
+export const StatsResult = z.object({
+  sessionRuns: z.number().int(),
+  sessionsOpened: z.number().int(),
+  rss: z.number(),
+  heapUsed: z.number(),
+  cancellations: z.array(
+    z.object({ id: z.number().int(), method: z.string(), runsAtCancel: z.number().int(), runsAtAnswer: z.number().int().optional(), answer: z.string().optional() }),
+  ),
+});
+export type StatsResult = z.infer<typeof StatsResult>;
+
 /** Results of the direction methods are produced by the engine's own typed code and passed through. */
 const engineResult = <T>() => z.custom<T>(() => true);
 
@@ -250,6 +266,7 @@ export const EngineMethods = {
   export: { params: ExportParams, result: z.object({ onnx: z.string() }) },
   organism: { params: OrganismParams, result: OrganismResult },
   shutdown: { params: Empty, result: z.object({}) },
+  stats: { params: Empty, result: StatsResult },
 } as const;
 export type EngineMethod = keyof typeof EngineMethods;
 export type ParamsOf<M extends EngineMethod> = z.input<(typeof EngineMethods)[M]['params']>;

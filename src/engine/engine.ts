@@ -10,6 +10,7 @@ import type {
   PromptInput,
   TokenizeResult,
 } from '../protocol';
+import { checkpoint } from './cancel';
 import { compareWithOriginal, DOCTOR_PROMPTS } from './doctor';
 import { readDecoderConfig, DecoderConfigInfo } from './model/config';
 import { EngineError } from './model/errors';
@@ -69,11 +70,15 @@ export class Engine {
       onProgress: ctx.progress,
       signal: ctx.signal,
     });
+    // Cancellation: after the folder checks, after the tokenizer, inside instrumentCached (see
+    // there) and around the session's creation (one synchronous onnxruntime call).
+    await checkpoint(ctx.signal);
     const config = await readDecoderConfig(files.configPath);
     ctx.progress?.('Loading the tokenizer');
     const tokenizer = await loadTokenizer(files.dir, config.eosIds, config.padId);
+    await checkpoint(ctx.signal);
     const instrumented = await asModelError(files.onnxPath, () =>
-      instrumentCached(files.onnxPath, { layers: config.layers, hidden: config.hidden, cacheDir: params.cacheDir, onProgress: (m) => ctx.progress?.(m) }),
+      instrumentCached(files.onnxPath, { layers: config.layers, hidden: config.hidden, cacheDir: params.cacheDir, onProgress: (m) => ctx.progress?.(m), signal: ctx.signal }),
     );
     const info: ModelInfo = {
       model: params.model,
@@ -101,10 +106,17 @@ export class Engine {
 
   static async load(params: ParsedParamsOf<'load'>, ctx: CallContext = {}): Promise<Engine> {
     const { info, config, tokenizer, instrumented } = await Engine.prepare(params, ctx);
+    await checkpoint(ctx.signal);
     ctx.progress?.('Creating the inference session');
     const decoder = await asModelError(info.onnxFile, () =>
       openDecoder(instrumented, config, { threads: params.threads, padId: tokenizer.padId }),
     );
+    try {
+      await checkpoint(ctx.signal);
+    } catch (e) {
+      await decoder.session.release();
+      throw e;
+    }
     ctx.progress?.('Ready', 1);
     return new Engine(info, config, tokenizer, decoder, instrumented.meta.writerTypes);
   }

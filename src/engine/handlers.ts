@@ -1,9 +1,22 @@
 // The engine process's method table: one loaded model at a time, backed by the same Engine class
 // the CLI uses.
-import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+//
+// Every long method cancels within one session run of its cancel note (tested in
+// test/faults/cancellationLoad.test.ts). Where each checks its signal:
+//   load      Engine.load / instrumentCached: between hashed chunks, after each synchronous step
+//             (decode, instrument, encode), before and after creating the session
+//   generate  runtime/generate: before every step (answers with the tokens so far, stopReason 'cancelled')
+//   extract   runtime/forward before every batch; directions/extract before every candidate
+//   score     runtime/forward before every batch; forwardVariants before every occlusion group
+//   evaluate  directions/evaluate: before every prompt, after every generation, inside generate and forward
+//   space     forward batches, after every layer's SVD, before every interaction run (directions/space)
+//   export    directions/export: after decoding and rewriting, inside every weight copy, after encoding
+//   organism  ensureOrganism below: after building the weights and after writing each part
+import { existsSync, promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { writeOrganism } from '../modelgen/organism';
+import { buildOrganism, writeOrganism } from '../modelgen/organism';
 import type { OrganismResult, ParsedParamsOf } from '../protocol';
+import { checkpoint } from './cancel';
 import { CONDITIONS, evaluateDirection } from './directions/evaluate';
 import { exportAbliterated } from './directions/export';
 import { extractRefusalDirection } from './directions/extract';
@@ -12,7 +25,7 @@ import { scorePrompt } from './directions/score';
 import { safetySpace } from './directions/space';
 import { Engine } from './engine';
 import { EngineError } from './model/errors';
-import type { Handlers } from './server';
+import type { CallContext, Handlers } from './server';
 
 export function createHandlers(): Handlers {
   let engine: Engine | undefined;
@@ -46,7 +59,8 @@ export function createHandlers(): Handlers {
         signal: ctx.signal,
         progress: ctx.progress,
       }),
-    score: (params, ctx) => scorePrompt(loaded(), params.prompt, params.direction, { topK: params.topK, components: params.components, signal: ctx.signal }),
+    score: (params, ctx) =>
+      scorePrompt(loaded(), params.prompt, params.direction, { topK: params.topK, components: params.components, signal: ctx.signal, progress: ctx.progress }),
     evaluate: (params, ctx) =>
       evaluateDirection(loaded(), params.prompts, {
         direction: params.direction,
@@ -70,8 +84,8 @@ export function createHandlers(): Handlers {
         await base?.dispose();
       }
     },
-    export: async (params) => ({ onnx: await exportAbliterated(loaded().info, params.vectors, params.out) }),
-    organism: async (params) => ensureOrganism(params.dir, params.seed),
+    export: async (params, ctx) => ({ onnx: await exportAbliterated(loaded().info, params.vectors, params.out, { signal: ctx.signal, progress: ctx.progress }) }),
+    organism: (params, ctx) => ensureOrganism(params.dir, params.seed, ctx),
     async shutdown() {
       await engine?.dispose();
       engine = undefined;
@@ -81,27 +95,52 @@ export function createHandlers(): Handlers {
   };
 }
 
+const complete = (dir: string) => existsSync(path.join(dir, 'ground_truth.json'));
+
 /**
- * Writes the organism once: into a temporary sibling folder renamed into place, so an interrupted
- * write never leaves a half model that a later run would take for a complete one.
+ * Writes the organism once: built, written into a private temp folder, and renamed into place, so
+ * an interrupted or cancelled write never leaves a half model that a later run would take for a
+ * complete one. Two engines (two windows) writing the same folder at once both succeed: the second
+ * rename finds the first one's complete folder and discards its own copy, never the winner's.
  */
-function ensureOrganism(dir: string, seed: number): OrganismResult {
+async function ensureOrganism(dir: string, seed: number, ctx: Pick<CallContext, 'signal' | 'progress'>): Promise<OrganismResult> {
   const promptsOf = () =>
     Object.fromEntries(
       readdirSync(path.join(dir, 'prompts'))
         .filter((f) => f.endsWith('.txt'))
         .map((f) => [path.basename(f, '.txt'), path.join(dir, 'prompts', f)]),
     );
-  if (existsSync(path.join(dir, 'ground_truth.json'))) return { dir, created: false, prompts: promptsOf() };
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
+  if (complete(dir)) return { dir, created: false, prompts: promptsOf() };
+  ctx.progress('Building the built-in organism', 0);
+  // Synchronous, about 0.2 s, and of a fixed size (only the seed varies): the check comes after it.
+  const organism = buildOrganism({ seed });
+  await checkpoint(ctx.signal);
+  let created = false;
+  let tmp: string | undefined;
   try {
-    writeOrganism(tmp, { seed });
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
+    await fs.mkdir(path.dirname(dir), { recursive: true });
+    tmp = await fs.mkdtemp(`${dir}.tmp-${process.pid}-`);
+    ctx.progress('Writing the built-in organism', 0.5);
+    writeOrganism(tmp, { seed }, organism);
+    await checkpoint(ctx.signal);
+    created = await renameIntoPlace(tmp, dir);
   } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
+    if (e instanceof EngineError) throw e;
     throw new EngineError('INTERNAL', `could not write the built-in organism to ${dir}: ${(e as Error).message}`);
+  } finally {
+    if (tmp) await fs.rm(tmp, { recursive: true, force: true });
   }
-  return { dir, created: true, prompts: promptsOf() };
+  return { dir, created, prompts: promptsOf() };
+}
+
+/** Renames the finished folder `tmp` to `dir`; false when another engine got there first (the caller deletes ours). */
+async function renameIntoPlace(tmp: string, dir: string): Promise<boolean> {
+  try {
+    await fs.rename(tmp, dir);
+    return true;
+  } catch (e) {
+    if (complete(dir)) return false;
+    // Never deleted here: it could be another engine's folder in the instant before it completes.
+    throw new EngineError('INTERNAL', `could not move the built-in organism into ${dir} (${(e as NodeJS.ErrnoException).code}): the folder exists without a complete model; delete it and try again`);
+  }
 }

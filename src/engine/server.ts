@@ -15,7 +15,9 @@ import {
   Request,
   ResultOf,
   RpcError,
+  StatsResult,
 } from '../protocol';
+import { counters } from './diagnostics';
 import { OUT_OF_MEMORY_ADVICE, outOfMemoryText } from './outOfMemory';
 
 export interface CallContext {
@@ -27,7 +29,8 @@ export interface CallContext {
   log(level: LogNote['level'], message: string): void;
 }
 
-export type Handlers = { [M in EngineMethod]: (params: ParsedParamsOf<M>, ctx: CallContext) => Promise<ResultOf<M>> };
+/** Every method but `stats`, which the server answers itself. */
+export type Handlers = { [M in Exclude<EngineMethod, 'stats'>]: (params: ParsedParamsOf<M>, ctx: CallContext) => Promise<ResultOf<M>> };
 
 export interface Transport {
   send(message: EngineToHost): void;
@@ -96,8 +99,12 @@ export function toRpcError(e: unknown, signal?: AbortSignal): RpcError {
 
 const KNOWN = Object.keys(EngineMethods).join(', ');
 
+/** How many cancellations `stats` remembers (the oldest are dropped: memory stays bounded). */
+const CANCELLATIONS_KEPT = 32;
+
 export function serve(handlers: Handlers, transport: Transport): void {
-  const running = new Map<number, AbortController>();
+  const running = new Map<number, { method: string; controller: AbortController }>();
+  const cancellations: StatsResult['cancellations'] = [];
   const log = (level: LogNote['level'], message: string) => transport.send({ kind: 'log', level, message });
   // Signs of life while requests run; they stop when the event loop is blocked or the process stopped.
   let heartbeat: NodeJS.Timeout | undefined;
@@ -123,7 +130,12 @@ export function serve(handlers: Handlers, transport: Transport): void {
     }
     const msg = parsed.data as HostToEngine;
     if (msg.kind === 'cancel') {
-      running.get(msg.id)?.abort();
+      const r = running.get(msg.id);
+      if (r && !r.controller.signal.aborted) {
+        cancellations.push({ id: msg.id, method: r.method, runsAtCancel: counters.sessionRuns });
+        cancellations.splice(0, cancellations.length - CANCELLATIONS_KEPT);
+        r.controller.abort();
+      }
       return;
     }
     void handle(msg.id, msg.method, msg.params);
@@ -142,7 +154,7 @@ export function serve(handlers: Handlers, transport: Transport): void {
       return;
     }
     const controller = new AbortController();
-    running.set(id, controller);
+    running.set(id, { method, controller });
     beatWhileRunning();
     const ctx: CallContext = {
       id,
@@ -152,19 +164,30 @@ export function serve(handlers: Handlers, transport: Transport): void {
       partial: (index, value) => transport.send({ kind: 'partial', id, index, value }),
       log,
     };
+    const answered = (answer: string) => {
+      const c = cancellations.find((x) => x.id === id);
+      if (c) Object.assign(c, { runsAtAnswer: counters.sessionRuns, answer });
+    };
     try {
-      const handler = handlers[m] as (p: unknown, c: CallContext) => Promise<unknown>;
+      const handler = m === 'stats' ? stats : (handlers[m] as (p: unknown, c: CallContext) => Promise<unknown>);
       const result = await handler(params.data, ctx);
+      answered('result');
       // A result that cannot cross IPC (a function, a class with native handles) throws here and is
       // reported as INTERNAL below instead of leaving the request unanswered.
       reply({ result });
     } catch (e) {
       const error = toRpcError(e, controller.signal);
+      answered(error.code);
       if (error.code === 'INTERNAL') log('error', `${method} failed: ${error.detail ?? error.message}`);
       reply({ error });
     } finally {
       running.delete(id);
       beatWhileRunning();
     }
+  }
+
+  async function stats(): Promise<StatsResult> {
+    const { rss, heapUsed } = process.memoryUsage();
+    return { ...counters, rss, heapUsed, cancellations: cancellations.map((c) => ({ ...c })) };
   }
 }

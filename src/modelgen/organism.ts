@@ -383,9 +383,11 @@ export interface WriteOrganismOptions extends OrganismOptions {
   style?: ExportStyle;
 }
 
-/** Writes the organism as a transformers.js model folder with ground_truth.json and prompts/*.txt. */
-export function writeOrganism(dir: string, opts: WriteOrganismOptions = {}): { organism: Organism; onnxPath: string } {
-  const organism = buildOrganism(opts);
+/**
+ * Writes the organism as a transformers.js model folder with ground_truth.json and prompts/*.txt
+ * (`organism`: one already built from the same options).
+ */
+export function writeOrganism(dir: string, opts: WriteOrganismOptions = {}, organism = buildOrganism(opts)): { organism: Organism; onnxPath: string } {
   const variant = opts.variant ?? 'aligned';
   const onnxPath = writeModel(dir, {
     config: organism.config,

@@ -3,7 +3,8 @@
 // chosen coefficient), judged by substring matching; KL of the first-token distribution against
 // baseline; cross-entropy of the baseline's own completions under each condition (damage).
 import type { SteeringParsed } from '../../protocol';
-import { forward, throwIfCancelled } from '../runtime/forward';
+import { throwIfCancelled } from '../cancel';
+import { forward } from '../runtime/forward';
 import { generate } from '../runtime/generate';
 import { steeringTensors, SteeringTensors } from '../runtime/steering';
 import { textStream } from '../model/tokenizer';
@@ -109,6 +110,8 @@ export async function evaluateDirection(model: LoadedModel, prompts: string[], o
     }),
   ) as Record<Condition, SteeringTensors | undefined>;
   const results: PromptResult[] = [];
+  // Cancellation: before each prompt, between generated tokens (generate), after each generation,
+  // and before each cross-entropy run (forward).
   for (const [i, prompt] of prompts.entries()) {
     throwIfCancelled(opts.signal);
     opts.progress?.(`Prompt ${i + 1} of ${prompts.length}`, i / prompts.length);
@@ -127,6 +130,8 @@ export async function evaluateDirection(model: LoadedModel, prompts: string[], o
         keepLogits: true,
         onToken: stream,
       });
+      // A cancelled generation returns what it has: this prompt's results would be incomplete.
+      throwIfCancelled(opts.signal);
       const text = model.tokenizer.decode(gen.ids, true);
       r.completions[c] = { text, ids: gen.ids, refused: isRefusal(text, opts.substrings) };
       firstLogits[c] = gen.stepLogits?.[0];

@@ -2,9 +2,11 @@
 // (ablation at every writer, i.e. weight orthogonalization done at run time, which needs no
 // requantization and leaves tied lm_heads alone), without the residual outputs or steering inputs,
 // so plain transformers.js loads and runs it like the original, and Refusal Lens can study it again.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, promises as fs, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { ModelInfo } from '../../protocol';
+import { checkpoint } from '../cancel';
 import { EngineError } from '../model/errors';
 import { onnxFileName } from '../model/layout';
 import { readEntryOf } from '../onnx/cache';
@@ -32,14 +34,28 @@ function pruneUnused(graph: onnx.IGraphProto): void {
 
 const MODEL_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja'];
 
-export async function exportAbliterated(info: ModelInfo, vectors: number[][], outDir: string): Promise<string> {
+/**
+ * Cancellation: after decoding the graph and after rewriting it (synchronous, on a graph whose
+ * weights are external), inside each weight file's copy (a stream aborted by the signal), and after
+ * encoding. Everything is written into a staging folder inside `outDir` and moved into place only
+ * after the last check (the graph last), so a cancelled or failed export leaves no files behind.
+ */
+export async function exportAbliterated(
+  info: ModelInfo,
+  vectors: number[][],
+  outDir: string,
+  ctx: { signal?: AbortSignal; progress?: (message: string, fraction?: number) => void } = {},
+): Promise<string> {
+  const { signal } = ctx;
   const entry = await readEntryOf(info.instrumentedFile);
   if (!entry) throw new EngineError('NOT_FOUND', `the instrumented graph ${info.instrumentedFile} is no longer in the cache; load the model again`);
   if (path.resolve(outDir) === path.resolve(info.dir)) throw new EngineError('BAD_REQUEST', 'the export folder must differ from the model folder');
   const H = info.hiddenSize;
   vectors.forEach((v) => checkDirection(info, { vector: v, layer: 0 }));
   const basis = vectors.map(unit);
+  ctx.progress?.('Baking the direction into the graph', 0);
   const model = decodeModel(readFileSync(info.instrumentedFile), info.instrumentedFile);
+  await checkpoint(signal);
   const graph = model.graph!;
   const rank = basis.length;
   const b = new Float32Array(H * rank);
@@ -65,18 +81,33 @@ export async function exportAbliterated(info: ModelInfo, vectors: number[][], ou
     n.output = n.output!.map(rename);
   }
   for (const t of graph.initializer!) t.name = rename(t.name!);
+  await checkpoint(signal);
 
-  const onnxDir = path.join(outDir, 'onnx');
-  mkdirSync(onnxDir, { recursive: true });
   // External data moves along under the same relative names (locations stay valid).
   const locations = new Set<string>();
   for (const t of graph.initializer ?? []) {
     const loc = t.externalData?.find((e) => e.key === 'location')?.value;
     if (loc) locations.add(loc);
   }
-  for (const loc of locations) copyFileSync(path.join(entry.weightsDir, loc), path.join(onnxDir, loc));
-  for (const f of MODEL_FILES) if (existsSync(path.join(info.dir, f))) copyFileSync(path.join(info.dir, f), path.join(outDir, f));
-  const file = path.join(onnxDir, onnxFileName(info.dtype));
-  writeFileSync(file, encodeModel(model));
-  return file;
+  const graphFile = path.join('onnx', onnxFileName(info.dtype));
+  const files = [...[...locations].map((loc) => path.join('onnx', loc)), ...MODEL_FILES.filter((f) => existsSync(path.join(info.dir, f))), graphFile];
+  await fs.mkdir(outDir, { recursive: true });
+  const stage = await fs.mkdtemp(path.join(outDir, '.refusal-lens-export-'));
+  try {
+    await fs.mkdir(path.join(stage, 'onnx'));
+    for (const [i, loc] of [...locations].entries()) {
+      ctx.progress?.(`Copying the weights (${loc})`, (i + 1) / (locations.size + 2));
+      await pipeline(createReadStream(path.join(entry.weightsDir, loc)), createWriteStream(path.join(stage, 'onnx', loc)), { signal });
+    }
+    for (const f of MODEL_FILES) if (files.includes(f)) await fs.copyFile(path.join(info.dir, f), path.join(stage, f));
+    ctx.progress?.('Writing the graph', (locations.size + 1) / (locations.size + 2));
+    writeFileSync(path.join(stage, graphFile), encodeModel(model));
+    await checkpoint(signal);
+    // Moved in one by one, the graph last: a folder with the graph holds everything it refers to.
+    await fs.mkdir(path.join(outDir, 'onnx'), { recursive: true });
+    for (const f of files) await fs.rename(path.join(stage, f), path.join(outDir, f));
+  } finally {
+    await fs.rm(stage, { recursive: true, force: true });
+  }
+  return path.join(outDir, graphFile);
 }

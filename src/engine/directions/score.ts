@@ -1,7 +1,8 @@
 // Scoring a prompt against a direction: per-token projections of resid_pre onto the unit direction
 // at every layer (all positions: an extension of Pan et al., who use the last token only), the
 // refusal metric and next-token probabilities, and trigger tokens by occlusion.
-import { forward, forwardVariants, throwIfCancelled } from '../runtime/forward';
+import { throwIfCancelled } from '../cancel';
+import { forward, forwardVariants } from '../runtime/forward';
 import { checkDirection, refusalTokensOf, type LoadedModel } from './extract';
 import type { DirectionRef } from './evaluate';
 import { EngineError } from '../model/errors';
@@ -61,6 +62,7 @@ export async function occlusionTriggers(model: LoadedModel, ids: number[], r: nu
   const [start, end] = model.tokenizer.instructionSpan(ids);
   const variants: number[][] = [];
   for (let i = start; i < end; i++) variants.push([...ids.slice(0, i), ...ids.slice(i + 1)]);
+  // Checked before the base run and before each group of variants (forwardVariants).
   throwIfCancelled(signal);
   const hook = `resid_pre.${layer}`;
   const outs = await forwardVariants(model.decoder, ids, variants, { hooks: [hook], signal });
@@ -75,7 +77,7 @@ export async function scorePrompt(
   model: LoadedModel,
   prompt: string,
   direction: DirectionRef,
-  opts: { refusalTokens?: number[]; topK?: number; components?: NamedDirection[]; signal?: AbortSignal } = {},
+  opts: { refusalTokens?: number[]; topK?: number; components?: NamedDirection[]; signal?: AbortSignal; progress?: (message: string, fraction?: number) => void } = {},
 ): Promise<ScoreResult> {
   checkDirection(model.info, direction);
   const L = model.info.layers;
@@ -88,6 +90,7 @@ export async function scorePrompt(
   const ids = model.tokenizer.encode(prompt, { chat: true }).ids;
   const r = unit(direction.vector);
   const hooks = ['resid_pre.*', ...(components.some((c) => c.layer === L) ? ['resid_final'] : [])];
+  opts.progress?.('Projecting every token onto the direction', 0);
   const [out] = await forward(model.decoder, [ids], { hooks, logits: 'last', signal: opts.signal });
   const projections = Array.from({ length: L }, (_, l) => ids.map((_, t) => project(out.residuals[`resid_pre.${l}`], t, r)));
   const refusalTokens = refusalTokensOf(model.tokenizer, opts.refusalTokens);
@@ -97,6 +100,8 @@ export async function scorePrompt(
     .slice(0, opts.topK ?? 10);
   const strings = model.tokenizer.tokenStrings(top);
   const instruction = model.tokenizer.instructionSpan(ids);
+  opts.progress?.('Ranking trigger tokens by occlusion', 0.2);
+  const triggers = await occlusionTriggers(model, ids, r, direction.layer, opts.signal);
   return {
     ids,
     tokens: model.tokenizer.tokenStrings(ids),
@@ -106,7 +111,7 @@ export async function scorePrompt(
     refusalScore: refusalScore(out.logits!, refusalTokens),
     refusalTokens,
     next: top.map((id, i) => ({ id, token: strings[i], p: Math.exp(lp[id]) })),
-    triggers: await occlusionTriggers(model, ids, r, direction.layer, opts.signal),
+    triggers,
     triggerMethod: 'occlusion (token removal)',
     components: components.map((c) => {
       const x = out.residuals[c.layer === L ? 'resid_final' : `resid_pre.${c.layer}`];

@@ -6,7 +6,8 @@
 // causal proxy for the paper's LRP relevance: the change of the projection on component k at layer
 // l when component j is removed from the residual at layer l−1 (last position).
 import { EngineError } from '../model/errors';
-import { forward, throwIfCancelled } from '../runtime/forward';
+import { checkpoint, throwIfCancelled } from '../cancel';
+import { forward } from '../runtime/forward';
 import { steeringTensors } from '../runtime/steering';
 import { encodeChat, refusalTokensOf, type LoadedModel } from './extract';
 import { mat, Mat, svd } from './linalg';
@@ -217,6 +218,10 @@ async function interactions(model: LoadedModel, seqs: number[][], from: SpaceLay
   return matrix;
 }
 
+/**
+ * Cancellation: between forward batches (activations, trigger tokens), after each layer's SVD, and
+ * before each interaction run (one per component and prompt).
+ */
 export async function safetySpace(aligned: LoadedModel, base: LoadedModel | undefined, opts: SpaceOptions): Promise<SpaceResult> {
   const { layers: L, hiddenSize: H } = aligned.info;
   if (base && (base.info.layers !== L || base.info.hiddenSize !== H || base.info.vocabSize !== aligned.info.vocabSize)) {
@@ -239,21 +244,26 @@ export async function safetySpace(aligned: LoadedModel, base: LoadedModel | unde
   const y = await lastTokenActivations(aligned, seqs, opts.signal);
   const refusalTokens = refusalTokensOf(aligned.tokenizer, opts.refusalTokens);
   const labels = y.logits.map((l) => refusalScore(l, refusalTokens) > 0);
-  let layers: SpaceLayer[];
+  const layers: SpaceLayer[] = [];
   if (base) {
     progress('Collecting base activations', 0.2);
     const x = await lastTokenActivations(base, seqs, opts.signal);
-    layers = y.acts.map((yl, l) => decompose(linearShift(x.acts[l], yl), labels, yl, x.acts[l], l, k));
+    for (const [l, yl] of y.acts.entries()) {
+      // One SVD per layer, synchronous: the cancel check comes after each.
+      layers.push(decompose(linearShift(x.acts[l], yl), labels, yl, x.acts[l], l, k));
+      await checkpoint(opts.signal);
+    }
   } else {
     if (!opts.harmless?.length) throw new EngineError('BAD_REQUEST', 'one-model mode needs harmless prompts (their mean is the reference point)');
     const hl = await lastTokenActivations(aligned, encodeChat(aligned, { name: 'harmless', prompts: opts.harmless, hash: '' }), opts.signal);
-    layers = y.acts.map((yl, l) => {
+    for (const [l, yl] of y.acts.entries()) {
       const d = mat(yl.rows, H, yl.data);
       const mean = new Float64Array(H);
       for (let i = 0; i < hl.acts[l].rows; i++) for (let h = 0; h < H; h++) mean[h] += hl.acts[l].data[i * H + h] / hl.acts[l].rows;
       for (let i = 0; i < d.rows; i++) for (let h = 0; h < H; h++) d.data[i * H + h] -= mean[h];
-      return decompose(d, labels, yl, undefined, l, k);
-    });
+      layers.push(decompose(d, labels, yl, undefined, l, k));
+      await checkpoint(opts.signal);
+    }
   }
   progress('Finding each component\'s trigger tokens', 0.45);
   await componentTokens(aligned, seqs, layers, opts.signal);

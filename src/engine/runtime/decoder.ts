@@ -2,6 +2,7 @@
 // positions, empty caches, steering) from plain token ids and returns plain arrays.
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
+import { counters } from '../diagnostics';
 import { STEER_ADD, STEER_BASIS, STEER_MASK } from '../onnx/instrument';
 import type { DecoderIO } from '../onnx/io';
 import { maskRow, steeringTensors, SteeringTensors } from './steering';
@@ -22,7 +23,9 @@ export function sessionOptions(opts: SessionOptions, weightsDir?: string): ort.I
 
 /** Loads a graph whose external data lives in `weightsDir` (the instrumented entry or the source folder). */
 export async function createSession(graphPath: string, weightsDir: string, opts: SessionOptions): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(readFileSync(graphPath), sessionOptions(opts, weightsDir));
+  const session = await ort.InferenceSession.create(readFileSync(graphPath), sessionOptions(opts, weightsDir));
+  counters.sessionsOpened++;
+  return session;
 }
 
 export interface CacheDims {
@@ -120,6 +123,7 @@ export class Decoder {
     }
     const presentNames = wantPresent ? this.io.cacheLayers.flatMap((l) => [`present.${l}.key`, `present.${l}.value`]) : [];
     const outputs = await this.session.run(feeds, [...fetch, ...presentNames]);
+    counters.sessionRuns++;
     const present: Past = {};
     for (const name of presentNames) present[name.replace(/^present/, 'past_key_values')] = outputs[name];
     return { outputs, present };

@@ -1,6 +1,7 @@
 // Batched forward passes: sequences are grouped by length (little padding), left-padded, run once,
 // and only the requested residuals and logits are copied out per sequence.
 import * as ort from 'onnxruntime-node';
+import { throwIfCancelled } from '../cancel';
 import { EngineError } from '../model/errors';
 import { Decoder } from './decoder';
 import { resolveHooks } from './hooks';
@@ -32,9 +33,6 @@ export interface ForwardOutput {
   residuals: Record<string, Float32Array>;
 }
 
-export function throwIfCancelled(signal?: AbortSignal): void {
-  if (signal?.aborted) throw new EngineError('CANCELLED', 'cancelled');
-}
 
 /**
  * Groups indices of sequences into runs of similar length within the token budget; with

@@ -1,0 +1,162 @@
+// Fault injection, category 4: cancellation and load. Real engine child processes on the organism
+// and on a larger random fixture: every long method is cancelled at its first progress, token or
+// partial note, and the engine's own counters (`stats`) show that at most one onnxruntime run
+// finished after the cancel note arrived; nothing half-written is left behind. Then bursts of score
+// requests through the host's latest-only scheduler, and two engines sharing one cache folder.
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { EngineClient, EngineRequestError } from '../../src/host/engineClient';
+import { type Organism, writeOrganism } from '../../src/modelgen/organism';
+import type { EngineMethod, ParamsOf, ResultOf } from '../../src/protocol';
+import { fixture } from '../support/fixtures';
+import { REPO, tempDir } from '../support/paths';
+
+const ENGINE = path.join(REPO, 'src/engine/main.ts');
+const engine = () => new EngineClient({ enginePath: ENGINE, execArgv: ['--import', 'tsx'] });
+
+/** A random decoder large enough (58 MB of weights) that loading and exporting it take a while. */
+const bigFixture = () =>
+  fixture({ style: 'torch', dtype: 'fp32', config: { layers: 6, hidden: 512, intermediate: 1024, heads: 8, kvHeads: 4, headDim: 64 } });
+
+interface Cancelled<M extends EngineMethod> {
+  result?: ResultOf<M>;
+  error?: EngineRequestError;
+  /** Session runs that finished between the cancel note's arrival and the answer. */
+  runsAfterCancel: number;
+  /** Session runs the whole request made. */
+  runs: number;
+  notes: string[];
+}
+
+/**
+ * Sends a request and cancels it at its first progress, token or partial note; then asks the
+ * engine when the cancel arrived and how many session runs finished after it.
+ */
+async function cancelAtFirstNote<M extends EngineMethod>(c: EngineClient, method: M, params: ParamsOf<M>): Promise<Cancelled<M>> {
+  const before = await c.request('stats', {});
+  const ctl = new AbortController();
+  const notes: string[] = [];
+  const note = (what: string) => {
+    notes.push(what);
+    ctl.abort();
+  };
+  const out: Partial<Cancelled<M>> = { notes };
+  try {
+    out.result = await c.request(method, params, {
+      signal: ctl.signal,
+      onProgress: (n) => note(`progress: ${n.message}`),
+      onToken: (n) => note(`token ${n.index}`),
+      onPartial: (n) => note(`partial ${n.index}`),
+    });
+  } catch (e) {
+    assert.ok(e instanceof EngineRequestError, String(e));
+    out.error = e;
+  }
+  const stats = await c.request('stats', {});
+  const record = stats.cancellations.filter((r) => r.method === method && r.runsAtCancel >= before.sessionRuns).at(-1);
+  assert.ok(notes.length > 0, `${method} sent no note to cancel at`);
+  assert.ok(record, `the cancel note of '${method}' reached the engine after it had answered (notes: ${notes.join('; ')})`);
+  assert.ok(record.runsAtAnswer !== undefined);
+  return { ...out, runsAfterCancel: record.runsAtAnswer - record.runsAtCancel, runs: stats.sessionRuns - before.sessionRuns } as Cancelled<M>;
+}
+
+function assertCancelled(r: Cancelled<EngineMethod>, what: string): void {
+  assert.equal(r.error?.code, 'CANCELLED', `${what}: expected CANCELLED, got ${r.error ? `${r.error.code}: ${r.error.message}` : 'a result'}`);
+  assert.ok(r.runsAfterCancel <= 1, `${what}: ${r.runsAfterCancel} session runs finished after the cancel arrived`);
+}
+
+/** Folder entries whose names mark an unfinished write. */
+const leftovers = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => /\.tmp-|refusal-lens-export/.test(f)) : []);
+
+describe('faults 4: cancellation and load', () => {
+  describe('every long method cancels within one session run', () => {
+    const org = engine();
+    const big = engine();
+    let organism: Organism;
+    let orgDir: string;
+    let direction: { vector: number[]; layer: number };
+    let reference: ResultOf<'score'>;
+    const longPrompt = () => Array.from({ length: 40 }, (_, i) => organism.prompts.harmful_test[i]).join(' . ');
+
+    before(async () => {
+      orgDir = path.join(tempDir('cancel-org'), 'organism');
+      organism = writeOrganism(orgDir, { seed: 3 }).organism;
+      await org.request('load', { model: orgDir, cacheDir: tempDir('cancel-org-cache') });
+      const truth = organism.groundTruth('aligned');
+      direction = { vector: truth.directions.refusal, layer: truth.writtenAt.refusal + 1 };
+      reference = await org.request('score', { prompt: organism.prompts.harmful_test[0], direction });
+    });
+    after(async () => {
+      await org.dispose();
+      await big.dispose();
+    });
+
+    test('load: a cancelled load leaves no cache entry half-written and keeps the loaded model', async () => {
+      const fx = bigFixture();
+      const loaded = await big.request('load', { model: fx.dir, cacheDir: tempDir('cancel-big-cache') });
+      const opened = (await big.request('stats', {})).sessionsOpened;
+      const cacheDir = tempDir('cancel-load-cache');
+      const r = await cancelAtFirstNote(big, 'load', { model: fx.dir, cacheDir });
+      assertCancelled(r, 'load');
+      assert.deepEqual(leftovers(path.join(cacheDir, 'instrumented')), [], 'no temp folder in the cache');
+      assert.equal((await big.request('stats', {})).sessionsOpened, opened, 'no session was created for the cancelled load');
+      assert.equal((await big.request('info', {})).instrumentedFile, loaded.instrumentedFile, 'the previous model stays loaded');
+      // The cache is usable afterwards: the same load completes.
+      assert.equal((await big.request('load', { model: fx.dir, cacheDir })).layers, 6);
+    });
+
+    test('generate: stops between tokens and answers with the tokens so far', async () => {
+      const r = await cancelAtFirstNote(big, 'generate', { input: { prompt: 'write a poem about the sea' }, maxNewTokens: 2000 });
+      assert.equal(r.result?.stopReason, 'cancelled');
+      assert.ok(r.runsAfterCancel <= 1, `${r.runsAfterCancel} runs after the cancel`);
+      assert.ok(r.result.ids.length < 50, `${r.result.ids.length} tokens were generated`);
+    });
+
+    test('export: a cancelled export leaves the output folder empty', async () => {
+      const out = tempDir('cancel-export');
+      const r = await cancelAtFirstNote(big, 'export', { vectors: [Array.from({ length: 512 }, (_, i) => Math.sin(i))], out });
+      assertCancelled(r, 'export');
+      assert.deepEqual(readdirSync(out), []);
+    });
+
+    test('extract: cancelled while filtering prompts', async () => {
+      const r = await cancelAtFirstNote(org, 'extract', { harmful: organism.prompts.harmful_train, harmless: organism.prompts.harmless_train });
+      assertCancelled(r, 'extract');
+    });
+
+    test('score: cancelled during occlusion of a long prompt', async () => {
+      const r = await cancelAtFirstNote(org, 'score', { prompt: longPrompt(), direction });
+      assertCancelled(r, 'score');
+    });
+
+    test('evaluate: cancelled at the first note, no partial result for an unfinished prompt', async () => {
+      // Without the baseline there is no cross-entropy pass, so only the check after each
+      // generation stops an unfinished prompt from being reported as done.
+      const r = await cancelAtFirstNote(org, 'evaluate', { prompts: organism.prompts.harmful_test, direction, maxNewTokens: 16, conditions: ['ablation', 'addition'] });
+      assertCancelled(r, 'evaluate');
+      assert.deepEqual(r.notes.filter((n) => n.startsWith('partial')), []);
+    });
+
+    test('space: cancelled while collecting activations', async () => {
+      const prompts = [...organism.prompts.harmful_test.slice(0, 16), ...organism.prompts.harmless_test.slice(0, 16)];
+      const r = await cancelAtFirstNote(org, 'space', { prompts, harmless: organism.prompts.harmless_train.slice(0, 16) });
+      assertCancelled(r, 'space');
+    });
+
+    test('organism: a cancelled build leaves no folder behind', async () => {
+      const parent = tempDir('cancel-organism');
+      const r = await cancelAtFirstNote(org, 'organism', { dir: path.join(parent, 'organism-1'), seed: 1 });
+      assertCancelled(r, 'organism');
+      assert.deepEqual(readdirSync(parent), []);
+    });
+
+    test('after all the cancellations the engine answers as before', async () => {
+      const again = await org.request('score', { prompt: organism.prompts.harmful_test[0], direction });
+      assert.deepEqual(again.tokens, reference.tokens);
+      assert.equal(again.refusalScore, reference.refusalScore);
+      assert.deepEqual(again.triggers, reference.triggers);
+    });
+  });
+});
