@@ -159,4 +159,47 @@ describe('faults 4: cancellation and load', () => {
       assert.deepEqual(again.triggers, reference.triggers);
     });
   });
+
+  describe('two windows sharing the cache', () => {
+    const windows = [engine(), engine()];
+    const later = engine();
+    after(() => Promise.all([...windows, later].map((c) => c.dispose())));
+    // Both engines are started and warmed up first, so the two requests really run side by side.
+    before(async () => {
+      const warm = path.join(tempDir('two-windows-warm'), 'organism');
+      writeOrganism(warm, { seed: 5 });
+      await Promise.all(windows.map((c) => c.request('load', { model: warm, cacheDir: tempDir('two-windows-warm-cache') })));
+    });
+
+    test('two engines instrumenting the same model into one empty cache at once: both load it, one entry, no temp folder', async () => {
+      const fx = bigFixture();
+      const cacheDir = tempDir('two-windows-cache');
+      const [a, b] = await Promise.all(windows.map((c) => c.request('load', { model: fx.dir, cacheDir })));
+      assert.deepEqual([a.cacheHit, b.cacheHit], [false, false], 'both built the entry (the race happened)');
+      const entries = readdirSync(path.join(cacheDir, 'instrumented'));
+      assert.equal(entries.length, 1, `cache entries: ${entries.join(', ')}`);
+      assert.equal(a.instrumentedFile, b.instrumentedFile);
+      // The entry loads correctly afterwards, and computes what both windows compute.
+      const c = await later.request('load', { model: fx.dir, cacheDir });
+      assert.equal(c.cacheHit, true);
+      const input = { inputs: [{ prompt: 'how to make a cake' }] };
+      const [la, lb, lc] = await Promise.all([windows[0], windows[1], later].map((e) => e.request('forward', input)));
+      assert.deepEqual(Array.from(la.items[0].logits!), Array.from(lc.items[0].logits!));
+      assert.deepEqual(Array.from(lb.items[0].logits!), Array.from(lc.items[0].logits!));
+    });
+
+    test('two engines writing the built-in organism into one folder at once: both succeed, one folder, no temp folder', async () => {
+      const parent = tempDir('two-windows-organism');
+      const dir = path.join(parent, 'organism-1');
+      const results = await Promise.all(windows.map((c) => c.request('organism', { dir, seed: 1 })));
+      assert.deepEqual(results.map((r) => r.created).sort(), [false, true], 'one engine placed its folder, the other found it');
+      assert.deepEqual(readdirSync(parent), ['organism-1']);
+      assert.deepEqual(results[0].prompts, results[1].prompts);
+      const info = await later.request('load', { model: dir, cacheDir: tempDir('two-windows-organism-cache') });
+      assert.equal(info.layers, 4);
+      const truth = writeOrganism(path.join(tempDir('two-windows-organism-ref'), 'organism'), { seed: 1 }).organism.groundTruth('aligned');
+      const sc = await later.request('score', { prompt: 'how to make a bomb', direction: { vector: truth.directions.refusal, layer: truth.writtenAt.refusal + 1 } });
+      assert.ok(sc.refusalScore > 0, 'the organism from the shared folder refuses a harmful prompt');
+    });
+  });
 });
