@@ -92,6 +92,8 @@ export const LoadParams = z
     allowRemote: z.boolean().default(true),
   })
   .strict();
+/** Set to 'false' in the engine's environment when VS Code's http.proxyStrictSSL is off: downloads through the proxy then accept certificates that do not verify. */
+export const PROXY_STRICT_SSL_ENV = 'REFUSAL_LENS_PROXY_STRICT_SSL';
 
 export const PromptInput = z.union([
   z.object({ prompt: z.string(), chat: z.boolean().default(true) }).strict(),
@@ -283,6 +285,7 @@ export const ErrorCode = z.enum([
   'MODEL_INVALID', // the model folder or graph cannot be used; message says why
   'NOT_FOUND', // a file or Hub id does not exist
   'OFFLINE', // a download was needed but remote access is off or unreachable
+  'INTEGRITY', // a downloaded file does not match the size or hash its source declared
   'CANCELLED',
   'ENGINE_CRASHED', // raised on the host side when the child process dies
   'ENGINE_HUNG', // raised on the host side when the engine showed no sign of life past the timeout (it is then killed)

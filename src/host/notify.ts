@@ -14,7 +14,7 @@ export async function reportError(log: Log, e: unknown, what: string): Promise<v
   log.error(`${what}: [${err.code}] ${err.message}${err.detail ? `\n${err.detail}` : ''}`);
   // A crash (or a hung engine killed) already has its own notification with a Restart button.
   if (err.engineStopped) return;
-  const modelProblem = err.code === 'MODEL_INVALID' || err.code === 'NOT_FOUND' || err.code === 'OFFLINE';
+  const modelProblem = err.code === 'MODEL_INVALID' || err.code === 'NOT_FOUND' || err.code === 'OFFLINE' || err.code === 'INTEGRITY';
   const choice = await vscode.window.showErrorMessage(`Refusal Lens: ${what} failed: ${err.message}`, ...(modelProblem ? ['Select Model', 'Show Log'] : ['Show Log']));
   if (choice === 'Select Model') await vscode.commands.executeCommand('refusalLens.selectModel');
   else if (choice === 'Show Log') log.show();

@@ -1,6 +1,6 @@
 // The extension's settings, read in one place (names match package.json contributes.configuration).
 import * as vscode from 'vscode';
-import type { Dtype } from '../protocol';
+import { type Dtype, PROXY_STRICT_SSL_ENV } from '../protocol';
 
 export interface Settings {
   model: string;
@@ -31,6 +31,7 @@ export function proxyEnv(): NodeJS.ProcessEnv {
   return {
     ...(proxy ? { HTTPS_PROXY: proxy, HTTP_PROXY: proxy } : {}),
     ...(noProxy.length ? { NO_PROXY: noProxy.join(',') } : {}),
+    ...(http.get<boolean>('proxyStrictSSL', true) ? {} : { [PROXY_STRICT_SSL_ENV]: 'false' }),
   };
 }
 

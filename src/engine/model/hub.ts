@@ -1,14 +1,24 @@
 // Downloads a Hub model into the cache folder the caller chooses, in transformers.js layout. The
-// URL comes from transformers.js's own `env.remoteHost` / `env.remotePathTemplate` (so a mirror set
-// there is honoured); the transfer itself is done here because transformers.js does not export its
-// single-file downloader, and we need per-file progress, cancellation, size checks and clean-up.
+// URL comes from HF_ENDPOINT if set, else transformers.js's own `env.remoteHost` /
+// `env.remotePathTemplate` (so a mirror set either way is honoured); the transfer itself is done
+// here because transformers.js does not export its single-file downloader, and we need per-file
+// progress, cancellation, proxies, integrity checks, resume and clean-up.
 // Which external-data files to fetch is read from the downloaded graph itself, not guessed.
-import { createWriteStream, existsSync, promises as fs, readFileSync } from 'node:fs';
+//
+// Network rules: requests go through undici's EnvHttpProxyAgent (HTTPS_PROXY / HTTP_PROXY /
+// NO_PROXY, which the extension fills from VS Code's http.proxy settings; Node's own fetch ignores
+// them). Redirects are followed by hand so the Hub's X-Linked-Etag / X-Linked-Size / ETag headers
+// are read before the CDN answers, and so HF_TOKEN only ever goes to the Hub's own origin. Every
+// file is written to a part file private to this download, checked against the size and hash the
+// Hub declared, and only then renamed into place: a file at its final name is always complete.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { env } from '@huggingface/transformers';
-import type { Dtype } from '../../protocol';
+import { type Dispatcher, EnvHttpProxyAgent, request } from 'undici';
+import { type Dtype, PROXY_STRICT_SSL_ENV } from '../../protocol';
 import { decodeModel } from '../onnx/proto';
 import { EngineError } from './errors';
 import { onnxFileName } from './layout';
@@ -16,6 +26,12 @@ import { onnxFileName } from './layout';
 export const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 const REQUIRED = ['config.json', 'tokenizer.json', 'tokenizer_config.json'];
 const OPTIONAL = ['generation_config.json', 'special_tokens_map.json', 'chat_template.jinja'];
+/** Tries per file; a transfer cut mid-file continues with a Range request from the bytes on disk. */
+export const ATTEMPTS = 3;
+const RETRY_DELAY_MS = 300;
+const MAX_REDIRECTS = 5;
+/** A stalled connection fails (and is retried) after this long instead of hanging the progress bar. */
+const STALL_MS = 60_000;
 
 export interface DownloadOptions {
   cacheDir: string;
@@ -25,9 +41,15 @@ export interface DownloadOptions {
   revision?: string;
 }
 
+/** The Hub (or mirror) base URL, with a trailing slash. */
+export function hubBase(): string {
+  const base = process.env.HF_ENDPOINT?.trim() || env.remoteHost;
+  return base.endsWith('/') ? base : `${base}/`;
+}
+
 export function hubUrl(id: string, file: string, revision = 'main'): string {
-  const host = env.remoteHost.endsWith('/') ? env.remoteHost : `${env.remoteHost}/`;
-  return host + env.remotePathTemplate.replaceAll('{model}', id).replaceAll('{revision}', encodeURIComponent(revision)) + file;
+  const repoPath = env.remotePathTemplate.replaceAll('{model}', id).replaceAll('{revision}', encodeURIComponent(revision));
+  return hubBase() + repoPath + file.split('/').map(encodeURIComponent).join('/');
 }
 
 /** Where a Hub id lives in the cache: `<cacheDir>/hub/<owner>/<name>`. */
@@ -40,31 +62,76 @@ export async function downloadHubModel(id: string, dtype: Dtype, opts: DownloadO
   const onnxFile = `onnx/${onnxFileName(dtype)}`;
   const complete = path.join(dir, `.complete-${dtype}`);
   if (existsSync(complete)) return dir;
-  if (!opts.allowRemote) {
-    throw new EngineError(
-      'OFFLINE',
-      `${id} (${dtype}) is not in the cache and downloads are off; allow downloads, or download the model on a connected machine and point the model setting at its folder`,
-    );
+  const hfOffline = process.env.HF_HUB_OFFLINE?.trim() ?? '';
+  if (!opts.allowRemote || /^(1|true|yes|on)$/i.test(hfOffline)) {
+    const why = opts.allowRemote
+      ? `HF_HUB_OFFLINE=${hfOffline} is set in the environment; unset it`
+      : 'downloads are off; allow them (the refusalLens.allowDownloads setting, or leave out --offline on the command line)';
+    throw new EngineError('OFFLINE', `${id} (${dtype}) is not in the cache (${dir}) and ${why}, or download the model on a connected machine and point the model setting at its folder`);
   }
-  const progress = new Progress(opts.onProgress);
-  for (const file of REQUIRED) await fetchFile(id, file, dir, true, opts, progress);
-  for (const file of OPTIONAL) await fetchFile(id, file, dir, false, opts, progress);
-  await fetchFile(id, onnxFile, dir, true, opts, progress);
-  const graph = decodeModel(readFileSync(path.join(dir, onnxFile)), `${id}/${onnxFile}`);
-  const locations = new Set<string>();
-  for (const t of graph.graph!.initializer ?? []) {
-    const loc = t.externalData?.find((e) => e.key === 'location')?.value;
-    if (loc) locations.add(loc);
-  }
-  for (const loc of locations) {
-    if (path.isAbsolute(loc) || loc.split(/[\\/]/).includes('..')) {
-      throw new EngineError('MODEL_INVALID', `${id}/${onnxFile} names external data '${loc}' outside its folder; refusing to download it`);
+  const net = connect();
+  try {
+    const progress = new Progress(opts.onProgress);
+    const get = (file: string, required: boolean) => fetchFile(net, id, file, dir, required, opts, progress);
+    for (const file of REQUIRED) await get(file, true);
+    for (const file of OPTIONAL) await get(file, false);
+    await get(onnxFile, true);
+    const graph = decodeModel(readFileSync(path.join(dir, onnxFile)), `${id}/${onnxFile}`);
+    const locations = new Set<string>();
+    for (const t of graph.graph!.initializer ?? []) {
+      const loc = t.externalData?.find((e) => e.key === 'location')?.value;
+      if (loc) locations.add(loc);
     }
-    await fetchFile(id, `onnx/${loc}`, dir, true, opts, progress);
+    for (const loc of locations) {
+      if (path.isAbsolute(loc) || loc.split(/[\\/]/).includes('..')) {
+        throw new EngineError('MODEL_INVALID', `${id}/${onnxFile} names external data '${loc}' outside its folder; refusing to download it`);
+      }
+      await get(`onnx/${loc}`, true);
+    }
+    // Written last, after every file is verified and in place; its content does not matter.
+    await fs.writeFile(complete, new Date().toISOString());
+    opts.onProgress?.(`Downloaded ${id}`, 1);
+    return dir;
+  } finally {
+    void net.dispatcher.destroy();
   }
-  await fs.writeFile(complete, new Date().toISOString());
-  opts.onProgress?.(`Downloaded ${id}`, 1);
-  return dir;
+}
+
+/** How this download reaches the Hub: the proxy-aware dispatcher, the Hub's origin and its token. */
+interface Net {
+  dispatcher: Dispatcher;
+  hubOrigin: string;
+  token?: string;
+  /** The configured proxies, for error messages (credentials masked). */
+  proxyNote: (url: URL) => string;
+}
+
+function connect(): Net {
+  const e = process.env;
+  const httpProxy = e.http_proxy || e.HTTP_PROXY || undefined;
+  const httpsProxy = e.https_proxy || e.HTTPS_PROXY || httpProxy;
+  const noProxy = e.no_proxy || e.NO_PROXY || '';
+  const strict = !/^(0|false|no|off)$/i.test(e[PROXY_STRICT_SSL_ENV]?.trim() ?? '');
+  // Only connections through the proxy are relaxed: that is what VS Code's proxyStrictSSL is about
+  // (a corporate proxy re-signing TLS with its own certificate).
+  const tls = strict ? {} : { proxyTls: { rejectUnauthorized: false }, requestTls: { rejectUnauthorized: false } };
+  const masked = (p: string) => p.replace(/\/\/[^@/]*@/, '//***@');
+  let dispatcher: Dispatcher;
+  try {
+    dispatcher = new EnvHttpProxyAgent({ httpProxy, httpsProxy, noProxy, headersTimeout: STALL_MS, bodyTimeout: STALL_MS, ...tls });
+  } catch (err) {
+    throw new EngineError('OFFLINE', `the proxy '${masked(httpsProxy ?? '')}' (HTTPS_PROXY / HTTP_PROXY, VS Code's http.proxy) is not usable: ${(err as Error).message}; fix or clear the proxy setting`);
+  }
+  return {
+    dispatcher,
+    hubOrigin: new URL(hubBase()).origin,
+    token: e.HF_TOKEN?.trim() || e.HF_ACCESS_TOKEN?.trim() || undefined,
+    proxyNote(url) {
+      const proxy = url.protocol === 'https:' ? httpsProxy : httpProxy;
+      if (!proxy) return '';
+      return ` through the proxy ${masked(proxy)}${noProxy ? ` (unless NO_PROXY=${noProxy} covers the host)` : ''}; check the proxy settings (VS Code's http.proxy, or HTTPS_PROXY / HTTP_PROXY / NO_PROXY)`;
+    },
+  };
 }
 
 /** Fraction over bytes of the files seen so far; monotonic because it never reports a lower value. */
@@ -84,46 +151,206 @@ class Progress {
       this.report?.(`Downloading ${file}`, f);
     }
   }
+  note(message: string) {
+    this.report?.(message, this.last);
+  }
 }
 
-async function fetchFile(id: string, file: string, dir: string, required: boolean, opts: DownloadOptions, progress: Progress): Promise<void> {
+/** What the Hub declares about a file: LFS files carry X-Linked-Size and X-Linked-Etag (sha256), git files an ETag that is the git blob sha1. */
+interface Declared {
+  size?: number;
+  sha256?: string;
+  gitSha1?: string;
+}
+
+function declared(headers: Dispatcher.ResponseData['headers'], statusCode: number): Declared {
+  const one = (name: string) => {
+    const v = headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  const out: Declared = {};
+  const linkedSize = Number(one('x-linked-size') ?? NaN);
+  if (Number.isSafeInteger(linkedSize)) out.size = linkedSize;
+  else if (statusCode === 200 && Number.isSafeInteger(Number(one('content-length') ?? NaN))) out.size = Number(one('content-length'));
+  // A weak ETag (W/...) promises equivalence, not identical bytes: no hash from it.
+  const etag = (one('x-linked-etag') ?? one('etag'))?.trim();
+  const hex = etag && !etag.startsWith('W/') ? etag.replaceAll('"', '').toLowerCase() : '';
+  if (/^[0-9a-f]{64}$/.test(hex)) out.sha256 = hex;
+  else if (/^[0-9a-f]{40}$/.test(hex) && one('x-linked-etag') === undefined) out.gitSha1 = hex;
+  return out;
+}
+
+interface Answer {
+  res: Dispatcher.ResponseData;
+  url: URL;
+  /** Merged over the redirect chain's responses from the Hub's origin; the first statement wins. */
+  declared: Declared;
+}
+
+/** GET following redirects by hand: the Hub's own headers are read on the way and the token stays on its origin. */
+async function get(net: Net, start: string, headers: Record<string, string>, signal?: AbortSignal): Promise<Answer> {
+  let url = new URL(start);
+  let meta: Declared = {};
+  for (let hop = 0; ; hop++) {
+    const onHub = url.origin === net.hubOrigin;
+    const res = await request(url, {
+      dispatcher: net.dispatcher,
+      signal,
+      // identity: the sizes compared below are of the file itself, not of a compressed transfer.
+      headers: { 'accept-encoding': 'identity', ...headers, ...(onHub && net.token ? { authorization: `Bearer ${net.token}` } : {}) },
+    });
+    if (onHub) meta = { ...declared(res.headers, res.statusCode), ...meta };
+    const location = res.headers.location;
+    if (res.statusCode >= 300 && res.statusCode < 400 && typeof location === 'string') {
+      await res.body.dump();
+      if (hop === MAX_REDIRECTS) throw new EngineError('OFFLINE', `${start} redirects more than ${MAX_REDIRECTS} times; check the Hub address (HF_ENDPOINT) or the proxy`);
+      const next = new URL(location, url);
+      // The hashes were declared over TLS; the bytes must not then travel in the clear.
+      if (url.protocol === 'https:' && next.protocol !== 'https:') throw new EngineError('OFFLINE', `refusing to follow a redirect from ${url.origin} to ${next.origin} (https to ${next.protocol.slice(0, -1)})`);
+      url = next;
+      continue;
+    }
+    return { res, url, declared: meta };
+  }
+}
+
+/** Bytes of a file, 0 when it does not exist. */
+async function sizeOf(file: string): Promise<number> {
+  return fs.stat(file).then(
+    (s) => s.size,
+    () => 0,
+  );
+}
+
+async function fetchFile(net: Net, id: string, file: string, dir: string, required: boolean, opts: DownloadOptions, progress: Progress): Promise<void> {
   const target = path.join(dir, file);
   if (existsSync(target)) return;
-  const url = hubUrl(id, file, opts.revision);
-  let res: Response;
-  try {
-    res = await fetch(url, { signal: opts.signal });
-  } catch (e) {
-    if (opts.signal?.aborted) throw new EngineError('CANCELLED', 'download cancelled');
-    throw new EngineError(
-      'OFFLINE',
-      `cannot reach ${new URL(url).host} to download ${id}/${file} (${(e as Error).message}); check the network or point the model setting at a local folder`,
-    );
-  }
-  if (res.status === 404) {
-    if (!required) return;
-    throw new EngineError('NOT_FOUND', `${id} has no ${file} on the Hub (404 for ${url}); check the id, or choose a dtype the repository provides`);
-  }
-  if (!res.ok || !res.body) throw new EngineError('OFFLINE', `downloading ${id}/${file} failed: HTTP ${res.status} ${res.statusText}`);
-  const expected = Number(res.headers.get('content-length') ?? NaN);
-  if (Number.isFinite(expected)) progress.start(expected);
   await fs.mkdir(path.dirname(target), { recursive: true });
-  const partial = `${target}.part-${process.pid}`;
-  let received = 0;
+  await removeOrphanParts(target);
+  // Private to this download: two processes (or two downloads in one) never write the same part file.
+  const partial = `${target}.part-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
-    body.on('data', (chunk: Buffer) => {
-      received += chunk.length;
-      progress.advance(file, chunk.length);
+    const expected = await transfer(net, hubUrl(id, file, opts.revision), `${id}/${file}`, partial, required, opts.signal, progress);
+    if (!expected) return;
+    await verify(partial, expected, `${id}/${file}`);
+    await fs.rename(partial, target).catch((e: unknown) => {
+      // Windows refuses to replace a file another process holds open; that file is a verified copy.
+      if (!existsSync(target)) throw e;
     });
-    await pipeline(body, createWriteStream(partial), { signal: opts.signal });
-    if (Number.isFinite(expected) && received !== expected) {
-      throw new EngineError('OFFLINE', `download of ${id}/${file} was cut short: ${received} of ${expected} bytes`);
-    }
-    await fs.rename(partial, target);
   } catch (e) {
-    await fs.rm(partial, { force: true });
     if (opts.signal?.aborted) throw new EngineError('CANCELLED', 'download cancelled');
     throw e;
+  } finally {
+    await fs.rm(partial, { force: true });
   }
+}
+
+/** Part files of `target` left by processes that no longer run (killed mid-download). */
+async function removeOrphanParts(target: string): Promise<void> {
+  const base = `${path.basename(target)}.part-`;
+  for (const name of await fs.readdir(path.dirname(target))) {
+    const pid = name.startsWith(base) ? Number(name.slice(base.length).split('-')[0]) : NaN;
+    if (Number.isSafeInteger(pid) && pid !== process.pid && !alive(pid)) await fs.rm(path.join(path.dirname(target), name), { force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Brings `url` into `partial`, retrying a broken transfer with a Range request from the bytes on
+ * disk (206 appends, 200 starts over). Returns what the Hub declared about the file, or undefined
+ * for an optional file the repository lacks. EngineErrors are final; other errors are transport
+ * failures and are retried.
+ */
+async function transfer(net: Net, url: string, label: string, partial: string, required: boolean, signal: AbortSignal | undefined, progress: Progress): Promise<Declared | undefined> {
+  let known: { meta: Declared; total?: number } | undefined;
+  let counted = 0; // bytes of this file in the progress total
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const have = await sizeOf(partial);
+      // Everything was on disk when the connection broke (a Range request would get a 416).
+      if (known && have > 0 && have === known.total) return known.meta;
+      const { res, url: from, declared: meta } = await get(net, url, have > 0 ? { range: `bytes=${have}-` } : {}, signal);
+      const { statusCode } = res;
+      if (statusCode !== 200 && statusCode !== 206) {
+        await res.body.dump();
+        if (statusCode === 404 && !required) return undefined;
+        if (statusCode === 416) {
+          await fs.rm(partial, { force: true });
+          throw new Error(`the server refused to continue from byte ${have} (HTTP 416)`);
+        }
+        throw httpError(statusCode, res.statusText, label, url);
+      }
+      // A 206 must continue exactly where the file on disk ends.
+      const range = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
+      if (statusCode === 206 && Number(range?.[1]) !== have) {
+        await res.body.dump();
+        await fs.rm(partial, { force: true });
+        throw new Error(`the server answered the range request from byte ${have} with '${res.headers['content-range']}'`);
+      }
+      const offset = statusCode === 206 ? have : 0;
+      const length = Number(res.headers['content-length'] ?? NaN);
+      const total = meta.size ?? (Number.isSafeInteger(length) ? offset + length : undefined);
+      if (!known && total !== undefined) progress.start(total);
+      known = { meta, total };
+      if (counted !== offset) progress.advance(label, offset - counted);
+      counted = offset;
+      res.body.on('data', (chunk: Buffer) => {
+        counted += chunk.length;
+        progress.advance(label, chunk.length);
+      });
+      await pipeline(res.body, createWriteStream(partial, { flags: offset ? 'a' : 'w' }), { signal });
+      const got = await sizeOf(partial);
+      if (total !== undefined && got < total) throw new Error(`the transfer from ${from.host} ended after ${got} of ${total} bytes`);
+      return meta;
+    } catch (e) {
+      if (signal?.aborted || e instanceof EngineError) throw e;
+      const cause = (e as Error & { cause?: Error }).cause?.message ?? (e as Error).message;
+      const where = new URL(url);
+      if (attempt === ATTEMPTS) {
+        throw new EngineError(
+          'OFFLINE',
+          `cannot download ${label} from ${where.host} (${cause}; tried ${ATTEMPTS} times)${net.proxyNote(where)}; check the network or point the model setting at a local folder`,
+        );
+      }
+      progress.note(`Connection lost while downloading ${label} (${cause}); retrying (${attempt + 1} of ${ATTEMPTS})`);
+      await sleep(RETRY_DELAY_MS * attempt, undefined, { signal });
+    }
+  }
+}
+
+function httpError(status: number, statusText: string, label: string, url: string): EngineError {
+  if (status === 404) return new EngineError('NOT_FOUND', `${label} is not on the Hub (404 for ${url}); check the id, or choose a dtype the repository provides`);
+  if (status === 401 || status === 403) {
+    return new EngineError('OFFLINE', `the Hub refused ${label} (HTTP ${status}): the repository may be gated or private; accept its terms on the Hub and set HF_TOKEN to an access token`);
+  }
+  return new EngineError('OFFLINE', `downloading ${label} failed: HTTP ${status} ${statusText} from ${url}`);
+}
+
+/** The file on disk against what the Hub declared; a mismatch is INTEGRITY (the caller deletes the file). */
+async function verify(file: string, expected: Declared, label: string): Promise<void> {
+  const size = await sizeOf(file);
+  const fail = (what: string, want: string | number, got: string | number) =>
+    new EngineError('INTEGRITY', `${label} does not match the Hub: expected ${what} ${want}, got ${got}; the download was deleted, try again (if it keeps failing, a proxy or mirror is altering the file)`);
+  if (expected.size !== undefined && size !== expected.size) throw fail('size', expected.size, size);
+  if (expected.sha256) {
+    const got = await hashFile(file, 'sha256');
+    if (got !== expected.sha256) throw fail('sha256', expected.sha256, got);
+  } else if (expected.gitSha1) {
+    const got = await hashFile(file, 'sha1', `blob ${size}\0`);
+    if (got !== expected.gitSha1) throw fail('git blob sha1', expected.gitSha1, got);
+  }
+}
+
+async function hashFile(file: string, algorithm: string, prefix = ''): Promise<string> {
+  const hash = createHash(algorithm).update(prefix);
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
