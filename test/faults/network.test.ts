@@ -351,14 +351,16 @@ describe('faults 5: network paths', () => {
       server.faults.trickle = 256;
       const cacheDir = tempDir('net');
       const ms = await cancelAt('tokenizer.json', cacheDir);
-      assert.ok(ms < 500, `took ${ms} ms`);
+      assert.ok(ms < 1000, `took ${ms} ms`);
       assertNothingHalfWritten(cacheDir, 'tokenizer.json');
     });
 
-    test('cancelling while waiting to retry is CANCELLED at once', async () => {
+    test('cancelling while waiting to retry is CANCELLED at once, and no retry follows', async () => {
       server.faults.cut = { file: 'config.json', after: 100, times: ATTEMPTS };
       const ms = await cancelAt('retrying');
-      assert.ok(ms < 200, `took ${ms} ms`);
+      assert.ok(ms < 1000, `took ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(server.seen.length, 1, 'only the first, cut attempt reached the Hub');
     });
 
     test("a dead process's part file is removed; a live process's is left alone", async () => {
