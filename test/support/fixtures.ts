@@ -18,6 +18,7 @@ export const shapeOf = (fx: Fixture) => ({
   hidden: fx.config.hidden,
   kvHeads: fx.config.kvHeads,
   headDim: fx.config.headDim,
+  vocabSize: fx.config.vocabSize,
 });
 
 export async function instrumentedDecoder(fx: Fixture): Promise<Decoder> {

@@ -66,29 +66,47 @@ export function checkFolder(dir: string, dtype: Dtype): Omit<ModelFiles, 'source
         : 'no onnx/model*.onnx file at all';
     throw new EngineError('MODEL_INVALID', `no onnx/${onnxFileName(dtype)} in ${dir} for dtype ${dtype}; ${hint}`);
   }
-  return { dir, configPath: path.join(dir, 'config.json'), onnxPath, externalDataFiles: checkExternalData(onnxPath) };
+  return { dir, configPath: path.join(dir, 'config.json'), onnxPath, externalDataFiles: checkExternalData(onnxPath, dir) };
 }
 
-/** Every external-data location of a graph must be a relative path that stays inside its folder. */
-export function checkExternalData(onnxPath: string): string[] {
+/**
+ * Every external-data location of a graph must name a regular file that stays inside the model
+ * folder (also through links), with the tensor's bytes inside that file.
+ */
+export function checkExternalData(onnxPath: string, modelDir = path.dirname(path.dirname(onnxPath))): string[] {
   let refs;
   try {
     refs = scanExternalData(onnxPath);
   } catch (e) {
     throw new EngineError('MODEL_INVALID', (e as Error).message);
   }
-  const folder = realpathSync(path.dirname(onnxPath));
+  const root = realpathSync(modelDir);
   const files = new Set<string>();
-  for (const { tensor, location } of refs) {
+  for (const { tensor, where, location, offset, length, bytes, declared } of refs) {
     const refuse = (why: string): never => {
-      throw new EngineError('MODEL_INVALID', `${onnxPath}: initializer '${tensor}' has external data location '${location}', which ${why}; refusing to load it`);
+      throw new EngineError('MODEL_INVALID', `${onnxPath}: tensor '${tensor}' (${where}) has external data location '${location}', which ${why}; refusing to load it`);
     };
+    if (location === '') refuse('is empty');
+    if (location.includes('\0')) refuse('contains a NUL byte');
     if (path.isAbsolute(location) || /^[a-zA-Z]:/.test(location)) refuse('is an absolute path');
     if (location.split(/[\\/]/).includes('..')) refuse("climbs out of the model folder with '..'");
-    const file = path.join(folder, location);
+    const file = path.join(path.dirname(onnxPath), location);
     if (!existsSync(file)) refuse('does not exist');
     const real = realpathSync(file);
-    if (real !== folder && !real.startsWith(folder + path.sep)) refuse(`resolves (through a link) to ${real}, outside the model folder`);
+    if (!real.startsWith(root + path.sep)) refuse(`resolves (through a link) to ${real}, outside the model folder ${root}`);
+    const stat = statSync(real);
+    if (!stat.isFile()) refuse(stat.isDirectory() ? 'is a directory, not a file' : 'is not a regular file');
+    const count = (key: string, value: string | undefined): number | undefined => {
+      if (value === undefined) return undefined;
+      return /^\d{1,15}$/.test(value) ? Number(value) : refuse(`comes with ${key} '${value}', not a byte count`);
+    };
+    const start = count('offset', offset) ?? 0;
+    const size = count('length', length);
+    if (size !== undefined && bytes !== undefined && size < bytes) refuse(`gives length ${size}, but the tensor's ${declared} need ${bytes} bytes`);
+    const need = size ?? bytes;
+    if (need !== undefined && start + need > stat.size) {
+      refuse(`holds ${stat.size} bytes, but the tensor (${declared}) needs bytes ${start} to ${start + need}: the file is truncated or the tensor's size is crafted`);
+    }
     files.add(real);
   }
   return [...files];

@@ -46,6 +46,18 @@ export function checkStream(stream: ResidualStream, layers: number): void {
   );
 }
 
+/**
+ * A plain (not block-quantized) embedding table is [vocab, hidden]: a config.json that disagrees is
+ * refused here, naming both, before onnxruntime fails on the steering MatMuls with a shape error.
+ */
+function checkEmbeddingWidth(stream: ResidualStream, index: GraphIndex, hidden: number): void {
+  const table = stream.lookup?.opType === 'Gather' ? index.initializers.get(stream.lookup.input![0]) : undefined;
+  const dims = table?.dims?.map(toNumber);
+  if (dims?.length === 2 && dims[1] !== hidden) {
+    throw new OnnxFormatError(`config.json says hidden_size ${hidden}, but the graph's token embedding table is ${dims[0]} × ${dims[1]}`);
+  }
+}
+
 export function instrument(model: onnx.IModelProto, layers: number, hidden: number): InstrumentMeta {
   const graph = model.graph!;
   if (graph.input!.some((i) => i.name === STEER_BASIS)) {
@@ -55,6 +67,7 @@ export function instrument(model: onnx.IModelProto, layers: number, hidden: numb
   const index = new GraphIndex(graph);
   const stream = findResidualStream(graph, index);
   checkStream(stream, layers);
+  checkEmbeddingWidth(stream, index, hidden);
 
   const writers = [stream.embed, ...stream.updates.map((u) => u.writer)];
   const writerTypes = writers.map((w) => index.elemType(w) ?? 0);

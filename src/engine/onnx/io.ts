@@ -1,6 +1,7 @@
 // The transformers.js decoder I/O convention, checked on the graph before any session is built so
 // that a model we cannot drive is refused with a message naming what was expected and found.
-import { onnx, OnnxFormatError, valueInfoShape } from './proto';
+import { DataType, onnx, OnnxFormatError, valueInfoShape } from './proto';
+import { typeName } from './scan';
 
 export interface DecoderIO {
   /** 'input_ids' or 'inputs_embeds'. */
@@ -48,8 +49,20 @@ export function checkDecoderIO(graph: onnx.IGraphProto): DecoderIO {
   if (!outputNames.includes('logits')) fail('no logits output');
   const unknown = inputNames.filter((n) => !KNOWN_INPUTS.has(n) && !PAST.test(n));
   if (unknown.length > 0) fail(`unsupported inputs ${listNames(unknown.map((u) => `'${u}'`))}`);
-  const ids = inputs.find((i) => i.name === tokens)!;
-  if (tokens === 'input_ids' && valueInfoShape(ids).elemType !== 7) fail('input_ids must be int64');
+  const declared = (name: string) => valueInfoShape([...inputs, ...(graph.output ?? [])].find((v) => v.name === name)!);
+  const idsType = declared(tokens).elemType;
+  if (tokens === 'input_ids' && idsType !== DataType.INT64) fail(`input_ids must be int64, it is ${typeName(idsType ?? 0)}`);
+  // The engine feeds any batch size and prompt length: a fixed dim there could never be met.
+  for (const name of [tokens, 'attention_mask', 'position_ids'].filter((n) => inputNames.includes(n))) {
+    const shape = declared(name).shape ?? [];
+    if (shape.slice(0, 2).some((d) => typeof d === 'number' && d !== 0)) {
+      fail(`${name} has fixed shape [${shape.join(', ')}]; its batch and sequence dims must be symbolic`);
+    }
+  }
+  const floatType = (name: string, t: number | undefined) => {
+    if (t && t !== DataType.FLOAT && t !== DataType.FLOAT16) fail(`${name} must be float32 or float16, it is ${typeName(t)}`);
+  };
+  floatType('logits', declared('logits').elemType);
 
   const past = new Map<number, Set<string>>();
   for (const n of inputNames) {
@@ -66,6 +79,7 @@ export function checkDecoderIO(graph: onnx.IGraphProto): DecoderIO {
   const orphan = outputNames.filter((o) => PRESENT.test(o) && !past.has(Number(PRESENT.exec(o)![1])));
   if (orphan.length > 0) fail(`outputs ${orphan.join(', ')} have no matching past inputs`);
   const first = cacheLayers.length ? valueInfoShape(inputs.find((i) => i.name === `past_key_values.${cacheLayers[0]}.key`)!) : {};
+  for (const n of inputNames.filter((i) => PAST.test(i))) floatType(n, declared(n).elemType);
   if (first.shape && first.shape.length !== 4) fail(`past_key_values must be 4-D [batch, kv_heads, past_seq, head_dim], got ${first.shape.length}-D`);
   return {
     tokens,

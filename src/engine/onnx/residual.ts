@@ -26,13 +26,16 @@ export interface ResidualStream {
   /** Tensor the embedding writes (writer 0 and resid.0). */
   embed: string;
   embedFrom: 'input_ids' | 'inputs_embeds';
+  /** The Gather (or GatherBlockQuantized) reading the token embedding table, when the graph takes input_ids. */
+  lookup?: onnx.INodeProto;
   updates: ResidualUpdate[];
   /** Ops that perform the updates, e.g. ['Add'] or ['Add','SkipSimplifiedLayerNormalization']. */
   ops: string[];
 }
 
-export function findEmbedding(index: GraphIndex): { tensor: string; from: 'input_ids' | 'inputs_embeds' } {
+export function findEmbedding(index: GraphIndex): { tensor: string; from: 'input_ids' | 'inputs_embeds'; lookup?: onnx.INodeProto } {
   let t: string | undefined;
+  let lookup: onnx.INodeProto | undefined;
   let from: 'input_ids' | 'inputs_embeds' = 'input_ids';
   if (index.inputs.has('inputs_embeds')) {
     t = 'inputs_embeds';
@@ -42,7 +45,7 @@ export function findEmbedding(index: GraphIndex): { tensor: string; from: 'input
     for (const { node } of index.uses('input_ids')) if (node.opType === 'Cast') ids.add(node.output![0]);
     for (const id of ids) {
       for (const { node, index: i } of index.uses(id)) {
-        if (i === 1 && (node.opType === 'Gather' || node.opType === 'GatherBlockQuantized')) t = node.output![0];
+        if (i === 1 && (node.opType === 'Gather' || node.opType === 'GatherBlockQuantized')) [t, lookup] = [node.output![0], node];
       }
     }
     if (!t) {
@@ -68,7 +71,7 @@ export function findEmbedding(index: GraphIndex): { tensor: string; from: 'input
     if (n.opType === 'DequantizeLinear' && uses[0].index !== 0) break;
     t = n.output![0];
   }
-  return { tensor: t, from };
+  return { tensor: t, from, lookup };
 }
 
 /**
@@ -154,5 +157,5 @@ export function findResidualStream(graph: onnx.IGraphProto, index = new GraphInd
     if (found[0].missingOutput3) break; // the final fused norm: nothing consumes the sum
     t = found[0].next;
   }
-  return { embed: embed.tensor, embedFrom: embed.from, updates, ops: [...ops].sort() };
+  return { embed: embed.tensor, embedFrom: embed.from, lookup: embed.lookup, updates, ops: [...ops].sort() };
 }

@@ -1,5 +1,6 @@
-// From an instrumented graph to a ready Decoder: build the session and check that the graph agrees
-// with config.json before anything runs.
+// From an instrumented graph to a ready Decoder: check that the graph agrees with config.json (its
+// declared I/O before onnxruntime sees it, its inferred widths after the session is built) before
+// anything runs.
 import type { InstrumentedModel } from '../onnx/cache';
 import { EngineError } from '../model/errors';
 import { createSession, Decoder, SessionOptions } from './decoder';
@@ -9,6 +10,7 @@ export interface DecoderShape {
   hidden: number;
   kvHeads: number;
   headDim: number;
+  vocabSize: number;
 }
 
 export async function openDecoder(
@@ -16,16 +18,8 @@ export async function openDecoder(
   shape: DecoderShape,
   opts: SessionOptions & { padId: number },
 ): Promise<Decoder> {
-  const session = await createSession(instrumented.path, instrumented.weightsDir, opts);
-  const resid = session.outputMetadata.find((m) => m.name === 'resid.0');
-  const graphHidden = resid && 'shape' in resid ? resid.shape.at(-1) : undefined;
-  if (typeof graphHidden === 'number' && graphHidden !== shape.hidden) {
-    await session.release();
-    throw new EngineError('MODEL_INVALID', `config.json says hidden_size ${shape.hidden}, but the graph's residual stream has width ${graphHidden}`);
-  }
   const { io } = instrumented.meta;
   if (io.tokens !== 'input_ids') {
-    await session.release();
     throw new EngineError(
       'MODEL_INVALID',
       "the graph takes 'inputs_embeds' (its embedding lives in a separate embed_tokens model); Refusal Lens runs decoders that take 'input_ids'",
@@ -35,11 +29,27 @@ export async function openDecoder(
   const kvHeads = typeof dims[1] === 'number' ? dims[1] : shape.kvHeads;
   const headDim = typeof dims[3] === 'number' ? dims[3] : shape.headDim;
   if (kvHeads !== shape.kvHeads || headDim !== shape.headDim) {
-    await session.release();
     throw new EngineError(
       'MODEL_INVALID',
       `config.json implies a KV cache of ${shape.kvHeads} heads × ${shape.headDim}, but the graph's past_key_values are ${kvHeads} × ${headDim}`,
     );
+  }
+  let session;
+  try {
+    session = await createSession(instrumented.path, instrumented.weightsDir, opts);
+  } catch (e) {
+    // The graph passed our checks but not onnxruntime's (unknown or custom ops, bad types, broken weights).
+    throw new EngineError('MODEL_INVALID', `onnxruntime cannot load the graph: ${(e as Error).message}`);
+  }
+  // Widths as onnxruntime infers them: the residual stream (hidden_size) and the logits (vocab_size).
+  const checks: [string, string, number][] = [['hidden_size', 'resid.0', shape.hidden], ['vocab_size', 'logits', shape.vocabSize]];
+  for (const [field, output, expected] of checks) {
+    const meta = session.outputMetadata.find((o) => o.name === output);
+    const width = meta && 'shape' in meta ? meta.shape.at(-1) : undefined;
+    if (typeof width === 'number' && width !== expected) {
+      await session.release();
+      throw new EngineError('MODEL_INVALID', `config.json says ${field} ${expected}, but the graph's ${output} output has width ${width}`);
+    }
   }
   return new Decoder(session, io, shape.layers, shape.hidden, { kvHeads, headDim }, opts.padId);
 }

@@ -14,7 +14,7 @@ import { toFloat32 } from '../../../src/engine/runtime/tensors';
 import { needsRealModels, REAL_MODELS, tempDir } from '../../support/paths';
 
 const MODEL = path.join(REAL_MODELS, 'genai-llama-tiny-fp16', 'onnx', 'model.onnx');
-const SHAPE = { layers: 2, hidden: 16, kvHeads: 1, headDim: 16 };
+const SHAPE = { layers: 2, hidden: 16, kvHeads: 1, headDim: 16, vocabSize: 32000 };
 const PROMPT = [0, 450, 4996, 17354, 1701, 29889, 322];
 // fp16 graph: values are rounded to 11 significant bits inside, so equality is checked to a few
 // half-precision ulps of the logits (|logit| < 1 here: ulp ≤ 2^-11 ≈ 4.9e-4).
