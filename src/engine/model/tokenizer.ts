@@ -1,9 +1,10 @@
-// The model's own tokenizer and chat template, through transformers.js (templates run in its
-// sandboxed Jinja interpreter; no model-supplied code is executed). Nothing here knows a model:
-// post-instruction positions come from rendering the template around a placeholder.
+// The model's own tokenizer and chat template, through transformers.js (templates run in the
+// sandboxed Jinja interpreter of chatTemplate.ts; no model-supplied code is executed). Nothing here
+// knows a model: post-instruction positions come from rendering the template around a placeholder.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AutoTokenizer, env, PreTrainedTokenizer } from '@huggingface/transformers';
+import { sandboxedTemplate } from './chatTemplate';
 import { EngineError } from './errors';
 
 const PLACEHOLDER = '\u2063refusal-lens-instruction\u2063';
@@ -37,11 +38,14 @@ export class ChatTokenizer {
     try {
       tok = await AutoTokenizer.from_pretrained(path.resolve(dir), { local_files_only: true });
     } catch (e) {
+      // Name the file when it is not even JSON (transformers.js's message does not).
+      for (const f of ['tokenizer.json', 'tokenizer_config.json']) readJson(path.join(dir, f));
       throw new EngineError('MODEL_INVALID', `the tokenizer in ${dir} cannot be loaded: ${(e as Error).message}`);
     }
     // Tokenizers do not read chat_template.jinja themselves (only processors do).
     const jinja = path.join(dir, 'chat_template.jinja');
     if (!tok.chat_template && existsSync(jinja)) tok.chat_template = readFileSync(jinja, 'utf8');
+    sandboxTemplates(tok, dir);
     const generation = readJson(path.join(dir, 'generation_config.json'));
     const eos = new Set<number>([
       ...asIds(generation?.eos_token_id),
@@ -168,6 +172,25 @@ export function displayToken(t: string): string {
     return byte < 0x80 ? String.fromCharCode(byte) : t;
   }
   return t.replace(/[\u0120\u2581]/g, ' ').replace(/\u010a/g, '\n').replace(/\u0109/g, '\t');
+}
+
+/**
+ * transformers.js renders chat templates through its cache of compiled templates: the sandboxed
+ * ones (chatTemplate.ts) go in first, so its own unbounded compile never runs. Fails closed if a
+ * transformers.js upgrade drops the cache.
+ */
+function sandboxTemplates(tok: PreTrainedTokenizer, dir: string): void {
+  const cache = (tok as unknown as { _compiled_template_cache?: unknown })._compiled_template_cache;
+  if (!(cache instanceof Map)) throw new EngineError('INTERNAL', 'transformers.js has no compiled-template cache to hold the sandboxed chat templates');
+  const templates: unknown = tok.chat_template;
+  const sources = typeof templates === 'string' ? [templates] : typeof templates === 'object' && templates ? Object.values(templates) : [];
+  for (const source of sources.filter((t): t is string => typeof t === 'string')) {
+    try {
+      cache.set(source, sandboxedTemplate(source));
+    } catch (e) {
+      throw new EngineError('MODEL_INVALID', `the chat template in ${dir} cannot be parsed: ${(e as Error).message}`);
+    }
+  }
 }
 
 function readJson(file: string): Record<string, unknown> | undefined {
