@@ -5,11 +5,11 @@
 // is kept as if it were complete.
 import assert from 'node:assert/strict';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { readDirections } from '../../src/engine/directions/file';
+import { readDirections, writeDirections } from '../../src/engine/directions/file';
 import { Engine } from '../../src/engine/engine';
 import { EngineClient, EngineRequestError, EngineState } from '../../src/host/engineClient';
 import { writeOrganism } from '../../src/modelgen/organism';
@@ -266,6 +266,18 @@ describe('faults 3: engine faults', () => {
       assert.equal(done.code, 0, done.stderr);
       assert.deepEqual(readdirSync(outDir).sort(), ['refusal.f32', 'refusal.json']);
       assert.equal((await readDirections(out)).directions[0].vector.length, organism.config.hidden);
+    });
+  });
+
+  describe('direction files are written whole or not at all', () => {
+    test('a write that fails half-way (its data file name is taken by a folder) leaves no temp file and no document, and the previous pair stays readable', async () => {
+      const dir = tempDir('faults3-dir');
+      const doc = (v: number) => ({ model: { id: 'm', layers: 2, hidden: 3 }, selected: 0, directions: [{ name: 'r', layer: 1, position: -1, method: 'test', vector: [v, 0, 1] }] });
+      await writeDirections(path.join(dir, 'old.json'), doc(1));
+      mkdirSync(path.join(dir, 'new.f32', 'in-the-way'), { recursive: true });
+      await assert.rejects(writeDirections(path.join(dir, 'new.json'), doc(2)), (e: Error & { code?: string }) => e.code === 'BAD_REQUEST' && /cannot write .*new\.f32 and .*new\.json/.test(e.message));
+      assert.deepEqual(readdirSync(dir).sort(), ['new.f32', 'old.f32', 'old.json']);
+      assert.deepEqual((await readDirections(path.join(dir, 'old.json'))).directions[0].vector, [1, 0, 1]);
     });
   });
 

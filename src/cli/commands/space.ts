@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { writeFileSync, mkdirSync } from 'node:fs';
 import { DEFAULT_HARMFUL, DEFAULT_HARMLESS } from '../../engine/directions/defaultPrompts';
+import { writeFilesAtomic } from '../../engine/atomicWrite';
 import { loadPromptSet } from '../../engine/directions/prompts';
 import { safetySpace } from '../../engine/directions/space';
 import { Engine } from '../../engine/engine';
@@ -47,8 +47,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const r = await safetySpace(aligned, base, { prompts, harmless, interactionOn, components: positiveInt(values.components, '--components'), progress });
     const doc = { format: 'refusal-lens/safety-space', version: 1, model: aligned.info.model, base: base?.info.model ?? null, ...r };
-    mkdirSync(path.dirname(path.resolve(values.out)), { recursive: true });
-    writeFileSync(path.resolve(values.out), JSON.stringify(doc));
+    await writeFilesAtomic([{ file: path.resolve(values.out), data: JSON.stringify(doc) }]);
     if (values.json) {
       console.log(JSON.stringify({ mode: r.mode, prompts: r.prompts, layers: r.layers.map((l) => ({ layer: l.layer, effective_rank: l.effectiveRank, eigenvalues: l.eigenvalues.slice(0, 8), accuracy: l.accuracy })), out: path.resolve(values.out) }));
     } else {

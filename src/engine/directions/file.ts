@@ -1,7 +1,7 @@
 // Direction files: a versioned JSON document with each direction's metadata (model, layer, position,
 // method, prompt-set hashes, scores) and its values as raw little-endian float32 in a sidecar
 // `<name>.f32` checked by size and sha256 on load. Small hand-written files may carry `vector`
-// inline instead. Files are written to a temporary name and renamed, so a crash never leaves half a file.
+// inline instead. Both are written to temporary names and renamed together, so a crash never leaves half a file.
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { describeZodError } from '../../protocol';
 import type { Candidate, ExtractResult } from './extract';
 import type { PromptSet } from './prompts';
+import { writeFilesAtomic } from '../atomicWrite';
 import { EngineError } from '../model/errors';
 
 export const DIRECTIONS_FORMAT = 'refusal-lens/directions';
@@ -61,18 +62,6 @@ export interface DirectionsDoc {
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    await fs.mkdir(path.dirname(file), { recursive: true });
-    await fs.writeFile(tmp, data);
-    await fs.rename(tmp, file);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw new EngineError('BAD_REQUEST', `cannot write ${file}: ${(e as Error).message}`);
-  }
-}
-
 export async function writeDirections(file: string, doc: DirectionsDoc): Promise<void> {
   for (const [i, d] of doc.directions.entries()) {
     if (d.vector.length !== doc.model.hidden) throw new EngineError('BAD_REQUEST', `direction ${i} has ${d.vector.length} values, the model's hidden size is ${doc.model.hidden}`);
@@ -80,7 +69,6 @@ export async function writeDirections(file: string, doc: DirectionsDoc): Promise
   const floats = Float32Array.from(doc.directions.flatMap((d) => d.vector));
   const bytes = new Uint8Array(floats.buffer);
   const dataFile = `${path.basename(file, path.extname(file))}.f32`;
-  await writeAtomic(path.join(path.dirname(file), dataFile), bytes);
   const json = {
     format: DIRECTIONS_FORMAT,
     version: 1,
@@ -91,7 +79,10 @@ export async function writeDirections(file: string, doc: DirectionsDoc): Promise
     data: { file: dataFile, sha256: sha256(bytes), floats: floats.length },
     directions: doc.directions.map((d, i) => ({ name: d.name, layer: d.layer, position: d.position, method: d.method, offset: i * doc.model.hidden, scores: d.scores })),
   };
-  await writeAtomic(file, JSON.stringify(json, null, 2));
+  await writeFilesAtomic([
+    { file: path.join(path.dirname(file), dataFile), data: bytes },
+    { file, data: JSON.stringify(json, null, 2) },
+  ]);
 }
 
 /** The JSON part holds metadata (and small inline vectors); bulk values live in the sidecar. */
