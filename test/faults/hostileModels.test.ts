@@ -184,6 +184,18 @@ describe('faults 1: hostile model folders', () => {
       for (const [edit, message] of cases) await refused(folder((d) => editGraph(d, edit), true), message);
     });
 
+    test('external data inside the folder, on a Constant of a graph with embedded weights, loads (the scan refuses only what escapes)', async () => {
+      const dir = folder((d) => {
+        writeFileSync(path.join(d, 'onnx', 'const.bin'), Buffer.from(new Float32Array([1, 2]).buffer));
+        editGraph(d, (m) => {
+          m.graph!.node!.push({ ...node('Constant', [], ['const_out'], 'c_in'), attribute: [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: externalTensor('cin', 'const.bin') }] });
+          m.graph!.output!.push(valueInfo('const_out', DataType.FLOAT, [2]));
+        });
+      });
+      assert.equal((await load(dir)).dir, dir);
+      await load(good.dir);
+    });
+
     test('an external data file shorter than its tensors need is refused', async () => {
       const dir = folder((d) => truncateSync(path.join(d, 'onnx', 'model.onnx_data'), 1000), true);
       await refused(dir, /model\.onnx_data', which holds 1000 bytes, but the tensor \(dims \[.*\] of float32\) needs bytes \d+ to \d+: the file is truncated/);

@@ -14,6 +14,7 @@ import { checkpoint, throwIfCancelled } from '../cancel';
 import { instrument, InstrumentMeta, INSTRUMENT_VERSION } from './instrument';
 import { externalizeInitializers } from './external';
 import { decodeModel, encodeModel } from './proto';
+import { scanExternalData } from './scan';
 
 export const INSTRUMENTED_FILE = 'model.onnx';
 const DATA_FILE = 'model.onnx_data';
@@ -96,7 +97,8 @@ export async function instrumentCached(
   // A private temp folder per build (two windows, or two loads in one engine, never share one).
   const tmp = await fs.mkdtemp(`${dir}.tmp-${process.pid}-`);
   try {
-    const hasExternal = (model.graph!.initializer ?? []).some((t) => t.externalData?.length);
+    // Any tensor with external data (a Constant's or a subgraph's too) keeps the source folder as weightsDir.
+    const hasExternal = scanExternalData(onnxPath).length > 0;
     const weightsDir = hasExternal ? path.dirname(path.resolve(onnxPath)) : dir;
     if (!hasExternal) externalizeInitializers(model, path.join(tmp, DATA_FILE), EXTERNALIZE_BYTES);
     await checkpoint(signal);
