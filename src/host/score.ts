@@ -1,21 +1,27 @@
 // Score Selection: the prompt's projections onto the active direction at every layer, the refusal
 // metric, next-token probabilities and trigger tokens, shown in the Score panel; the same trigger
-// tokens are highlighted in the editor (with hovers) until the text is edited.
+// tokens are highlighted in the editor (with hovers) until the text is edited. Edits to the scored
+// prompt rescore it after a pause (refusalLens.score.live): its range is tracked through edits, and
+// the latest-only scheduler keeps one engine request at a time whatever the typing rate.
 import * as vscode from 'vscode';
-import type { ScoreResult } from '../engine/directions/score';
+import type { NamedDirection, ScoreResult } from '../engine/directions/score';
 import type { HostToWebview, ScoreViewData, WebviewToHost } from '../protocol';
 import { requireDirection } from './directions';
+import { Latest } from './latest';
 import { reportError, withEngineProgress } from './notify';
 import { SingletonPanel, type PanelSpec } from './panels/webview';
 import type { Services } from './services';
 import { activePrompt, type EditorPrompt } from './prompts';
 import { scoreView } from './views';
+import { trackRange } from './trackRange';
 
 export const SCORE_PANEL: PanelSpec = { viewType: 'refusalLens.score', title: 'Refusal Lens: Score', bundle: 'score' };
 
 /** How many trigger tokens the editor highlights, and the share of the top attribution they need. */
 const HIGHLIGHTS = 3;
 const MIN_SHARE = 0.1;
+/** Quiet time after the last keystroke before the edited prompt is scored again. */
+const LIVE_DELAY_MS = 400;
 
 interface Scored {
   uri: vscode.Uri;
@@ -25,6 +31,16 @@ interface Scored {
   spans: ScoreResult['spans'];
   prompt: EditorPrompt;
 }
+
+/** What an explicit score used (model, direction, components): live rescoring reuses it. */
+interface ScoreContext {
+  direction: { name: string; vector: number[]; layer: number };
+  components: NamedDirection[];
+}
+
+/** A prompt to rescore, with the document version its text was read at. */
+type LivePrompt = EditorPrompt & { version: number; context: ScoreContext };
+
 
 export class ScoreFeature implements vscode.Disposable {
   private data?: ScoreViewData;
@@ -38,17 +54,33 @@ export class ScoreFeature implements vscode.Disposable {
     overviewRulerColor: new vscode.ThemeColor('refusalLens.triggerBorder'),
     overviewRulerLane: vscode.OverviewRulerLane.Right,
   });
-  private readonly disposables: vscode.Disposable[] = [this.decoration];
+  /** The last scored prompt's place in its document, kept through edits, with what scored it. */
+  private tracked?: { uri: string; start: number; end: number; context: ScoreContext };
+  private readonly live = new Latest<LivePrompt, ScoreResult>({
+    delayMs: LIVE_DELAY_MS,
+    run: (p, signal) => {
+      const { name, vector, layer } = p.context.direction;
+      this.s.log.info(`live rescoring ${p.text.length} characters against '${name}'`);
+      SingletonPanel.get(SCORE_PANEL.viewType)?.post({ type: 'busy', message: `Rescoring ${p.text.length} characters…` });
+      return this.s.engine.request('score', { prompt: p.text, direction: { vector, layer }, components: p.context.components }, { signal });
+    },
+    deliver: (r, p) => this.show(p, r, p.context, p.version),
+    // Not a notification per keystroke: the panel says what went wrong, the log has the detail.
+    fail: (e) => {
+      SingletonPanel.get(SCORE_PANEL.viewType)?.post({ type: 'error', message: (e as Error).message });
+      this.s.log.error(`live rescoring: ${(e as Error).message}`);
+    },
+  });
+  private readonly disposables: vscode.Disposable[] = [this.decoration, { dispose: () => this.live.cancel() }];
 
   constructor(private readonly s: Services) {
     const { extensionUri, log } = s;
     this.disposables.push(
       vscode.commands.registerCommand('refusalLens.scoreSelection', () => this.scoreEditor()),
       SingletonPanel.serializer(SCORE_PANEL, extensionUri, log, () => this.snapshot(), (m) => this.onMessage(m)),
-      // Offsets are stale after any edit: the highlights go, and the panel keeps its (dated) result.
-      vscode.workspace.onDidChangeTextDocument((e) => {
-        if (this.scored && e.document.uri.toString() === this.scored.uri.toString() && e.contentChanges.length) this.clearHighlights();
-      }),
+      vscode.workspace.onDidChangeTextDocument((e) => this.onEdit(e)),
+      // A model switch makes the tracked prompt's direction meaningless for the new model.
+      s.models.onDidChange(() => this.stopLive()),
       vscode.window.onDidChangeVisibleTextEditors(() => this.applyHighlights()),
     );
   }
@@ -61,8 +93,43 @@ export class ScoreFeature implements vscode.Disposable {
     return SingletonPanel.show(SCORE_PANEL, this.s.extensionUri, this.s.log, () => this.snapshot(), (m) => this.onMessage(m));
   }
 
+  /**
+   * Offsets are stale after any edit: the highlights go, and the panel keeps its (dated) result
+   * until an edit inside the scored prompt has it scored again.
+   */
+  private onEdit(e: vscode.TextDocumentChangeEvent): void {
+    const uri = e.document.uri.toString();
+    if (!e.contentChanges.length) return;
+    if (this.scored && uri === this.scored.uri.toString()) this.clearHighlights();
+    const t = this.tracked;
+    if (!t || uri !== t.uri) return;
+    let range: [number, number] = [t.start, t.end];
+    let touched = false;
+    // Offsets of one event's changes refer to the document before it: applied from the last one back.
+    for (const c of [...e.contentChanges].sort((a, b) => b.rangeOffset - a.rangeOffset)) {
+      const next = trackRange(range, { offset: c.rangeOffset, length: c.rangeLength, inserted: c.text.length });
+      range = next.range;
+      touched ||= next.touched;
+    }
+    [t.start, t.end] = range;
+    if (!touched || !vscode.workspace.getConfiguration('refusalLens.score').get<boolean>('live', true)) return;
+    const prompt = this.trackedPrompt(e.document);
+    if (prompt.text.trim()) this.live.push({ ...prompt, version: e.document.version, context: t.context });
+    else this.live.cancel();
+  }
+
+  private trackedPrompt(document: vscode.TextDocument): EditorPrompt {
+    const range = new vscode.Range(document.positionAt(this.tracked!.start), document.positionAt(this.tracked!.end));
+    return { text: document.getText(range), range, document };
+  }
+
+  private stopLive(): void {
+    this.live.cancel();
+    this.tracked = undefined;
+  }
+
   private onMessage(msg: WebviewToHost): void {
-    if (msg.type === 'rescore' && this.scored) void this.score(this.scored.prompt);
+    if (msg.type === 'rescore' && this.scored) void this.score(this.tracked ? this.trackedPrompt(this.scored.prompt.document) : this.scored.prompt);
     else if (msg.type === 'revealToken') void this.reveal(msg.index);
   }
 
@@ -72,6 +139,7 @@ export class ScoreFeature implements vscode.Disposable {
   }
 
   async score(prompt: EditorPrompt): Promise<void> {
+    this.live.cancel();
     const info = await this.s.models.ensureLoaded();
     if (!info) return;
     try {
@@ -82,19 +150,34 @@ export class ScoreFeature implements vscode.Disposable {
       this.s.log.info(`scoring ${prompt.text.length} characters against '${d.name}' (layer ${d.layer}${components.length ? `, ${components.length} space components` : ''})`);
       const panel = this.panel();
       panel.post({ type: 'busy', message: `Scoring ${prompt.text.length} characters…` });
+      const version = prompt.document.version;
+      const context = { direction: { name: d.name, vector: d.vector, layer: d.layer }, components };
+      // Tracked from now on, so edits made while it is scored are followed (and rescore it).
+      const doc = prompt.document;
+      this.tracked = { uri: doc.uri.toString(), start: doc.offsetAt(prompt.range.start), end: doc.offsetAt(prompt.range.end), context };
       const r = await withEngineProgress('scoring the prompt', (signal) =>
         this.s.engine.request('score', { prompt: prompt.text, direction: { vector: d.vector, layer: d.layer }, components }, { signal }),
       );
-      this.data = scoreView(prompt.text, r, { name: d.name, layer: d.layer }, this.s.models.label());
-      this.scored = { uri: prompt.document.uri, version: prompt.document.version, offset: prompt.document.offsetAt(prompt.range.start), spans: r.spans, prompt };
-      this.highlights = this.triggerHighlights(prompt.document, r, d.name, d.layer);
-      this.applyHighlights();
-      panel.post({ type: 'score', data: this.data });
-      this.s.log.info(`scored ${JSON.stringify(prompt.text.slice(0, 60))}: refusal metric ${r.refusalScore.toFixed(3)}, top trigger ${r.triggers[0]?.token ?? 'none'}`);
+      this.show(prompt, r, context, version);
     } catch (e) {
       SingletonPanel.get(SCORE_PANEL.viewType)?.post({ type: 'error', message: (e as Error).message });
       await reportError(this.s.log, e, 'scoring');
     }
+  }
+
+  /**
+   * Shows the result for `prompt` as read at document `version` in the panel and the editor (the
+   * highlights only while the document is still at that version).
+   */
+  private show(prompt: EditorPrompt, r: ScoreResult, context: ScoreContext, version: number): void {
+    const d = context.direction;
+    this.data = scoreView(prompt.text, r, { name: d.name, layer: d.layer }, this.s.models.label());
+    this.scored = { uri: prompt.document.uri, version, offset: prompt.document.offsetAt(prompt.range.start), spans: r.spans, prompt };
+    this.highlights = this.triggerHighlights(prompt.document, r, d.name, d.layer);
+    this.applyHighlights();
+    // A closed panel is not reopened by live rescoring; it shows the latest data when opened.
+    SingletonPanel.get(SCORE_PANEL.viewType)?.post({ type: 'score', data: this.data });
+    this.s.log.info(`scored ${JSON.stringify(prompt.text.slice(0, 60))}: refusal metric ${r.refusalScore.toFixed(3)}, top trigger ${r.triggers[0]?.token ?? 'none'}`);
   }
 
   private triggerHighlights(doc: vscode.TextDocument, r: ScoreResult, name: string, layer: number): vscode.DecorationOptions[] {

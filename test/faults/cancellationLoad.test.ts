@@ -7,7 +7,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { EngineClient, EngineRequestError } from '../../src/host/engineClient';
+import { Latest } from '../../src/host/latest';
+import { trackRange } from '../../src/host/trackRange';
 import { type Organism, writeOrganism } from '../../src/modelgen/organism';
 import type { EngineMethod, ParamsOf, ResultOf } from '../../src/protocol';
 import { fixture } from '../support/fixtures';
@@ -157,6 +161,128 @@ describe('faults 4: cancellation and load', () => {
       assert.deepEqual(again.tokens, reference.tokens);
       assert.equal(again.refusalScore, reference.refusalScore);
       assert.deepEqual(again.triggers, reference.triggers);
+    });
+  });
+
+  describe('100 score requests while typing, through the latest-only scheduler', () => {
+    const c = engine();
+    let organism: Organism;
+    let direction: { vector: number[]; layer: number };
+    /** Prompt i of a typing session: a long prompt (occlusion takes a while) that grows a word at a time. */
+    let typed: (i: number) => string;
+    after(() => c.dispose());
+    before(async () => {
+      const dir = path.join(tempDir('typing-org'), 'organism');
+      organism = writeOrganism(dir, { seed: 4 }).organism;
+      await c.request('load', { model: dir, cacheDir: tempDir('typing-org-cache') });
+      const truth = organism.groundTruth('aligned');
+      direction = { vector: truth.directions.refusal, layer: truth.writtenAt.refusal + 1 };
+      const words = organism.prompts.harmful_test.slice(0, 30).join(' . ').split(' ');
+      typed = (i) => words.slice(0, words.length - 100 + i).join(' ');
+    });
+
+    /** A scheduler over the real engine that counts what reaches the engine and what is delivered. */
+    function scheduler(delayMs: number) {
+      const seen = { started: 0, cancelled: 0, inFlight: 0, maxInFlight: 0, delivered: [] as { input: string; result: ResultOf<'score'> }[], failures: [] as unknown[] };
+      let settled: () => void = () => {};
+      const latest = new Latest<string, ResultOf<'score'>>({
+        delayMs,
+        run: async (prompt, signal) => {
+          seen.started++;
+          seen.maxInFlight = Math.max(seen.maxInFlight, ++seen.inFlight);
+          try {
+            return await c.request('score', { prompt, direction }, { signal });
+          } catch (e) {
+            if ((e as EngineRequestError).code === 'CANCELLED') seen.cancelled++;
+            throw e;
+          } finally {
+            seen.inFlight--;
+          }
+        },
+        deliver: (result, input) => {
+          seen.delivered.push({ input, result });
+          settled();
+        },
+        fail: (e) => {
+          seen.failures.push(e);
+          settled();
+        },
+      });
+      const next = () => new Promise<void>((resolve) => (settled = resolve));
+      return { latest, seen, next };
+    }
+
+    async function assertLastDelivered(seen: ReturnType<typeof scheduler>['seen'], last: string): Promise<void> {
+      assert.deepEqual(seen.failures, []);
+      assert.equal(seen.delivered.at(-1)?.input, last, 'the last prompt is the one delivered last');
+      const direct = await c.request('score', { prompt: last, direction });
+      assert.deepEqual(seen.delivered.at(-1)!.result.tokens, direct.tokens);
+      assert.equal(seen.delivered.at(-1)!.result.refusalScore, direct.refusalScore);
+      // Only the newest input is ever delivered, so deliveries follow typing order.
+      const order = seen.delivered.map((d) => Array.from({ length: 100 }, (_, i) => typed(i)).indexOf(d.input));
+      assert.deepEqual(order, [...order].sort((a, b) => a - b));
+      assert.equal(seen.maxInFlight, 1, 'one engine request at a time');
+    }
+
+    test('the scored prompt is followed through edits: typing in or at its ends rescores it, edits elsewhere shift it', () => {
+      // "how to make a bomb" at offsets [10, 28) of a document.
+      const edit = (range: [number, number], offset: number, length: number, inserted: number) => trackRange(range, { offset, length, inserted });
+      assert.deepEqual(edit([10, 28], 28, 0, 5), { range: [10, 33], touched: true }, 'typing at the end');
+      assert.deepEqual(edit([10, 28], 10, 0, 3), { range: [10, 31], touched: true }, 'typing at the start');
+      assert.deepEqual(edit([10, 28], 15, 4, 1), { range: [10, 25], touched: true }, 'replacing a word inside');
+      assert.deepEqual(edit([10, 28], 2, 3, 0), { range: [7, 25], touched: false }, 'deleting text before it');
+      assert.deepEqual(edit([10, 28], 40, 0, 9), { range: [10, 28], touched: false }, 'typing after it');
+      assert.deepEqual(edit([10, 28], 5, 30, 2), { range: [5, 7], touched: true }, 'replacing it and more');
+    });
+
+    test('a burst of 100: one engine request, the last prompt delivered', async () => {
+      const { latest, seen, next } = scheduler(400);
+      const done = next();
+      for (let i = 0; i < 100; i++) latest.push(typed(i));
+      await done;
+      assert.equal(seen.started, 1);
+      assert.equal(seen.delivered.length, 1);
+      await assertLastDelivered(seen, typed(99));
+    });
+
+    test('100 spread over time with pauses: a handful of engine requests, in-flight ones cancelled, results in order, memory bounded', async (t) => {
+      // A fake timer cannot drive the real engine: this test runs on the clock (about 3 s).
+      setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as () => void;
+      const { latest, seen, next } = scheduler(60);
+      const memory = async () => {
+        gc();
+        return { heap: process.memoryUsage().heapUsed, rss: (await c.request('stats', {})).rss };
+      };
+      const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      // A warm-up run so the engine's first-run allocations are not counted as growth.
+      latest.push(typed(0));
+      await next();
+      const before = await memory();
+      seen.started = 0;
+      seen.delivered.length = 0;
+      for (let i = 0; i < 100; i++) {
+        const delivered = next();
+        latest.push(typed(i));
+        // Keystrokes 10 ms apart; every tenth a pause longer than the debounce, so a run starts (and
+        // cancels the one still running); every thirtieth the user waits for the panel to update.
+        if (i % 30 === 29) await delivered;
+        else await sleep(i % 10 === 9 ? 90 : 10);
+      }
+      while (seen.delivered.at(-1)?.input !== typed(99)) await next();
+      const after = await memory();
+      assert.ok(seen.started <= 10, `${seen.started} engine requests for 100 inputs with 10 pauses`);
+      assert.ok(seen.cancelled >= 1, `no run was cancelled (${seen.started} started, ${seen.delivered.length} delivered)`);
+      assert.deepEqual(
+        seen.delivered.map((d) => d.input),
+        [29, 59, 89, 99].map(typed),
+        'the waited-for results and the last one, nothing superseded',
+      );
+      await assertLastDelivered(seen, typed(99));
+      const mb = (x: number) => (x / 2 ** 20).toFixed(1);
+      assert.ok(after.heap - before.heap < 8 * 2 ** 20, `host heap grew by ${mb(after.heap - before.heap)} MB`);
+      assert.ok(after.rss - before.rss < 64 * 2 ** 20, `engine rss grew by ${mb(after.rss - before.rss)} MB`);
+      t.diagnostic(`${seen.started} engine requests, ${seen.cancelled} cancelled, ${seen.delivered.length} delivered; host heap ${mb(after.heap - before.heap)} MB, engine rss ${mb(after.rss - before.rss)} MB`);
     });
   });
 
