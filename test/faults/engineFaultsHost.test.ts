@@ -1,0 +1,85 @@
+// Fault injection, category 3, in a real VS Code (code-server in Chromium, see
+// test/support/vscodeHost.ts): the engine process killed during an extraction. The extension must
+// say so in a notification that offers Restart Engine, keep the active direction as it was, and
+// come back with a working engine when the button is clicked. dist/ must be built (`npm test` does).
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { tempDir } from '../support/paths';
+import { startVsCode, type VsCodeSession } from '../support/vscodeHost';
+
+/** Engine processes (dist/engine.js) descending from the code-server started for `sessionDir`, found through /proc. */
+function enginePids(sessionDir: string): number[] {
+  const procs = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .flatMap((d) => {
+      try {
+        const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').replaceAll('\0', ' ');
+        const ppid = Number(readFileSync(`/proc/${d}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+        return [{ pid: Number(d), ppid, cmd }];
+      } catch {
+        return []; // gone meanwhile
+      }
+    });
+  const ours = new Set(procs.filter((p) => p.cmd.includes(sessionDir)).map((p) => p.pid));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of procs) if (!ours.has(p.pid) && ours.has(p.ppid)) grew = !!ours.add(p.pid);
+  }
+  return procs.filter((p) => ours.has(p.pid) && p.cmd.includes('dist/engine.js')).map((p) => p.pid);
+}
+
+const EXTRACT = 'Refusal Lens: Extract Refusal Direction';
+
+describe('faults 3: engine faults', { timeout: 10 * 60_000 }, () => {
+  let vs: VsCodeSession;
+  before(async () => {
+    vs = await startVsCode({ workspace: tempDir('faults3-host') });
+  });
+  after(() => vs?.close());
+
+  const toast = (text: RegExp) => vs.page.locator('.notifications-toasts .notification-list-item').filter({ hasText: text });
+
+  test('in VS Code: the engine killed during an extraction is reported with Restart Engine, the active direction is kept, and Restart Engine brings back an engine that extracts', async () => {
+    await vs.runCommand(EXTRACT);
+    await toast(/is now active/).first().waitFor({ timeout: 240_000 });
+    const store = path.join(vs.dir, 'user-data', 'User', 'globalStorage', 'refusal-lens.refusal-lens', 'directions');
+    const active = readdirSync(store).filter((f) => f.endsWith('.active.json')).map((f) => path.join(store, f));
+    assert.equal(active.length, 1, readdirSync(store).join(', '));
+    const saved = { json: readFileSync(active[0]), data: readFileSync(active[0].replace(/\.json$/, '.f32')), mtimeMs: statSync(active[0]).mtimeMs };
+
+    // VS Code shows only a few toasts at once: the crash's must not queue behind older ones.
+    await vs.runCommand('Notifications: Clear All Notifications');
+    const pids = enginePids(vs.dir);
+    assert.equal(pids.length, 1, `engine processes: ${pids.join(', ')}`);
+    // Stopped first, so the kill lands while the extraction request is certainly pending (on the
+    // organism an extraction takes half a second); the engine-side kill mid-extraction is tested
+    // in engineFaults.test.ts.
+    process.kill(pids[0], 'SIGSTOP');
+    await vs.runCommand(EXTRACT);
+    await toast(/extracting the refusal direction/).first().waitFor({ timeout: 60_000 });
+    process.kill(pids[0], 'SIGKILL');
+
+    const crash = toast(/The Refusal Lens engine stopped unexpectedly: the engine was killed \(SIGKILL\) during 'extract'/);
+    await crash.waitFor({ timeout: 60_000 }).catch(async (e: Error) => assert.fail(`${e.message}\nnotifications: ${(await vs.notifications()).join(' | ')}`));
+    await vs.screenshot('vscode-engine-killed');
+    assert.ok(!(await vs.notifications()).some((n) => /failed/.test(n)), 'one notification for the crash, no second "failed" one');
+    assert.deepEqual(readFileSync(active[0]), saved.json, 'the active direction file is unchanged');
+    assert.deepEqual(readFileSync(active[0].replace(/\.json$/, '.f32')), saved.data);
+    assert.ok(!readdirSync(store).some((f) => f.includes('.tmp-')), 'no temp file');
+
+    await crash.locator('.monaco-button').filter({ hasText: 'Restart Engine' }).click();
+    await toast(/Refusal Lens engine restarted with built-in organism/).waitFor({ timeout: 120_000 });
+    const restarted = enginePids(vs.dir);
+    assert.equal(restarted.length, 1);
+    assert.notEqual(restarted[0], pids[0]);
+
+    await vs.runCommand(EXTRACT);
+    // A completed extraction saves the active direction again.
+    for (const started = Date.now(); statSync(active[0]).mtimeMs === saved.mtimeMs; await new Promise((r) => setTimeout(r, 250))) {
+      assert.ok(Date.now() - started < 120_000, 'the extraction on the restarted engine did not complete within 120 s');
+    }
+    assert.equal((JSON.parse(readFileSync(active[0], 'utf8')) as { directions: unknown[] }).directions.length, 1);
+  });
+});
