@@ -17,8 +17,10 @@ let data = (vscode.getState() as { data?: DiffViewData } | undefined)?.data;
 const post = (m: WebviewToHost) => vscode.postMessage(m);
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '–' : `${(100 * x).toFixed(0)}%`);
 
-function verdict(row: DiffRow, c: Condition): HTMLElement {
+function verdict(row: DiffRow, c: Condition, running: boolean): HTMLElement {
   const r = row.refused[c];
+  // A prompt a failed or cancelled run never finished has no verdict: its text is only a beginning.
+  if (r === undefined && !row.done && !running) return el('span', { class: 'badge incomplete', 'aria-label': 'no verdict: the run stopped before this prompt finished' }, 'incomplete');
   if (r === undefined) return el('span', { class: 'badge', 'aria-label': 'verdict pending' }, row.done ? 'n/a' : '…');
   return el('span', { class: `badge ${r ? 'refused' : 'answered'}` }, r ? 'refused' : 'answered');
 }
@@ -44,7 +46,7 @@ function rowView(row: DiffRow, i: number, d: DiffViewData): HTMLElement {
     const kl = row.kl[c];
     grid.append(
       el('section', { class: 'cell', 'aria-label': `${LABEL[c]} completion of prompt ${i + 1}` },
-        el('h4', {}, LABEL[c], verdict(row, c), c !== 'baseline' && kl !== undefined ? el('span', { class: 'muted', title: 'KL(baseline ‖ this) of the first next-token distribution' }, `KL ${formatNumber(kl ?? NaN, 4)}`) : ''),
+        el('h4', {}, LABEL[c], verdict(row, c, d.state === 'running'), c !== 'baseline' && kl !== undefined ? el('span', { class: 'muted', title: 'KL(baseline ‖ this) of the first next-token distribution' }, `KL ${formatNumber(kl ?? NaN, 4)}`) : ''),
         completion(row, c),
       ),
     );
