@@ -281,6 +281,34 @@ describe('faults 3: engine faults', () => {
     });
   });
 
+  describe('leftovers of writers killed part-way', () => {
+    test('the next writer removes the temp files and folders of dead processes and keeps a live one\u2019s (direction files, cache entries)', async () => {
+      // The leftovers are made here under a real dead pid and a real live one: they stand for a
+      // writer killed between writing its temp and renaming it, a moment a kill cannot be timed to.
+      const dead = spawn(process.execPath, ['-e', '']);
+      await new Promise((r) => dead.on('exit', r));
+      const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+      try {
+        const dir = tempDir('faults3-orphans');
+        for (const name of [`d.json.tmp-${dead.pid}-0a0b`, `d.f32.tmp-${dead.pid}-0c0d`, `d.json.tmp-${live.pid}-0e0f`]) writeFileSync(path.join(dir, name), 'half');
+        await writeDirections(path.join(dir, 'd.json'), { model: { id: 'm', layers: 2, hidden: 2 }, selected: 0, directions: [{ name: 'r', layer: 0, position: -1, method: 'test', vector: [1, 0] }] });
+        assert.deepEqual(readdirSync(dir).sort(), ['d.f32', 'd.json', `d.json.tmp-${live.pid}-0e0f`]);
+
+        const params = { model: organismDir, dtype: 'fp32' as const, cacheDir: tempDir('faults3-orphans-cache'), allowRemote: false };
+        const entry = path.dirname((await Engine.prepare(params)).info.instrumentedFile);
+        rmSync(entry, { recursive: true });
+        for (const pid of [dead.pid, live.pid]) {
+          mkdirSync(`${entry}.tmp-${pid}-x1`);
+          writeFileSync(`${entry}.tmp-${pid}-x1/model.onnx_data`, Buffer.alloc(1 << 20));
+        }
+        assert.equal((await Engine.prepare(params)).info.cacheHit, false);
+        assert.deepEqual(readdirSync(path.dirname(entry)).sort(), [path.basename(entry), `${path.basename(entry)}.tmp-${live.pid}-x1`]);
+      } finally {
+        live.kill();
+      }
+    });
+  });
+
   describe('the instrumented-graph cache checks its entries on load', () => {
     const cacheDir = tempDir('faults3-cache');
     const params = { model: organismDir, dtype: 'fp32' as const, cacheDir, allowRemote: false };

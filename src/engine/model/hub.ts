@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { env } from '@huggingface/transformers';
 import { type Dispatcher, EnvHttpProxyAgent, request } from 'undici';
 import { type Dtype, PROXY_STRICT_SSL_ENV } from '../../protocol';
+import { removeOrphans } from '../atomicWrite';
 import { decodeModel } from '../onnx/proto';
 import { EngineError } from './errors';
 import { onnxFileName } from './layout';
@@ -226,7 +227,7 @@ async function fetchFile(net: Net, id: string, file: string, dir: string, requir
   const target = path.join(dir, file);
   if (existsSync(target)) return;
   await fs.mkdir(path.dirname(target), { recursive: true });
-  await removeOrphanParts(target);
+  await removeOrphans(path.dirname(target), `${path.basename(target)}.part-`);
   // Private to this download: two processes (or two downloads in one) never write the same part file.
   const partial = `${target}.part-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
@@ -242,24 +243,6 @@ async function fetchFile(net: Net, id: string, file: string, dir: string, requir
     throw e;
   } finally {
     await fs.rm(partial, { force: true });
-  }
-}
-
-/** Part files of `target` left by processes that no longer run (killed mid-download). */
-async function removeOrphanParts(target: string): Promise<void> {
-  const base = `${path.basename(target)}.part-`;
-  for (const name of await fs.readdir(path.dirname(target))) {
-    const pid = name.startsWith(base) ? Number(name.slice(base.length).split('-')[0]) : NaN;
-    if (Number.isSafeInteger(pid) && pid !== process.pid && !alive(pid)) await fs.rm(path.join(path.dirname(target), name), { force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

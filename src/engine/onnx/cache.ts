@@ -10,6 +10,7 @@ import { createReadStream, promises as fs, readFileSync, writeFileSync } from 'n
 import path from 'node:path';
 import { z } from 'zod';
 import { describeZodError } from '../../protocol';
+import { removeOrphans } from '../atomicWrite';
 import { checkpoint, throwIfCancelled } from '../cancel';
 import { instrument, InstrumentMeta, INSTRUMENT_VERSION } from './instrument';
 import { externalizeInitializers } from './external';
@@ -94,6 +95,8 @@ export async function instrumentCached(
   const meta = instrument(model, opts.layers, opts.hidden);
   await checkpoint(signal);
   await fs.mkdir(path.dirname(dir), { recursive: true });
+  // Temp folders of builds killed part-way would otherwise stay forever (they can hold the weights).
+  await removeOrphans(path.dirname(dir), `${path.basename(dir)}.tmp-`);
   // A private temp folder per build (two windows, or two loads in one engine, never share one).
   const tmp = await fs.mkdtemp(`${dir}.tmp-${process.pid}-`);
   try {
