@@ -4,11 +4,12 @@
 // finished after the cancel note arrived; nothing half-written is left behind. Then bursts of score
 // requests through the host's latest-only scheduler, and two engines sharing one cache folder.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { discardDamaged, instrumentCached, readEntryOf } from '../../src/engine/onnx/cache';
 import { EngineClient, EngineRequestError } from '../../src/host/engineClient';
 import { Latest } from '../../src/host/latest';
 import { trackRange } from '../../src/host/trackRange';
@@ -312,6 +313,39 @@ describe('faults 4: cancellation and load', () => {
       const [la, lb, lc] = await Promise.all([windows[0], windows[1], later].map((e) => e.request('forward', input)));
       assert.deepEqual(Array.from(la.items[0].logits!), Array.from(lc.items[0].logits!));
       assert.deepEqual(Array.from(lb.items[0].logits!), Array.from(lc.items[0].logits!));
+    });
+
+    test('a damaged entry found by two engines at once: both rebuild it and load, one intact entry is left, nothing set aside', async () => {
+      const dir = path.join(tempDir('two-windows-damaged'), 'organism');
+      writeOrganism(dir, { seed: 6 });
+      const cacheDir = tempDir('two-windows-damaged-cache');
+      const first = await later.request('load', { model: dir, cacheDir });
+      // One byte of the cached graph changed, its size kept: only its sha256 tells.
+      const graph = readFileSync(first.instrumentedFile);
+      graph[graph.length - 1] ^= 1;
+      writeFileSync(first.instrumentedFile, graph);
+      const [a, b] = await Promise.all(windows.map((c) => c.request('load', { model: dir, cacheDir })));
+      assert.deepEqual([a.cacheHit, b.cacheHit], [false, false], 'both found the entry damaged and rebuilt it');
+      assert.deepEqual(readdirSync(path.join(cacheDir, 'instrumented')), [path.basename(path.dirname(first.instrumentedFile))]);
+      assert.equal((await later.request('load', { model: dir, cacheDir })).cacheHit, true, 'the entry left is intact');
+      const input = { inputs: [{ prompt: 'how to make a bomb' }] };
+      const [la, lb] = await Promise.all(windows.map((e) => e.request('forward', input)));
+      assert.deepEqual(Array.from(la.items[0].logits!), Array.from(lb.items[0].logits!));
+    });
+
+    test('discarding a damaged entry puts back an intact one found in its place (rebuilt by another engine since the check), and removes a damaged one', async () => {
+      const dir = path.join(tempDir('discard-damaged'), 'organism');
+      const { organism, onnxPath } = writeOrganism(dir, { seed: 6 });
+      const entry = await instrumentCached(onnxPath, { layers: organism.config.layers, hidden: organism.config.hidden, cacheDir: tempDir('discard-damaged-cache') });
+      const parent = path.dirname(path.dirname(entry.path));
+      await discardDamaged(path.dirname(entry.path));
+      assert.ok(await readEntryOf(entry.path), 'the intact entry is still there');
+      const graph = readFileSync(entry.path);
+      graph[graph.length - 1] ^= 1;
+      writeFileSync(entry.path, graph);
+      assert.equal(await readEntryOf(entry.path), undefined);
+      await discardDamaged(path.dirname(entry.path));
+      assert.deepEqual(readdirSync(parent), [], 'the damaged entry is gone, nothing left aside');
     });
 
     test('two engines writing the built-in organism into one folder at once: both succeed, one folder, no temp folder', async () => {

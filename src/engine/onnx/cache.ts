@@ -5,7 +5,7 @@
 // weights from the source folder (ORT refuses external data reached through links). The entry's
 // meta records each file's size and sha256; an entry that does not match (a crash of the disk, a
 // half-deleted folder, a hand edit) is reported and rebuilt rather than loaded.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -85,7 +85,7 @@ export async function instrumentCached(
   if (cached && 'meta' in cached) return { path: path.join(dir, INSTRUMENTED_FILE), weightsDir: cached.meta.weightsDir, meta: cached.meta, cacheHit: true };
   if (cached) {
     (opts.onWarning ?? ((m) => process.stderr.write(`${m}\n`)))(`the cached instrumented graph in ${dir} is damaged (${cached.problem}); rebuilding it`);
-    await fs.rm(dir, { recursive: true, force: true });
+    await discardDamaged(dir);
   }
 
   throwIfCancelled(signal);
@@ -126,6 +126,23 @@ export async function instrumentCached(
     throw e;
   }
   return { path: path.join(dir, INSTRUMENTED_FILE), weightsDir: (await readEntry(dir))!.weightsDir, meta, cacheHit: false };
+}
+
+/**
+ * Removes a damaged entry without deleting an intact one that another engine (another window)
+ * rebuilt in its place since it was checked: the folder is renamed aside first (atomic), and put
+ * back if what was moved turns out to be intact.
+ */
+export async function discardDamaged(dir: string): Promise<void> {
+  const aside = `${dir}.damaged-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await fs.rename(dir, aside);
+  } catch {
+    return; // already gone
+  }
+  const moved = await checkEntry(aside);
+  if (moved && 'meta' in moved && (await fs.rename(aside, dir).then(() => true, () => false))) return;
+  await fs.rm(aside, { recursive: true, force: true });
 }
 
 /** The cache entry holding an instrumented graph (undefined when missing, stale or unreadable). */
