@@ -36,7 +36,8 @@ export async function removeOrphans(dir: string, prefix: string): Promise<void> 
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this id runs (one of another user counts as running). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync,
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
+import { alive } from '../../src/engine/atomicWrite';
 import { readDirections, writeDirections } from '../../src/engine/directions/file';
 import { Engine } from '../../src/engine/engine';
 import { EngineClient, EngineRequestError, EngineState } from '../../src/host/engineClient';
@@ -38,15 +39,6 @@ async function rejectsWith(p: Promise<unknown>, code: string, message?: RegExp):
   }
   assert.fail(`expected a ${code} error`);
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** The organism (a tiny model with a planted refusal circuit) and its prompt sets, written once for the file. */
 const organismDir = path.join(tempDir('faults3'), 'organism');
