@@ -16,6 +16,7 @@ import { existsSync, promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { buildOrganism, writeOrganism } from '../modelgen/organism';
 import type { OrganismResult, ParsedParamsOf } from '../protocol';
+import { removeOrphans } from './atomicWrite';
 import { checkpoint } from './cancel';
 import { CONDITIONS, evaluateDirection } from './directions/evaluate';
 import { exportAbliterated } from './directions/export';
@@ -119,6 +120,7 @@ async function ensureOrganism(dir: string, seed: number, ctx: Pick<CallContext, 
   let tmp: string | undefined;
   try {
     await fs.mkdir(path.dirname(dir), { recursive: true });
+    await removeOrphans(path.dirname(dir), `${path.basename(dir)}.tmp-`);
     tmp = await fs.mkdtemp(`${dir}.tmp-${process.pid}-`);
     ctx.progress('Writing the built-in organism', 0.5);
     writeOrganism(tmp, { seed }, organism);

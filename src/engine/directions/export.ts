@@ -6,6 +6,7 @@ import { createReadStream, createWriteStream, existsSync, promises as fs, readFi
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { ModelInfo } from '../../protocol';
+import { removeOrphans } from '../atomicWrite';
 import { checkpoint } from '../cancel';
 import { EngineError } from '../model/errors';
 import { onnxFileName } from '../model/layout';
@@ -32,6 +33,7 @@ function pruneUnused(graph: onnx.IGraphProto): void {
   }
 }
 
+const STAGE_PREFIX = '.refusal-lens-export-';
 const MODEL_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja'];
 
 /**
@@ -92,7 +94,9 @@ export async function exportAbliterated(
   const graphFile = path.join('onnx', onnxFileName(info.dtype));
   const files = [...[...locations].map((loc) => path.join('onnx', loc)), ...MODEL_FILES.filter((f) => existsSync(path.join(info.dir, f))), graphFile];
   await fs.mkdir(outDir, { recursive: true });
-  const stage = await fs.mkdtemp(path.join(outDir, '.refusal-lens-export-'));
+  // Staging folders of exports killed part-way are removed by the next export into the folder.
+  await removeOrphans(outDir, STAGE_PREFIX);
+  const stage = await fs.mkdtemp(path.join(outDir, `${STAGE_PREFIX}${process.pid}-`));
   try {
     await fs.mkdir(path.join(stage, 'onnx'));
     for (const [i, loc] of [...locations].entries()) {
