@@ -15,11 +15,11 @@ import { Latest } from '../../src/host/latest';
 import { trackRange } from '../../src/host/trackRange';
 import { type Organism, writeOrganism } from '../../src/modelgen/organism';
 import type { EngineMethod, ParamsOf, ResultOf } from '../../src/protocol';
+import { testClient } from '../support/engineClients';
 import { fixture } from '../support/fixtures';
-import { REPO, tempDir } from '../support/paths';
+import { tempDir } from '../support/paths';
 
-const ENGINE = path.join(REPO, 'src/engine/main.ts');
-const engine = () => new EngineClient({ enginePath: ENGINE, execArgv: ['--import', 'tsx'] });
+const engine = () => testClient().c;
 
 /** A random decoder large enough (58 MB of weights) that loading and exporting it take a while. */
 const bigFixture = () =>

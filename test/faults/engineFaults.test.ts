@@ -12,33 +12,10 @@ import { after, before, describe, test } from 'node:test';
 import { alive } from '../../src/engine/atomicWrite';
 import { readDirections, writeDirections } from '../../src/engine/directions/file';
 import { Engine } from '../../src/engine/engine';
-import { EngineClient, EngineRequestError, EngineState } from '../../src/host/engineClient';
 import { writeOrganism } from '../../src/modelgen/organism';
+import { REAL_ENGINE, rejectsWith, TEST_ENGINE, testClient, TSX } from '../support/engineClients';
 import { REPO, tempDir } from '../support/paths';
 
-const TSX = ['--import', 'tsx'];
-const REAL_ENGINE = path.join(REPO, 'src/engine/main.ts');
-const TEST_ENGINE = path.join(REPO, 'test/engine/fixtures/testEngine.ts');
-
-function client(entry: string, opts: { execArgv?: string[]; hangTimeout?: () => number } = {}) {
-  const states: EngineState[] = [];
-  const logs: string[] = [];
-  const c = new EngineClient({ enginePath: entry, execArgv: [...TSX, ...(opts.execArgv ?? [])], log: (_l, m) => logs.push(m), hangTimeout: opts.hangTimeout });
-  c.onState((s) => states.push(s));
-  return { c, states, logs };
-}
-
-async function rejectsWith(p: Promise<unknown>, code: string, message?: RegExp): Promise<EngineRequestError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof EngineRequestError, `expected EngineRequestError, got ${e}`);
-    assert.equal(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return e;
-  }
-  assert.fail(`expected a ${code} error`);
-}
 
 /** The organism (a tiny model with a planted refusal circuit) and its prompt sets, written once for the file. */
 const organismDir = path.join(tempDir('faults3'), 'organism');
@@ -47,7 +24,7 @@ const EXTRACT = { harmful: organism.prompts.harmful_train, harmless: organism.pr
 
 describe('faults 3: engine faults', () => {
   describe('crashes of the protocol test engine', () => {
-    const { c, states, logs } = client(TEST_ENGINE);
+    const { c, states, logs } = testClient(TEST_ENGINE);
     after(() => c.dispose());
 
     test('a crash rejects pending requests with ENGINE_CRASHED and the last stderr line, and restart brings the last model back', async () => {
@@ -79,7 +56,7 @@ describe('faults 3: engine faults', () => {
     });
 
     test('an engine entry that does not exist is a crash naming the problem', async () => {
-      const { c: d } = client(path.join(REPO, 'test/engine/fixtures/doesNotExist.ts'));
+      const { c: d } = testClient(path.join(REPO, 'test/engine/fixtures/doesNotExist.ts'));
       const e = await rejectsWith(d.request('info', {}), 'ENGINE_CRASHED', /exited with code 1 during 'info' \(last output: /);
       assert.match(e.detail ?? '', /Cannot find module/);
       assert.equal(d.state, 'crashed');
@@ -103,7 +80,7 @@ describe('faults 3: engine faults', () => {
     test('an engine stopped (SIGSTOP) mid-extraction is killed after the timeout: ENGINE_HUNG says what ran for how long; restart brings it back', async () => {
       // The watchdog is off while the engine starts and loads, then 2 s for the extraction.
       let timeout = 0;
-      const { c, states, logs } = client(REAL_ENGINE, { hangTimeout: () => timeout });
+      const { c, states, logs } = testClient(REAL_ENGINE, { hangTimeout: () => timeout });
       try {
         await c.request('load', { model: organismDir, cacheDir: tempDir('faults3-hang') });
         const pid = c.pid!;
@@ -135,7 +112,7 @@ describe('faults 3: engine faults', () => {
     });
 
     test('a request that waits longer than the timeout with a free event loop is not a hang: heartbeats keep it alive', async () => {
-      const { c, states } = client(TEST_ENGINE, { hangTimeout: () => 2500 });
+      const { c, states } = testClient(TEST_ENGINE, { hangTimeout: () => 2500 });
       try {
         await c.request('load', { model: 'm', cacheDir: '/tmp' });
         const ctl = new AbortController();
@@ -153,7 +130,7 @@ describe('faults 3: engine faults', () => {
 
   describe('out of memory', () => {
     test('the V8 heap exhausted by a huge prompt (--max-old-space-size=128): OUT_OF_MEMORY with advice, and restart works', async () => {
-      const { c } = client(REAL_ENGINE, { execArgv: ['--max-old-space-size=128'] });
+      const { c } = testClient(REAL_ENGINE, { execArgv: ['--max-old-space-size=128'] });
       try {
         await c.request('load', { model: organismDir, cacheDir: tempDir('faults3-v8') });
         // About 5 million tokens, each kept as a JS string and number: far beyond a 128 MB heap.
@@ -171,7 +148,7 @@ describe('faults 3: engine faults', () => {
 
     const prlimit = ['/usr/bin/prlimit', '/bin/prlimit'].find(existsSync);
     test('an onnxruntime allocation refused under an address-space limit (prlimit --as) is OUT_OF_MEMORY, and the engine lives on', { skip: prlimit ? undefined : 'prlimit (util-linux) is not installed' }, async () => {
-      const { c, states } = client(REAL_ENGINE);
+      const { c, states } = testClient(REAL_ENGINE);
       try {
         await c.request('load', { model: organismDir, cacheDir: tempDir('faults3-ort') });
         const pid = c.pid!;
@@ -196,7 +173,7 @@ describe('faults 3: engine faults', () => {
   });
 
   describe('killed mid-way', () => {
-    const { c, states } = client(REAL_ENGINE);
+    const { c, states } = testClient(REAL_ENGINE);
     before(() => c.request('load', { model: organismDir, cacheDir: tempDir('faults3-kill') }));
     after(() => c.dispose());
 

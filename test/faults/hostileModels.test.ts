@@ -9,16 +9,16 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MAX_RANGE } from '../../src/engine/model/chatTemplate';
 import { DataType, decodeModel, encodeModel, f32Tensor, i64Tensor, node, onnx, valueInfo } from '../../src/engine/onnx/proto';
-import { EngineClient, EngineRequestError } from '../../src/host/engineClient';
+import { EngineRequestError } from '../../src/host/engineClient';
 import type { ModelInfo } from '../../src/protocol';
+import { testClient } from '../support/engineClients';
 import { fixture } from '../support/fixtures';
-import { REPO, tempDir } from '../support/paths';
+import { tempDir } from '../support/paths';
 
 type Model = onnx.IModelProto;
 
 describe('faults 1: hostile model folders', () => {
-  const logs: string[] = [];
-  const engine = new EngineClient({ enginePath: path.join(REPO, 'src/engine/main.ts'), execArgv: ['--import', 'tsx'], log: (_l, m) => logs.push(m) });
+  const { c: engine, logs } = testClient();
   const cacheDir = tempDir('faults1-cache');
   /** A folder the engine loads fine: the model every failure must leave usable. */
   const good = fixture({ style: 'torch', dtype: 'fp32', externalData: true });

@@ -4,35 +4,14 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { EngineClient, EngineRequestError, EngineState } from '../../src/host/engineClient';
 import { writeOrganism } from '../../src/modelgen/organism';
 import { fixture } from '../support/fixtures';
-import { REPO, tempDir } from '../support/paths';
+import { rejectsWith, TEST_ENGINE, testClient } from '../support/engineClients';
+import { tempDir } from '../support/paths';
 
-const TSX = ['--import', 'tsx'];
-
-function client(entry: string): { c: EngineClient; states: EngineState[]; logs: string[] } {
-  const states: EngineState[] = [];
-  const logs: string[] = [];
-  const c = new EngineClient({ enginePath: entry, execArgv: TSX, log: (_l, m) => logs.push(m) });
-  c.onState((s) => states.push(s));
-  return { c, states, logs };
-}
-
-async function rejectsWith(p: Promise<unknown>, code: string, message?: RegExp): Promise<EngineRequestError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof EngineRequestError, `expected EngineRequestError, got ${e}`);
-    assert.equal(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return e;
-  }
-  assert.fail(`expected a ${code} error`);
-}
 
 describe('engine client with the protocol test engine', () => {
-  const { c, states, logs } = client(path.join(REPO, 'test/engine/fixtures/testEngine.ts'));
+  const { c, states, logs } = testClient(TEST_ENGINE);
   after(() => c.dispose());
 
   test('a request resolves with progress, and typed arrays survive IPC', async () => {
@@ -86,7 +65,7 @@ describe('engine client with the protocol test engine', () => {
   });
 
   test('stop() cancels pending requests instead of reporting a crash; dispose() refuses later requests', async () => {
-    const { c: d, states: ds } = client(path.join(REPO, 'test/engine/fixtures/testEngine.ts'));
+    const { c: d, states: ds } = testClient(TEST_ENGINE);
     await d.request('load', { model: 'm', cacheDir: '/tmp' });
     const pid = d.pid!;
     const pending = d.request('tokenize', { prompt: 'wait' });
@@ -101,7 +80,7 @@ describe('engine client with the protocol test engine', () => {
 });
 
 describe('engine client with the real engine process on a fixture model', () => {
-  const { c } = client(path.join(REPO, 'src/engine/main.ts'));
+  const { c } = testClient();
   after(() => c.dispose());
 
   test('load, forward with residuals, streamed generation', async () => {
@@ -119,7 +98,7 @@ describe('engine client with the real engine process on a fixture model', () => 
 });
 
 describe('direction methods through the real engine process', () => {
-  const { c } = client(path.join(REPO, 'src/engine/main.ts'));
+  const { c } = testClient();
   after(() => c.dispose());
 
   test('extract, score and a streamed evaluation on the organism', async () => {
