@@ -199,13 +199,17 @@ export const ScoreParams = z
   })
   .strict();
 
+/** The three runs of an ablation diff: the model as is, the direction ablated, the direction added. */
+export const Condition = z.enum(['baseline', 'ablation', 'addition']);
+export type Condition = z.infer<typeof Condition>;
+
 export const EvaluateParams = z
   .object({
     prompts: PromptList,
     direction: DirectionRef,
     coefficient: finite.default(1),
     maxNewTokens: z.number().int().positive().max(2048).default(64),
-    conditions: z.array(z.enum(['baseline', 'ablation', 'addition'])).min(1).optional(),
+    conditions: z.array(Condition).min(1).optional(),
   })
   .strict();
 
@@ -361,9 +365,6 @@ export function describeZodError(err: z.ZodError): string {
 // Webviews: what the extension host posts to a panel, and what a panel posts back. Panels keep the
 // last data in their webview state, so hiding a panel or reloading the window shows it again
 // without recomputing.
-
-export const Condition = z.enum(['baseline', 'ablation', 'addition']);
-export type Condition = z.infer<typeof Condition>;
 
 const DirectionLabel = z.object({ name: z.string(), layer: z.number().int() });
 

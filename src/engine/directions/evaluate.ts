@@ -2,7 +2,7 @@
 // ablation (every layer and position) and activation addition (raw vector at its source layer,
 // chosen coefficient), judged by substring matching; KL of the first-token distribution against
 // baseline; cross-entropy of the baseline's own completions under each condition (damage).
-import type { SteeringParsed } from '../../protocol';
+import { Condition, type SteeringParsed } from '../../protocol';
 import { throwIfCancelled } from '../cancel';
 import { forward } from '../runtime/forward';
 import { generate } from '../runtime/generate';
@@ -32,8 +32,8 @@ export function isRefusal(text: string, substrings = REFUSAL_SUBSTRINGS): boolea
   return substrings.some((s) => t.includes(s.toLowerCase()));
 }
 
-export type Condition = 'baseline' | 'ablation' | 'addition';
-export const CONDITIONS: Condition[] = ['baseline', 'ablation', 'addition'];
+/** In the protocol's order: a streamed token's index is prompt × 3 + the condition's place here. */
+export const CONDITIONS = Condition.options;
 
 export interface DirectionRef {
   /** Raw direction (difference in means); ablation normalises it, addition uses it as is. */
