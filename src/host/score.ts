@@ -41,7 +41,6 @@ interface ScoreContext {
 /** A prompt to rescore, with the document version its text was read at. */
 type LivePrompt = EditorPrompt & { version: number; context: ScoreContext };
 
-
 export class ScoreFeature implements vscode.Disposable {
   private data?: ScoreViewData;
   private scored?: Scored;

@@ -377,7 +377,6 @@ function organismPrompts(seed: number, triggers: string[], rp: string[], hyp: st
   };
 }
 
-
 export interface WriteOrganismOptions extends OrganismOptions {
   variant?: 'aligned' | 'base';
   style?: ExportStyle;

@@ -16,7 +16,6 @@ import { writeOrganism } from '../../src/modelgen/organism';
 import { REAL_ENGINE, rejectsWith, TEST_ENGINE, testClient, TSX } from '../support/engineClients';
 import { REPO, tempDir } from '../support/paths';
 
-
 /** The organism (a tiny model with a planted refusal circuit) and its prompt sets, written once for the file. */
 const organismDir = path.join(tempDir('faults3'), 'organism');
 const { organism } = writeOrganism(organismDir, { seed: 3 });

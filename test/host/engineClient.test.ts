@@ -9,7 +9,6 @@ import { fixture } from '../support/fixtures';
 import { rejectsWith, TEST_ENGINE, testClient } from '../support/engineClients';
 import { tempDir } from '../support/paths';
 
-
 describe('engine client with the protocol test engine', () => {
   const { c, states, logs } = testClient(TEST_ENGINE);
   after(() => c.dispose());

@@ -33,7 +33,6 @@ export interface ForwardOutput {
   residuals: Record<string, Float32Array>;
 }
 
-
 /**
  * Groups indices of sequences into runs of similar length within the token budget; with
  * `padding` false only sequences of equal length share a run.
