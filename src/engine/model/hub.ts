@@ -72,10 +72,15 @@ export async function downloadHubModel(id: string, dtype: Dtype, opts: DownloadO
   }
   const net = connect();
   try {
-    const progress = new Progress(opts.onProgress);
+    const progress = new Progress(opts.onProgress, (label) => label.startsWith(`${id}/onnx/`));
     const get = (file: string, required: boolean) => fetchFile(net, id, file, dir, required, opts, progress);
     for (const file of REQUIRED) await get(file, true);
     for (const file of OPTIONAL) await get(file, false);
+    // The graph and the data file exporters name `<graph>_data`: their sizes are asked first.
+    for (const file of [onnxFile, `${onnxFile}_data`]) {
+      const size = await declaredSize(net, hubUrl(id, file, opts.revision), opts.signal);
+      if (size !== undefined) progress.plan(`${id}/${file}`, size);
+    }
     await get(onnxFile, true);
     const graph = decodeModel(readFileSync(path.join(dir, onnxFile)), `${id}/${onnxFile}`);
     const locations = new Set<string>();
@@ -135,22 +140,33 @@ function connect(): Net {
   };
 }
 
-/** Fraction over bytes of the files seen so far; monotonic because it never reports a lower value. */
+/**
+ * Fraction over the bytes of the model's big files (the graph and its external data), so the bar
+ * moves evenly while they download; small files only change the message. Their sizes are planned
+ * up front where the Hub can tell them, else added as each file starts. Monotonic: it never reports
+ * a lower value (a file that was not planned can only slow it down).
+ */
 class Progress {
   private done = 0;
   private total = 0;
   private last = 0;
-  constructor(private readonly report?: (message: string, fraction?: number) => void) {}
-  start(size: number) {
+  private readonly planned = new Set<string>();
+  constructor(
+    private readonly report: ((message: string, fraction?: number) => void) | undefined,
+    private readonly counts: (label: string) => boolean,
+  ) {}
+  plan(label: string, size: number) {
+    this.planned.add(label);
     this.total += size;
   }
-  advance(file: string, bytes: number) {
-    this.done += bytes;
+  start(label: string, size: number) {
+    if (this.counts(label) && !this.planned.has(label)) this.total += size;
+  }
+  advance(label: string, bytes: number) {
+    if (this.counts(label)) this.done += bytes;
     const f = this.total > 0 ? Math.min(0.99, this.done / this.total) : 0;
-    if (f >= this.last) {
-      this.last = f;
-      this.report?.(`Downloading ${file}`, f);
-    }
+    if (f >= this.last) this.last = f;
+    this.report?.(`Downloading ${label}`, this.last);
   }
   note(message: string) {
     this.report?.(message, this.last);
@@ -188,13 +204,15 @@ interface Answer {
   declared: Declared;
 }
 
-/** GET following redirects by hand: the Hub's own headers are read on the way and the token stays on its origin. */
-async function get(net: Net, start: string, headers: Record<string, string>, signal?: AbortSignal): Promise<Answer> {
+/** GET (or HEAD) following redirects by hand: the Hub's own headers are read on the way and the token stays on its origin. */
+async function get(net: Net, start: string, headers: Record<string, string>, signal?: AbortSignal, method: 'GET' | 'HEAD' = 'GET'): Promise<Answer> {
+  // A HEAD stays on the Hub: its own answer (a redirect carrying X-Linked-Size, or a 200) is the one that counts.
   let url = new URL(start);
   let meta: Declared = {};
   for (let hop = 0; ; hop++) {
     const onHub = url.origin === net.hubOrigin;
     const res = await request(url, {
+      method,
       dispatcher: net.dispatcher,
       signal,
       // identity: the sizes compared below are of the file itself, not of a compressed transfer.
@@ -202,7 +220,7 @@ async function get(net: Net, start: string, headers: Record<string, string>, sig
     });
     if (onHub) meta = { ...declared(res.headers, res.statusCode), ...meta };
     const location = res.headers.location;
-    if (res.statusCode >= 300 && res.statusCode < 400 && typeof location === 'string') {
+    if (res.statusCode >= 300 && res.statusCode < 400 && typeof location === 'string' && method === 'GET') {
       await res.body.dump();
       if (hop === MAX_REDIRECTS) throw new EngineError('OFFLINE', `${start} redirects more than ${MAX_REDIRECTS} times; check the Hub address (HF_ENDPOINT) or the proxy`);
       const next = new URL(location, url);
@@ -212,6 +230,19 @@ async function get(net: Net, start: string, headers: Record<string, string>, sig
       continue;
     }
     return { res, url, declared: meta };
+  }
+}
+
+/** The size the Hub declares for a file (a HEAD request), or undefined when it cannot say. */
+async function declaredSize(net: Net, url: string, signal?: AbortSignal): Promise<number | undefined> {
+  try {
+    const { res, declared: meta } = await get(net, url, {}, signal, 'HEAD');
+    await res.body.dump();
+    return res.statusCode < 400 ? meta.size : undefined;
+  } catch {
+    // Only the progress bar's scale depends on it; the download itself reports real failures.
+    if (signal?.aborted) throw new EngineError('CANCELLED', 'download cancelled');
+    return undefined;
   }
 }
 
@@ -281,7 +312,7 @@ async function transfer(net: Net, url: string, label: string, partial: string, r
       const offset = statusCode === 206 ? have : 0;
       const length = Number(res.headers['content-length'] ?? NaN);
       const total = meta.size ?? (Number.isSafeInteger(length) ? offset + length : undefined);
-      if (!known && total !== undefined) progress.start(total);
+      if (!known && total !== undefined) progress.start(label, total);
       known = { meta, total };
       if (counted !== offset) progress.advance(label, offset - counted);
       counted = offset;

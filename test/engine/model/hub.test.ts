@@ -28,7 +28,13 @@ describe('Hub download from a loopback server', () => {
   test('downloads config, tokenizer, the dtype graph and the external data it names, with monotonic progress', async () => {
     const cacheDir = tempDir('hub');
     const fractions: number[] = [];
-    const files = await resolveModel({ model: 'acme/tiny', dtype: 'q4', cacheDir, allowRemote: true, onProgress: (_m, f) => f !== undefined && fractions.push(f) });
+    const during: Record<string, number[]> = {};
+    const onProgress = (m: string, f?: number) => {
+      if (f === undefined) return;
+      fractions.push(f);
+      (during[m.replace(/^Downloading acme\/tiny\//, '')] ??= []).push(f);
+    };
+    const files = await resolveModel({ model: 'acme/tiny', dtype: 'q4', cacheDir, allowRemote: true, onProgress });
     assert.equal(files.source, 'hub');
     assert.equal(files.dir, hubDir(cacheDir, 'acme/tiny'));
     assert.deepEqual(readdirSync(path.join(files.dir, 'onnx')).sort(), ['model_q4.onnx', 'model_q4.onnx_data']);
@@ -39,6 +45,11 @@ describe('Hub download from a loopback server', () => {
     assert.ok(server.seen.some((s) => s.server === 'cdn' && s.url.includes('model_q4.onnx_data')));
     assert.ok(fractions.length > 1 && fractions.at(-1) === 1);
     fractions.reduce((prev, f) => (assert.ok(f >= prev, 'progress never goes back'), f));
+    // The bar measures the big files, sized up front: small files leave it at 0, and the data file
+    // (the bulk) moves it from about the graph's share to the end instead of sitting at 99%.
+    assert.equal(Math.max(...during['config.json']), 0);
+    const data = during['onnx/model_q4.onnx_data'];
+    assert.ok(Math.min(...data) < 0.9 && Math.max(...data) > 0.9, `fractions while the data file downloads: ${Math.min(...data)}..${Math.max(...data)}`);
     // A second resolve is served from the cache without touching the network.
     const before = server.seen.length;
     await resolveModel({ model: 'acme/tiny', dtype: 'q4', cacheDir, allowRemote: false });
