@@ -63,9 +63,10 @@ const httpAnswers = (url: string) =>
 
 /**
  * Starts code-server on loopback with this repository installed as an extension, fresh user data
- * in `dir` (settings merged over quiet defaults) and `workspace` open; resolves once it answers HTTP.
+ * in `dir` (settings merged over quiet defaults), `workspace` open and `env` added to its environment;
+ * resolves once it answers HTTP.
  */
-export async function launchCodeServer(opts: { dir: string; workspace: string; settings?: Record<string, unknown>; port?: number }): Promise<CodeServer> {
+export async function launchCodeServer(opts: { dir: string; workspace: string; settings?: Record<string, unknown>; env?: NodeJS.ProcessEnv; port?: number }): Promise<CodeServer> {
   const logFile = path.join(opts.dir, 'code-server.log');
   const logTail = () => {
     try {
@@ -100,7 +101,8 @@ export async function launchCodeServer(opts: { dir: string; workspace: string; s
     process.execPath,
     [entry, '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
       '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir, opts.workspace],
-    { detached: true, stdio: ['ignore', log, log] }, // own process group, so close() can stop all of it
+    // Own process group, so close() can stop all of it; `env` reaches the extension host and the engine.
+    { detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...opts.env } },
   );
   closeSync(log);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));

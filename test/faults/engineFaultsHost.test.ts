@@ -9,27 +9,6 @@ import { after, before, describe, test } from 'node:test';
 import { tempDir } from '../support/paths';
 import { startVsCode, type VsCodeSession } from '../support/vscodeHost';
 
-/** Engine processes (dist/engine.js) descending from the code-server started for `sessionDir`, found through /proc. */
-function enginePids(sessionDir: string): number[] {
-  const procs = readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .flatMap((d) => {
-      try {
-        const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').replaceAll('\0', ' ');
-        const ppid = Number(readFileSync(`/proc/${d}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
-        return [{ pid: Number(d), ppid, cmd }];
-      } catch {
-        return []; // gone meanwhile
-      }
-    });
-  const ours = new Set(procs.filter((p) => p.cmd.includes(sessionDir)).map((p) => p.pid));
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const p of procs) if (!ours.has(p.pid) && ours.has(p.ppid)) grew = !!ours.add(p.pid);
-  }
-  return procs.filter((p) => ours.has(p.pid) && p.cmd.includes('dist/engine.js')).map((p) => p.pid);
-}
-
 const EXTRACT = 'Refusal Lens: Extract Refusal Direction';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Enough prompts that an ablation diff runs for seconds on the organism (about 15 ms each). */
@@ -56,7 +35,7 @@ describe('faults 3: engine faults', { timeout: 10 * 60_000 }, () => {
 
     // VS Code shows only a few toasts at once: the crash's must not queue behind older ones.
     await vs.runCommand('Notifications: Clear All Notifications');
-    const pids = enginePids(vs.dir);
+    const pids = vs.enginePids();
     assert.equal(pids.length, 1, `engine processes: ${pids.join(', ')}`);
     // Stopped first, so the kill lands while the extraction request is certainly pending (on the
     // organism an extraction takes half a second); the engine-side kill mid-extraction is tested
@@ -76,7 +55,7 @@ describe('faults 3: engine faults', { timeout: 10 * 60_000 }, () => {
 
     await crash.locator('.monaco-button').filter({ hasText: 'Restart Engine' }).click();
     await toast(/Refusal Lens engine restarted with built-in organism/).waitFor({ timeout: 120_000 });
-    const restarted = enginePids(vs.dir);
+    const restarted = vs.enginePids();
     assert.equal(restarted.length, 1);
     assert.notEqual(restarted[0], pids[0]);
 
@@ -90,7 +69,7 @@ describe('faults 3: engine faults', { timeout: 10 * 60_000 }, () => {
 
   test('in VS Code: the engine killed during an ablation diff leaves the panel saying failed after k of n prompts, unfinished prompts marked incomplete, never done', async () => {
     await vs.runCommand('Notifications: Clear All Notifications');
-    const [pid] = enginePids(vs.dir);
+    const [pid] = vs.enginePids();
     await vs.openFile('many.txt');
     await vs.runCommand('Refusal Lens: Ablation Diff on Prompt File');
     const { locator: runState, frame } = await vs.findInWebviews('#run-state', 60_000);

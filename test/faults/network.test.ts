@@ -4,9 +4,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { env } from '@huggingface/transformers';
@@ -15,6 +12,7 @@ import { ATTEMPTS, downloadHubModel, hubDir } from '../../src/engine/model/hub';
 import { PROXY_STRICT_SSL_ENV } from '../../src/protocol';
 import { fixture } from '../support/fixtures';
 import { type HubServer, startHub } from '../support/hubServer';
+import { startProxy } from '../support/proxyServer';
 import { REPO, tempDir } from '../support/paths';
 
 const ID = 'acme/tiny';
@@ -40,43 +38,6 @@ function assertNothingHalfWritten(cacheDir: string, file: string) {
   assert.ok(!left.some((f) => f.includes('.part')), `part files left: ${left}`);
   assert.ok(!left.some((f) => f.startsWith('.complete')), `completion marker left: ${left}`);
   assert.ok(!left.includes(file), `${file} left at its final name`);
-}
-
-/** A CONNECT proxy on loopback that records the tunnels asked of it; 'refuse' answers 403. */
-async function startProxy(mode: 'tunnel' | 'refuse') {
-  const tunnels: string[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = http.createServer((req, res) => {
-    // Plain (non-CONNECT) proxy requests are not expected: undici tunnels every request.
-    tunnels.push(`plain ${req.url}`);
-    res.writeHead(405).end();
-  });
-  server.on('connect', (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
-    tunnels.push(req.url!);
-    sockets.add(client);
-    if (mode === 'refuse') {
-      client.end('HTTP/1.1 403 Forbidden\r\n\r\n');
-      return;
-    }
-    const [host, port] = req.url!.split(':');
-    const upstream = net.connect(Number(port), host, () => {
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      upstream.write(head);
-      upstream.pipe(client).pipe(upstream);
-    });
-    sockets.add(upstream);
-    upstream.on('error', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    tunnels,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise((r) => server.close(r));
-    },
-  };
 }
 
 describe('faults 5: network paths', () => {

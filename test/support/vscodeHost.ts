@@ -2,7 +2,7 @@
 // installed from npm by scripts/ensure-test-deps.cjs) runs this repository as an installed extension,
 // and playwright-core drives its workbench in Debian's Chromium. Recipe and timings:
 // ../shared/docs/real-vscode-host.md. The repo's dist/ must be built first (`npm test` does).
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Browser, chromium, type Frame, type Locator, type Page } from 'playwright-core';
 import { ensureChromium, launchCodeServer } from '../../scripts/codeServer';
@@ -22,17 +22,40 @@ export interface VsCodeSession {
   notifications(): Promise<string[]>;
   /** Saves `.test-artifacts/<name>.png` in the repo and returns its path. */
   screenshot(name: string): Promise<string>;
+  /** Process ids of the engines (dist/engine.js) this session's extension host runs. */
+  enginePids(): number[];
   /** Closes the browser and stops code-server with everything it spawned; safe to call twice. */
   close(): Promise<void>;
+}
+
+/** Engine processes (dist/engine.js) descending from the code-server started for `sessionDir`, found through /proc. */
+function enginePids(sessionDir: string): number[] {
+  const procs = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .flatMap((d) => {
+      try {
+        const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').replaceAll('\0', ' ');
+        const ppid = Number(readFileSync(`/proc/${d}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+        return [{ pid: Number(d), ppid, cmd }];
+      } catch {
+        return []; // gone meanwhile
+      }
+    });
+  const ours = new Set(procs.filter((p) => p.cmd.includes(sessionDir)).map((p) => p.pid));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of procs) if (!ours.has(p.pid) && ours.has(p.ppid)) grew = !!ours.add(p.pid);
+  }
+  return procs.filter((p) => ours.has(p.pid) && p.cmd.includes('dist/engine.js')).map((p) => p.pid);
 }
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function startVsCode(opts: { workspace: string; settings?: Record<string, unknown> }): Promise<VsCodeSession> {
+export async function startVsCode(opts: { workspace: string; settings?: Record<string, unknown>; env?: NodeJS.ProcessEnv }): Promise<VsCodeSession> {
   const dir = tempDir('vscode');
-  const server = await launchCodeServer({ dir, workspace: opts.workspace, settings: opts.settings });
+  const server = await launchCodeServer({ dir, workspace: opts.workspace, settings: opts.settings, env: opts.env });
   const fail = (what: string, cause?: unknown): never => {
     throw new Error(`${what}${cause ? `: ${(cause as Error).message ?? cause}` : ''}\n--- last lines of ${server.logFile}:\n${server.logTail()}`);
   };
@@ -78,6 +101,7 @@ export async function startVsCode(opts: { workspace: string; settings?: Record<s
       page,
       dir,
       close,
+      enginePids: () => enginePids(dir),
       // F1 opens the palette with its '>' prefix; fill() replaces that, so it is typed back.
       runCommand: (title) => pick('F1', `>${title}`, title),
       async openFile(relPath) {

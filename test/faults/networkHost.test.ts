@@ -1,0 +1,65 @@
+// Fault injection, category 5, in a real VS Code (code-server in Chromium, see
+// test/support/vscodeHost.ts): VS Code's own proxy and offline settings reach the engine's Hub
+// downloads. The Hub is the loopback stand-in (test/support/hubServer.ts, named by HF_ENDPOINT in
+// code-server's environment), VS Code's `http.proxy` names a loopback CONNECT proxy, and the model
+// setting is a Hub id. (refusalLens.allowDownloads off, the offline path, is one line in
+// src/host/models.ts and is tested at the engine in network.test.ts.) dist/ must be built (`npm test` does).
+import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { PROXY_STRICT_SSL_ENV } from '../../src/protocol';
+import { fixture } from '../support/fixtures';
+import { type HubServer, startHub } from '../support/hubServer';
+import { tempDir } from '../support/paths';
+import { startProxy } from '../support/proxyServer';
+import { startVsCode, type VsCodeSession } from '../support/vscodeHost';
+
+const INSPECT = 'Refusal Lens: Inspect Model';
+
+describe('faults 5: network paths', { timeout: 10 * 60_000 }, () => {
+  const fx = fixture({ style: 'torch', dtype: 'fp32' });
+  let hub: HubServer;
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  let vs: VsCodeSession;
+  before(async () => {
+    hub = await startHub(fx.dir, 'acme/tiny');
+    proxy = await startProxy('tunnel');
+    vs = await startVsCode({
+      workspace: tempDir('faults5-host'),
+      settings: { 'refusalLens.model': 'acme/tiny', 'refusalLens.dtype': 'fp32', 'http.proxy': proxy.url, 'http.proxyStrictSSL': false },
+      env: { HF_ENDPOINT: hub.hub, HTTPS_PROXY: '', HTTP_PROXY: '', NO_PROXY: '', HF_HUB_OFFLINE: '' },
+    });
+  });
+  after(async () => {
+    await vs?.close();
+    await proxy?.close();
+    await hub?.close();
+  });
+
+  const toast = (text: RegExp) => vs.page.locator('.notifications-toasts .notification-list-item').filter({ hasText: text });
+
+  test("in VS Code: a Hub model downloads through VS Code's http.proxy with a progress bar, and loads", async () => {
+    // Slow enough (about 3 s for the graph) that the progress notification can be seen.
+    hub.faults.trickle = Math.max(256, Math.ceil(statSync(fx.onnxPath).size / 600));
+    await vs.runCommand(INSPECT);
+    // The toast's row holds the message and, beside it, the progress bar.
+    const row = vs.page.locator('.notifications-toasts .monaco-list-row').filter({ hasText: /loading acme\/tiny: Downloading acme\/tiny\/onnx\/model\.onnx/ });
+    await row.waitFor({ timeout: 120_000 });
+    const bar = row.locator('.monaco-progress-container.discrete .progress-bit');
+    const width = async () => Number((await bar.getAttribute('style').catch(() => ''))?.match(/width: ([\d.]+)%/)?.[1] ?? NaN);
+    let seen = await width();
+    for (let i = 0; i < 20 && !(seen > 0); i++) seen = await new Promise((r) => setTimeout(r, 100)).then(width);
+    assert.ok(seen > 0 && seen < 100, `a determinate bar part-way while the graph downloads (width ${seen}%)`);
+    await vs.screenshot('vscode-hub-download');
+    await toast(/residual hooks/).waitFor({ timeout: 120_000 });
+
+    const tunnels = new Set(proxy.tunnels);
+    assert.deepEqual([...tunnels].sort(), [new URL(hub.cdn).host, new URL(hub.hub).host].sort(), 'every request went through the proxy: the Hub, and the CDN it redirects to');
+    assert.ok(hub.seen.some((s) => s.url.endsWith('/onnx/model.onnx')), 'the graph came from the Hub');
+    // What the extension handed the engine process for VS Code's proxy settings.
+    const [pid] = vs.enginePids();
+    const environ = new Set(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0'));
+    assert.ok(environ.has(`HTTPS_PROXY=${proxy.url}`), 'http.proxy reaches the engine');
+    assert.ok(environ.has(`${PROXY_STRICT_SSL_ENV}=false`), 'http.proxyStrictSSL: false reaches the engine');
+  });
+});
