@@ -2,10 +2,11 @@
 // test/support/vscodeHost.ts): VS Code's own proxy and offline settings reach the engine's Hub
 // downloads. The Hub is the loopback stand-in (test/support/hubServer.ts, named by HF_ENDPOINT in
 // code-server's environment), VS Code's `http.proxy` names a loopback CONNECT proxy, and the model
-// setting is a Hub id. (refusalLens.allowDownloads off, the offline path, is one line in
-// src/host/models.ts and is tested at the engine in network.test.ts.) dist/ must be built (`npm test` does).
+// setting is a Hub id; then refusalLens.allowDownloads is turned off in the settings editor. dist/
+// must be built (`npm test` does).
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PROXY_STRICT_SSL_ENV } from '../../src/protocol';
 import { fixture } from '../support/fixtures';
@@ -26,7 +27,12 @@ describe('faults 5: network paths', { timeout: 10 * 60_000 }, () => {
     proxy = await startProxy('tunnel');
     vs = await startVsCode({
       workspace: tempDir('faults5-host'),
-      settings: { 'refusalLens.model': 'acme/tiny', 'refusalLens.dtype': 'fp32', 'http.proxy': proxy.url, 'http.proxyStrictSSL': false },
+      settings: {
+        'refusalLens.model': 'acme/tiny',
+        'refusalLens.dtype': 'fp32',
+        'http.proxy': proxy.url,
+        'http.proxyStrictSSL': false,
+      },
       env: { HF_ENDPOINT: hub.hub, HTTPS_PROXY: '', HTTP_PROXY: '', NO_PROXY: '', HF_HUB_OFFLINE: '' },
     });
   });
@@ -61,5 +67,30 @@ describe('faults 5: network paths', { timeout: 10 * 60_000 }, () => {
     const environ = new Set(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0'));
     assert.ok(environ.has(`HTTPS_PROXY=${proxy.url}`), 'http.proxy reaches the engine');
     assert.ok(environ.has(`${PROXY_STRICT_SSL_ENV}=false`), 'http.proxyStrictSSL: false reaches the engine');
+  });
+
+  test('in VS Code: with refusalLens.allowDownloads off, a model not in the cache is an error that says so, and nothing is requested', async () => {
+    const requests = hub.seen.length;
+    // Edited the way a user does, in the settings editor (VS Code does not watch its settings file
+    // for outside writes here).
+    const settings = path.join(vs.dir, 'user-data', 'User', 'settings.json');
+    const next = { ...(JSON.parse(readFileSync(settings, 'utf8')) as object), 'refusalLens.model': 'acme/other', 'refusalLens.allowDownloads': false };
+    await vs.runCommand('Preferences: Open User Settings (JSON)');
+    const editor = vs.page.locator('.editor-instance .monaco-editor textarea').first();
+    await editor.waitFor({ timeout: 30_000 });
+    await editor.focus();
+    await vs.page.keyboard.press('Control+A');
+    await vs.page.keyboard.insertText(JSON.stringify(next, null, 2));
+    // Whatever the editor auto-closed after the cursor goes.
+    await vs.page.keyboard.press('Shift+Control+End');
+    await vs.page.keyboard.press('Delete');
+    await vs.page.keyboard.press('Control+S');
+    for (let i = 0; i < 50 && !readFileSync(settings, 'utf8').includes('acme/other'); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(JSON.parse(readFileSync(settings, 'utf8')), next, 'the settings file holds exactly the edited settings');
+    await vs.runCommand('Notifications: Clear All Notifications');
+    await vs.runCommand(INSPECT);
+    const offline = toast(/acme\/other \(fp32\) is not in the cache .* downloads are off/);
+    await offline.waitFor({ timeout: 60_000 }).catch(async (e: Error) => assert.fail(`${e.message}\nnotifications: ${(await vs.notifications()).join(' | ')}`));
+    assert.equal(hub.seen.length, requests, 'no request reached the Hub');
   });
 });
