@@ -12,8 +12,10 @@ import { after, before, describe, test } from 'node:test';
 import { alive } from '../../src/engine/atomicWrite';
 import { readDirections, writeDirections } from '../../src/engine/directions/file';
 import { Engine } from '../../src/engine/engine';
+import { instrumentCached } from '../../src/engine/onnx/cache';
 import { writeOrganism } from '../../src/modelgen/organism';
 import { REAL_ENGINE, rejectsWith, TEST_ENGINE, testClient, TSX } from '../support/engineClients';
+import { fixture } from '../support/fixtures';
 import { REPO, tempDir } from '../support/paths';
 
 /** The organism (a tiny model with a planted refusal circuit) and its prompt sets, written once for the file. */
@@ -146,15 +148,22 @@ describe('faults 3: engine faults', () => {
     });
 
     const prlimit = ['/usr/bin/prlimit', '/bin/prlimit'].find(existsSync);
+    /**
+     * Limits the process's address space (soft limit only, so it can be lifted) to what it has
+     * mapped now plus `headroom` bytes; returns the function that lifts it.
+     */
+    const limitAddressSpace = (pid: number, headroom: number) => {
+      const mapped = Number(/VmSize:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+      execFileSync(prlimit!, [`--pid=${pid}`, `--as=${mapped + headroom}:`]);
+      return () => execFileSync(prlimit!, [`--pid=${pid}`, '--as=unlimited:']);
+    };
     test('an onnxruntime allocation refused under an address-space limit (prlimit --as) is OUT_OF_MEMORY, and the engine lives on', { skip: prlimit ? undefined : 'prlimit (util-linux) is not installed' }, async () => {
       const { c, states } = testClient(REAL_ENGINE);
       try {
         await c.request('load', { model: organismDir, cacheDir: tempDir('faults3-ort') });
         const pid = c.pid!;
-        // The limit (soft only, so it can be lifted) leaves 64 MB above what the engine has mapped;
-        // 4000 tokens' attention scores need 256 MB in one buffer.
-        const mapped = Number(/VmSize:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
-        execFileSync(prlimit!, [`--pid=${pid}`, `--as=${mapped + 64 * 2 ** 20}:`]);
+        // 64 MB above what the engine has mapped; 4000 tokens' attention scores need 256 MB in one buffer.
+        const lift = limitAddressSpace(pid, 64 * 2 ** 20);
         const ids = Array.from({ length: 4000 }, (_, i) => 1 + (i % 20));
         const e = await rejectsWith(c.request('forward', { inputs: [{ ids }], logits: 'last' }), 'OUT_OF_MEMORY');
         assert.match(e.message, /^the engine ran out of memory \(Failed to allocate memory for requested buffer of size \d+\); try a smaller dtype \(q4\)/);
@@ -162,9 +171,34 @@ describe('faults 3: engine faults', () => {
         assert.ok(!e.engineStopped, 'reportError shows this one: no crash notification comes');
         assert.equal(c.pid, pid);
         assert.equal((await c.request('forward', { inputs: [{ ids: ids.slice(0, 8) }] })).items[0].ids.length, 8, 'the same process answers the next request');
-        execFileSync(prlimit!, [`--pid=${pid}`, '--as=unlimited:']);
+        lift();
         assert.equal((await c.request('forward', { inputs: [{ ids }] })).items[0].ids.length, 4000, 'and the big one once memory allows');
         assert.ok(!states.includes('crashed'));
+      } finally {
+        await c.dispose();
+      }
+    });
+
+    test('a load that runs out of memory under an address-space limit is OUT_OF_MEMORY, never an invalid model', { skip: prlimit ? undefined : 'prlimit (util-linux) is not installed' }, async () => {
+      const { c } = testClient(REAL_ENGINE);
+      try {
+        // 58 MB of weights, instrumented beforehand in this process, so the engine's load goes
+        // straight to onnxruntime's session creation, with 8 MB to spare.
+        const big = fixture({ style: 'torch', dtype: 'fp32', config: { layers: 6, hidden: 512, intermediate: 1024, heads: 8, kvHeads: 4, headDim: 64 } });
+        const cacheDir = tempDir('faults3-ort-load');
+        await instrumentCached(big.onnxPath, { layers: 6, hidden: 512, cacheDir });
+        await c.request('load', { model: organismDir, cacheDir });
+        const lift = limitAddressSpace(c.pid!, 8 * 2 ** 20);
+        const e = await rejectsWith(c.request('load', { model: big.dir, cacheDir }), 'OUT_OF_MEMORY');
+        assert.match(e.message, /^the engine ran out of memory .*; try a smaller dtype \(q4\), fewer prompts or a shorter prompt$/);
+        // Where it ran out is the system's choice: mostly onnxruntime (a bad_alloc, or a thread it
+        // cannot start), which the engine survives; sometimes V8, which ends the process.
+        if (e.engineStopped) await c.restart();
+        else {
+          lift();
+          assert.equal((await c.request('info', {})).model, organismDir, 'the organism is still loaded');
+        }
+        assert.equal((await c.request('load', { model: big.dir, cacheDir })).layers, 6, 'and the big model loads once memory allows');
       } finally {
         await c.dispose();
       }

@@ -3,6 +3,7 @@
 // anything runs.
 import type { InstrumentedModel } from '../onnx/cache';
 import { EngineError } from '../model/errors';
+import { outOfMemoryText } from '../outOfMemory';
 import { createSession, Decoder, SessionOptions } from './decoder';
 
 export interface DecoderShape {
@@ -38,6 +39,8 @@ export async function openDecoder(
   try {
     session = await createSession(instrumented.path, instrumented.weightsDir, opts);
   } catch (e) {
+    // Memory running out is not the graph's fault: the server reports it as OUT_OF_MEMORY, with advice.
+    if (outOfMemoryText((e as Error).message)) throw e;
     // The graph passed our checks but not onnxruntime's (unknown or custom ops, bad types, broken weights).
     throw new EngineError('MODEL_INVALID', `onnxruntime cannot load the graph: ${(e as Error).message}`);
   }
