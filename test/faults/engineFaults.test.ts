@@ -13,6 +13,7 @@ import { alive } from '../../src/engine/atomicWrite';
 import { readDirections, writeDirections } from '../../src/engine/directions/file';
 import { Engine } from '../../src/engine/engine';
 import { instrumentCached } from '../../src/engine/onnx/cache';
+import type { EngineRequestError } from '../../src/host/engineClient';
 import { writeOrganism } from '../../src/modelgen/organism';
 import { REAL_ENGINE, rejectsWith, TEST_ENGINE, testClient, TSX } from '../support/engineClients';
 import { fixture } from '../support/fixtures';
@@ -179,7 +180,7 @@ describe('faults 3: engine faults', () => {
       }
     });
 
-    test('a load that runs out of memory under an address-space limit is OUT_OF_MEMORY, never an invalid model', { skip: prlimit ? undefined : 'prlimit (util-linux) is not installed' }, async () => {
+    test('a load that runs out of memory under an address-space limit is OUT_OF_MEMORY (or a crash), never an invalid model', { skip: prlimit ? undefined : 'prlimit (util-linux) is not installed' }, async (t) => {
       const { c } = testClient(REAL_ENGINE);
       try {
         // 58 MB of weights, instrumented beforehand in this process, so the engine's load goes
@@ -189,12 +190,24 @@ describe('faults 3: engine faults', () => {
         await instrumentCached(big.onnxPath, { layers: 6, hidden: 512, cacheDir });
         await c.request('load', { model: organismDir, cacheDir });
         const lift = limitAddressSpace(c.pid!, 8 * 2 ** 20);
-        const e = await rejectsWith(c.request('load', { model: big.dir, cacheDir }), 'OUT_OF_MEMORY');
-        assert.match(e.message, /^the engine ran out of memory .*; try a smaller dtype \(q4\), fewer prompts or a shorter prompt$/);
-        // Where it ran out is the system's choice: mostly onnxruntime (a bad_alloc, or a thread it
-        // cannot start), which the engine survives; sometimes V8, which ends the process.
-        if (e.engineStopped) await c.restart();
-        else {
+        const e = await c.request('load', { model: big.dir, cacheDir }).then(
+          () => undefined,
+          (err: EngineRequestError) => err,
+        );
+        if (!e) {
+          // Memory the process had freed was enough after all (rare): nothing ran out to check.
+          t.skip('the model fitted in memory the engine had already mapped');
+          return;
+        }
+        // Where it runs out is the system's choice. Mostly in onnxruntime (a bad_alloc, or a thread
+        // it cannot start): the engine survives and says so. Sometimes in V8 or in native code that
+        // does not check its allocations: the process ends (the crash path, tested above).
+        if (e.engineStopped) {
+          assert.ok(e.code === 'OUT_OF_MEMORY' || e.code === 'ENGINE_CRASHED', `${e.code}: ${e.message}`);
+          await c.restart();
+        } else {
+          assert.equal(e.code, 'OUT_OF_MEMORY', e.message);
+          assert.match(e.message, /^the engine ran out of memory .*; try a smaller dtype \(q4\), fewer prompts or a shorter prompt$/);
           lift();
           assert.equal((await c.request('info', {})).model, organismDir, 'the organism is still loaded');
         }
