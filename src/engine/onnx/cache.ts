@@ -97,12 +97,13 @@ export async function instrumentCached(
   await fs.mkdir(path.dirname(dir), { recursive: true });
   // Temp folders of builds killed part-way would otherwise stay forever (they can hold the weights).
   await removeOrphans(path.dirname(dir), `${path.basename(dir)}.tmp-`);
+  // Any tensor with external data (a Constant's or a subgraph's too) keeps the source folder as
+  // weightsDir; ours also when another engine wins the rename (its source may be another folder).
+  const hasExternal = scanExternalData(onnxPath).length > 0;
+  const weightsDir = hasExternal ? path.dirname(path.resolve(onnxPath)) : dir;
   // A private temp folder per build (two windows, or two loads in one engine, never share one).
   const tmp = await fs.mkdtemp(`${dir}.tmp-${process.pid}-`);
   try {
-    // Any tensor with external data (a Constant's or a subgraph's too) keeps the source folder as weightsDir.
-    const hasExternal = scanExternalData(onnxPath).length > 0;
-    const weightsDir = hasExternal ? path.dirname(path.resolve(onnxPath)) : dir;
     if (!hasExternal) externalizeInitializers(model, path.join(tmp, DATA_FILE), EXTERNALIZE_BYTES);
     await checkpoint(signal);
     writeFileSync(path.join(tmp, INSTRUMENTED_FILE), encodeModel(model));
@@ -125,7 +126,7 @@ export async function instrumentCached(
     await fs.rm(tmp, { recursive: true, force: true });
     throw e;
   }
-  return { path: path.join(dir, INSTRUMENTED_FILE), weightsDir: (await readEntry(dir))!.weightsDir, meta, cacheHit: false };
+  return { path: path.join(dir, INSTRUMENTED_FILE), weightsDir, meta, cacheHit: false };
 }
 
 /**
