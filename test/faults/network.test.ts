@@ -9,6 +9,7 @@ import { after, afterEach, before, beforeEach, describe, test } from 'node:test'
 import { env } from '@huggingface/transformers';
 import { EngineError } from '../../src/engine/model/errors';
 import { ATTEMPTS, downloadHubModel, hubDir } from '../../src/engine/model/hub';
+import { DataType, decodeModel, encodeModel, f32Tensor, node, onnx, valueInfo } from '../../src/engine/onnx/proto';
 import { PROXY_STRICT_SSL_ENV } from '../../src/protocol';
 import { fixture } from '../support/fixtures';
 import { type HubServer, startHub } from '../support/hubServer';
@@ -224,6 +225,50 @@ describe('faults 5: network paths', () => {
     test('an unreachable host is OFFLINE naming it', async () => {
       process.env.HF_ENDPOINT = 'http://127.0.0.1:9/';
       await assert.rejects(download(), failsWith('OFFLINE', /cannot download acme\/tiny\/config\.json from 127\.0\.0\.1:9 \(.*ECONNREFUSED/));
+    });
+  });
+
+  describe('hostile repositories', () => {
+    /** A copy of the fixture whose graph gains a Constant with its value in external data at `location`. */
+    async function withConstant(location: string, edit: (dir: string) => void = () => {}) {
+      const dir = fixture({ style: 'torch', dtype: 'q4', externalData: true }).dir;
+      const graphPath = path.join(dir, 'onnx', 'model_q4.onnx');
+      const m = decodeModel(readFileSync(graphPath));
+      const t = f32Tensor('cv', [2], [1, 2]);
+      t.rawData = null;
+      t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+      t.externalData = [{ key: 'location', value: location }, { key: 'offset', value: '0' }, { key: 'length', value: '8' }];
+      // Inside an If's branch: the walk must reach subgraphs, not only the top-level initializers.
+      const branch = { name: 'then', node: [{ ...node('Constant', [], ['c_out'], 'c0'), attribute: [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t }] }], output: [valueInfo('c_out', DataType.FLOAT, [2])] };
+      m.graph!.node!.push({ ...node('If', ['cond'], ['if_out'], 'if0'), attribute: [{ name: 'then_branch', type: onnx.AttributeProto.AttributeType.GRAPH, g: branch }, { name: 'else_branch', type: onnx.AttributeProto.AttributeType.GRAPH, g: branch }] });
+      writeFileSync(graphPath, encodeModel(m));
+      edit(dir);
+      return startHub(dir, ID);
+    }
+
+    test('external data named by a tensor in a subgraph is downloaded with the rest', async () => {
+      const hub = await withConstant('const.bin', (dir) => writeFileSync(path.join(dir, 'onnx', 'const.bin'), Buffer.from(new Float32Array([1, 2]).buffer)));
+      try {
+        process.env.HF_ENDPOINT = hub.hub;
+        const cacheDir = tempDir('net');
+        await download(cacheDir);
+        assert.deepEqual(readdirSync(path.join(hubDir(cacheDir, ID), 'onnx')).sort(), ['const.bin', 'model_q4.onnx', 'model_q4.onnx_data']);
+      } finally {
+        await hub.close();
+      }
+    });
+
+    test("a graph naming external data outside its folder is MODEL_INVALID before that file is asked for, and the model is not marked complete", async () => {
+      const hub = await withConstant('../../secret.bin');
+      try {
+        process.env.HF_ENDPOINT = hub.hub;
+        const cacheDir = tempDir('net');
+        await assert.rejects(download(cacheDir), failsWith('MODEL_INVALID', /onnx\/model_q4\.onnx names external data '\.\.\/\.\.\/secret\.bin', which climbs out of the model folder with '\.\.'; refusing to download it/));
+        assert.ok(!hub.seen.some((x) => x.url.includes('secret')), 'the file was never requested');
+        assert.ok(!leftIn(cacheDir).some((f) => f.startsWith('.complete')));
+      } finally {
+        await hub.close();
+      }
     });
   });
 

@@ -14,6 +14,7 @@ import { readEntryOf } from '../onnx/cache';
 import { STEER_ADD, STEER_BASIS, STEER_MASK } from '../onnx/instrument';
 import { implicitInputs } from '../onnx/graph';
 import { decodeModel, encodeModel, f32Tensor, onnx } from '../onnx/proto';
+import { scanExternalData } from '../onnx/scan';
 import { checkDirection } from './extract';
 import { unit } from './score';
 
@@ -85,12 +86,9 @@ export async function exportAbliterated(
   for (const t of graph.initializer!) t.name = rename(t.name!);
   await checkpoint(signal);
 
-  // External data moves along under the same relative names (locations stay valid).
-  const locations = new Set<string>();
-  for (const t of graph.initializer ?? []) {
-    const loc = t.externalData?.find((e) => e.key === 'location')?.value;
-    if (loc) locations.add(loc);
-  }
+  // External data (of every tensor, subgraphs and Constants too) moves along under the same
+  // relative names (locations stay valid).
+  const locations = new Set(scanExternalData(info.instrumentedFile).map((r) => r.location));
   const graphFile = path.join('onnx', onnxFileName(info.dtype));
   const files = [...[...locations].map((loc) => path.join('onnx', loc)), ...MODEL_FILES.filter((f) => existsSync(path.join(info.dir, f))), graphFile];
   await fs.mkdir(outDir, { recursive: true });

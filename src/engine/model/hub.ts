@@ -12,7 +12,7 @@
 // file is written to a part file private to this download, checked against the size and hash the
 // Hub declared, and only then renamed into place: a file at its final name is always complete.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, promises as fs, readFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,7 +20,7 @@ import { env } from '@huggingface/transformers';
 import { type Dispatcher, EnvHttpProxyAgent, request } from 'undici';
 import { type Dtype, PROXY_STRICT_SSL_ENV } from '../../protocol';
 import { removeOrphans } from '../atomicWrite';
-import { decodeModel } from '../onnx/proto';
+import { scanExternalData, unsafeLocation } from '../onnx/scan';
 import { EngineError } from './errors';
 import { onnxFileName } from './layout';
 
@@ -82,16 +82,16 @@ export async function downloadHubModel(id: string, dtype: Dtype, opts: DownloadO
       if (size !== undefined) progress.plan(`${id}/${file}`, size);
     }
     await get(onnxFile, true);
-    const graph = decodeModel(readFileSync(path.join(dir, onnxFile)), `${id}/${onnxFile}`);
-    const locations = new Set<string>();
-    for (const t of graph.graph!.initializer ?? []) {
-      const loc = t.externalData?.find((e) => e.key === 'location')?.value;
-      if (loc) locations.add(loc);
+    // Every tensor's external data (subgraphs and Constants too), read without decoding the weights.
+    let refs;
+    try {
+      refs = scanExternalData(path.join(dir, onnxFile), `${id}/${onnxFile}`);
+    } catch (e) {
+      throw new EngineError('MODEL_INVALID', (e as Error).message);
     }
-    for (const loc of locations) {
-      if (path.isAbsolute(loc) || loc.split(/[\\/]/).includes('..')) {
-        throw new EngineError('MODEL_INVALID', `${id}/${onnxFile} names external data '${loc}' outside its folder; refusing to download it`);
-      }
+    for (const loc of new Set(refs.map((r) => r.location))) {
+      const unsafe = unsafeLocation(loc);
+      if (unsafe) throw new EngineError('MODEL_INVALID', `${id}/${onnxFile} names external data '${loc}', which ${unsafe}; refusing to download it`);
       await get(`onnx/${loc}`, true);
     }
     // Written last, after every file is verified and in place; its content does not matter.

@@ -5,6 +5,7 @@
 // initializers and sparse initializers, node attribute tensors (Constant values), subgraphs of
 // If/Loop/Scan at any depth, model-local functions and training graphs.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import path from 'node:path';
 import { OnnxFormatError } from './proto';
 
 /** Field numbers from onnx.proto. */
@@ -106,6 +107,18 @@ export interface ExternalRef {
   bytes?: number;
   /** For messages: "dims [2, 3] of float32". */
   declared: string;
+}
+
+/**
+ * Why an external-data location can never be a file inside the graph's folder (read from the text
+ * alone, before any file exists), or undefined when it may be one.
+ */
+export function unsafeLocation(location: string): string | undefined {
+  if (location === '') return 'is empty';
+  if (location.includes('\0')) return 'contains a NUL byte';
+  if (path.isAbsolute(location) || /^[a-zA-Z]:/.test(location)) return 'is an absolute path';
+  if (location.split(/[\\/]/).includes('..')) return "climbs out of the model folder with '..'";
+  return undefined;
 }
 
 /**
