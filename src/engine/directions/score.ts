@@ -6,6 +6,7 @@ import { forward, forwardVariants } from '../runtime/forward';
 import { checkDirection, refusalTokensOf, type LoadedModel } from './extract';
 import type { DirectionRef } from './evaluate';
 import { EngineError } from '../model/errors';
+import { dot } from './linalg';
 import { logSoftmax, refusalScore } from './metrics';
 
 export interface TriggerScore {
@@ -47,11 +48,8 @@ export function unit(v: number[]): number[] {
   return v.map((x) => x / n);
 }
 
-const project = (x: Float32Array, row: number, r: number[]) => {
-  let s = 0;
-  for (let h = 0; h < r.length; h++) s += x[row * r.length + h] * r[h];
-  return s;
-};
+/** x[row] · r, for a row-major [rows, r.length] matrix x. */
+export const project = (x: Float32Array, row: number, r: number[]) => dot(x, r, row * r.length, 0, r.length);
 
 /**
  * Occlusion attribution of each instruction token to the projection onto `r` at the last position

@@ -10,7 +10,8 @@ import { checkpoint, throwIfCancelled } from '../cancel';
 import { forward } from '../runtime/forward';
 import { steeringTensors } from '../runtime/steering';
 import { encodeChat, refusalTokensOf, type LoadedModel } from './extract';
-import { mat, Mat, svd } from './linalg';
+import { project } from './score';
+import { dot, mat, Mat, svd } from './linalg';
 import { effectiveRank, refusalScore } from './metrics';
 
 export const TAUS = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
@@ -90,11 +91,7 @@ export function linearShift(x: Mat, y: Mat): Mat {
 }
 
 function projections(a: Mat, c: ArrayLike<number>): number[] {
-  return Array.from({ length: a.rows }, (_, i) => {
-    let s = 0;
-    for (let h = 0; h < a.cols; h++) s += a.data[i * a.cols + h] * c[h];
-    return s;
-  });
+  return Array.from({ length: a.rows }, (_, i) => dot(a.data, c, i * a.cols, 0, a.cols));
 }
 
 function correlation(x: number[], y: number[]): number {
@@ -151,29 +148,24 @@ export function decompose(shift: Mat, labels: boolean[], aligned: Mat, base: Mat
  * (proj(t) − proj(t−1)) per distinct instruction token; the five largest. Sets layer.topTokens.
  */
 async function componentTokens(model: LoadedModel, seqs: number[][], layers: SpaceLayer[], signal?: AbortSignal, sample = 16): Promise<void> {
-  const { layers: L, hiddenSize: H } = model.info;
+  const L = model.info.layers;
   const picked = Array.from({ length: Math.min(sample, seqs.length) }, (_, i) => seqs[Math.floor((i * seqs.length) / Math.min(sample, seqs.length))]);
   const outs = await forward(model.decoder, picked, { hooks: ['resid_pre.*', 'resid_final'], logits: 'none', signal });
+  // Per prompt once, not per layer and component: its token strings and instruction span.
+  const prompts = picked.map((ids, i) => ({ strings: model.tokenizer.tokenStrings(ids), span: model.tokenizer.instructionSpan(ids), residuals: outs[i].residuals }));
   for (const layer of layers) {
     const hook = hookOf(layer.layer, L);
     layer.topTokens = layer.components.map((c) => {
       const rise = new Map<string, { sum: number; n: number }>();
-      picked.forEach((ids, i) => {
-        const x = outs[i].residuals[hook];
-        const strings = model.tokenizer.tokenStrings(ids);
-        const [start, end] = model.tokenizer.instructionSpan(ids);
-        const proj = (t: number) => {
-          let d = 0;
-          for (let h = 0; h < H; h++) d += x[t * H + h] * c[h];
-          return d;
-        };
-        for (let t = Math.max(1, start); t < end; t++) {
+      for (const { strings, span, residuals } of prompts) {
+        const x = residuals[hook];
+        for (let t = Math.max(1, span[0]); t < span[1]; t++) {
           const e = rise.get(strings[t]) ?? { sum: 0, n: 0 };
-          e.sum += proj(t) - proj(t - 1);
+          e.sum += project(x, t, c) - project(x, t - 1, c);
           e.n++;
           rise.set(strings[t], e);
         }
-      });
+      }
       return [...rise.entries()]
         .map(([token, e]) => ({ token, mean: e.sum / e.n }))
         .sort((a, b) => b.mean - a.mean)
@@ -195,11 +187,6 @@ async function interactions(model: LoadedModel, seqs: number[][], from: SpaceLay
   const target = hookOf(to.layer, L);
   const base = await forward(model.decoder, seqs, { hooks: [hookOf(from.layer, L), target], logits: 'none', signal });
   const last = (x: Float32Array) => x.subarray(x.length - H);
-  const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-    let s = 0;
-    for (let h = 0; h < H; h++) s += a[h] * b[h];
-    return s;
-  };
   const matrix = from.components.map(() => to.components.map(() => 0));
   for (const [j, cj] of from.components.entries()) {
     for (const [i, ids] of seqs.entries()) {
