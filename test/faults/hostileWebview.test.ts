@@ -32,6 +32,13 @@ const DIFF: DiffViewData = JSON.parse(readFileSync(path.join(FIXTURES, 'diff.jso
 
 const pwned = (p: Awaited<ReturnType<typeof openPanel>>) => p.page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned);
 
+/** No element matching `selector` (the kinds hostile markup would make) is in the panel, and no injected script ran. */
+async function assertOnlyText(p: Awaited<ReturnType<typeof openPanel>>, selector: string): Promise<void> {
+  const made = await p.page.evaluate((sel) => Array.from(document.querySelectorAll(sel), (e) => `${e.outerHTML.slice(0, 80)} in ${e.parentElement?.className}`), selector);
+  assert.deepEqual(made, [], 'no element was created from the data');
+  assert.equal(await pwned(p), undefined);
+}
+
 describe('faults 2: hostile prompts and outputs', () => {
   after(() => closeBrowser());
 
@@ -48,9 +55,7 @@ describe('faults 2: hostile prompts and outputs', () => {
       // Invisible controls are made visible instead of reordering or hiding text.
       assert.equal(shown[4], '\u27e8U+202E\u27e9evil\u27e8U+202C\u27e9');
       assert.equal(shown[5], 'zero\u27e8U+200B\u27e9width');
-      const made = await p.page.evaluate(() => Array.from(document.querySelectorAll('#root script, #root img, #root svg'), (e) => `${e.outerHTML.slice(0, 80)} in ${e.parentElement?.className}`));
-      assert.deepEqual(made, [], 'no element was created from a token');
-      assert.equal(await pwned(p), undefined);
+      await assertOnlyText(p, '#root script, #root img, #root svg');
     } finally {
       await p.close();
     }
@@ -64,9 +69,7 @@ describe('faults 2: hostile prompts and outputs', () => {
       await p.send({ type: 'diff', data });
       await p.send({ type: 'diffToken', row: 0, condition: 'addition', text: '<b onmouseover="window.__pwned = 6">x</b>' });
       assert.equal(await p.page.locator('[data-row="0"] .text[data-condition="baseline"]').textContent(), text);
-      const made = await p.page.evaluate(() => Array.from(document.querySelectorAll('#root script, #root img, #root svg, #root b'), (e) => `${e.outerHTML.slice(0, 80)} in ${e.parentElement?.className}`));
-      assert.deepEqual(made, []);
-      assert.equal(await pwned(p), undefined);
+      await assertOnlyText(p, '#root script, #root img, #root svg, #root b');
     } finally {
       await p.close();
     }
@@ -87,9 +90,7 @@ describe('faults 2: hostile prompts and outputs', () => {
       await p.page.waitForSelector('.candidates');
       const text = await p.page.locator('#root').textContent();
       assert.ok(text!.includes(HOSTILE[0]) && text!.includes(HOSTILE[1]), 'the hostile names are shown as text');
-      const made = await p.page.evaluate(() => Array.from(document.querySelectorAll('#root script, #root img, #root svg:not(.chart)'), (e) => e.outerHTML.slice(0, 80)));
-      assert.deepEqual(made, []);
-      assert.equal(await pwned(p), undefined);
+      await assertOnlyText(p, '#root script, #root img, #root svg:not(.chart)');
     } finally {
       await p.close();
     }
