@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { webviewHtml } from '../../src/host/webviewHtml';
 import { REPO } from './paths';
@@ -88,4 +89,24 @@ export async function screenshot(page: Page, name: string): Promise<string> {
 export async function closeBrowser(): Promise<void> {
   await browser?.close();
   browser = undefined;
+}
+
+/**
+ * One panel page for a whole suite: opened (then `ready` runs on it) before the suite's tests, and
+ * closed with the browser after them. Returns the page's getter.
+ */
+export function suitePanel(name: string, opts: { width?: number; height?: number } = {}, ready: (p: PanelPage) => Promise<void> = async () => {}): () => PanelPage {
+  let p: PanelPage | undefined;
+  before(async () => {
+    p = await openPanel(name, opts);
+    await ready(p);
+  });
+  after(async () => {
+    try {
+      await p?.close();
+    } finally {
+      await closeBrowser();
+    }
+  });
+  return () => p!;
 }

@@ -2,23 +2,16 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { DiffViewData } from '../../src/protocol';
-import { closeBrowser, openPanel, screenshot, type PanelPage } from '../support/browser';
+import { screenshot, suitePanel, type PanelPage } from '../support/browser';
 
 const DATA: DiffViewData = JSON.parse(readFileSync(path.join(__dirname, 'fixtures', 'diff.json'), 'utf8'));
 
 describe('ablation diff panel in Chromium', () => {
   let p: PanelPage;
-  before(async () => {
-    p = await openPanel('diff', { height: 900 });
-  });
-  after(async () => {
-    try {
-      await p?.close();
-    } finally {
-      await closeBrowser();
-    }
+  suitePanel('diff', { height: 900 }, async (page) => {
+    p = page;
   });
 
   test('streams tokens into the right cell before the prompt is finished', async () => {

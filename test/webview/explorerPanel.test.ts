@@ -2,26 +2,19 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { ExplorerViewData } from '../../src/protocol';
-import { closeBrowser, openPanel, screenshot, type PanelPage } from '../support/browser';
+import { screenshot, suitePanel, type PanelPage } from '../support/browser';
 
 const DATA: ExplorerViewData = JSON.parse(readFileSync(path.join(__dirname, 'fixtures', 'explorer.json'), 'utf8'));
 
 describe('direction explorer in Chromium', () => {
   let p: PanelPage;
-  before(async () => {
-    // About the width of a side bar.
-    p = await openPanel('explorer', { width: 420, height: 1400 });
+  // About the width of a side bar.
+  suitePanel('explorer', { width: 420, height: 1400 }, async (page) => {
+    p = page;
     await p.send({ type: 'explorer', data: DATA });
     await p.page.waitForSelector('.candidates');
-  });
-  after(async () => {
-    try {
-      await p?.close();
-    } finally {
-      await closeBrowser();
-    }
   });
 
   test('shows the active direction and one row per candidate, filtered ones greyed with their reason', async () => {

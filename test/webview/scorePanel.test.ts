@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { ScoreViewData } from '../../src/protocol';
-import { closeBrowser, openPanel, screenshot, type PanelPage } from '../support/browser';
+import { screenshot, suitePanel, type PanelPage } from '../support/browser';
 
 const DATA: ScoreViewData = JSON.parse(readFileSync(path.join(__dirname, 'fixtures', 'score.json'), 'utf8'));
 
@@ -18,17 +18,10 @@ function alpha(css: string): number {
 
 describe('score panel in Chromium', () => {
   let p: PanelPage;
-  before(async () => {
-    p = await openPanel('score');
+  suitePanel('score', {}, async (page) => {
+    p = page;
     await p.send({ type: 'score', data: DATA });
     await p.page.waitForSelector('.token');
-  });
-  after(async () => {
-    try {
-      await p?.close();
-    } finally {
-      await closeBrowser();
-    }
   });
 
   test('renders every token, with template tokens marked, and the refusal metric', async () => {
