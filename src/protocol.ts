@@ -10,6 +10,9 @@ export const PROTOCOL_VERSION = 1;
 
 export const DTYPES = ['fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16'] as const;
 export const Dtype = z.enum(DTYPES);
+
+/** A Hugging Face Hub model id, owner/name: what the engine downloads and Select Model accepts. */
+export const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 export type Dtype = z.infer<typeof Dtype>;
 
 const finite = z.number().refine(Number.isFinite, { message: 'must be a finite number' });

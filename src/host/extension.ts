@@ -2,6 +2,7 @@
 // features (model management, Score, Ablation Diff, Direction Explorer). Every model result comes
 // from the engine process.
 import * as vscode from 'vscode';
+import { HUB_ID } from '../protocol';
 import { AblationFeature } from './ablation';
 import { DirectionStore } from './directions';
 import { EngineClient } from './engineClient';
@@ -84,7 +85,7 @@ export function activate(context: vscode.ExtensionContext): void {
       model = await vscode.window.showInputBox({
         title: 'Hugging Face Hub id',
         placeHolder: 'onnx-community/Qwen2.5-0.5B-Instruct',
-        validateInput: (v) => (/^[\w.-]+\/[\w.-]+$/.test(v.trim()) ? undefined : 'Expected owner/name'),
+        validateInput: (v) => (HUB_ID.test(v.trim()) ? undefined : 'Expected owner/name'),
       });
     }
     if (model === undefined) return;

@@ -24,7 +24,6 @@ import { scanExternalData, unsafeLocation } from '../onnx/scan';
 import { EngineError } from './errors';
 import { onnxFileName } from './layout';
 
-export const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 const REQUIRED = ['config.json', 'tokenizer.json', 'tokenizer_config.json'];
 const OPTIONAL = ['generation_config.json', 'special_tokens_map.json', 'chat_template.jinja'];
 /** Tries per file; a transfer cut mid-file continues with a Range request from the bytes on disk. */

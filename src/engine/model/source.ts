@@ -3,10 +3,10 @@
 // outside the folder) is refused here, before any session sees the graph.
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { Dtype } from '../../protocol';
+import { type Dtype, HUB_ID } from '../../protocol';
 import { scanExternalData, unsafeLocation } from '../onnx/scan';
 import { EngineError } from './errors';
-import { downloadHubModel, HUB_ID } from './hub';
+import { downloadHubModel } from './hub';
 import { DTYPE_SUFFIX, onnxFileName } from './layout';
 
 export interface ModelFiles {
