@@ -206,6 +206,10 @@ export const ScoreParams = z
 export const Condition = z.enum(['baseline', 'ablation', 'addition']);
 export type Condition = z.infer<typeof Condition>;
 
+/** An evaluation streams each prompt's conditions on one token stream each, numbered in Condition's order. */
+export const conditionStream = (prompt: number, condition: Condition) => prompt * Condition.options.length + Condition.options.indexOf(condition);
+export const streamCondition = (index: number) => ({ prompt: Math.floor(index / Condition.options.length), condition: Condition.options[index % Condition.options.length] });
+
 export const EvaluateParams = z
   .object({
     prompts: PromptList,

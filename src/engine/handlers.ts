@@ -15,10 +15,10 @@
 import { existsSync, promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { buildOrganism, writeOrganism } from '../modelgen/organism';
-import type { OrganismResult, ParsedParamsOf } from '../protocol';
+import { conditionStream, type OrganismResult, type ParsedParamsOf } from '../protocol';
 import { removeOrphans } from './atomicWrite';
 import { checkpoint } from './cancel';
-import { CONDITIONS, evaluateDirection } from './directions/evaluate';
+import { evaluateDirection } from './directions/evaluate';
 import { exportAbliterated } from './directions/export';
 import { extractRefusalDirection } from './directions/extract';
 import { promptSet, splitTrainVal } from './directions/prompts';
@@ -70,8 +70,7 @@ export function createHandlers(): Handlers {
         conditions: params.conditions,
         signal: ctx.signal,
         progress: ctx.progress,
-        // Streams every condition's tokens: index encodes prompt and condition for the host.
-        onToken: (prompt, condition, text) => ctx.token(prompt * 3 + CONDITIONS.indexOf(condition), 0, text),
+        onToken: (prompt, condition, text) => ctx.token(conditionStream(prompt, condition), 0, text),
         onResult: (result, index) => ctx.partial(index, result),
       }),
     async space(params, ctx) {

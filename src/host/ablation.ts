@@ -5,9 +5,9 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import type { PromptResult } from '../engine/directions/evaluate';
 import { parsePrompts, promptSet } from '../engine/directions/prompts';
-import { Condition, type DiffViewData, type HostToWebview, type WebviewToHost } from '../protocol';
+import { Condition, streamCondition, type DiffViewData, type HostToWebview, type WebviewToHost } from '../protocol';
 import { requireDirection } from './directions';
-import { reportError } from './notify';
+import { reportError, withEngineProgress } from './notify';
 import { SingletonPanel, type PanelSpec } from './panels/webview';
 import type { Services } from './services';
 import { activePrompt } from './prompts';
@@ -101,42 +101,39 @@ export class AblationFeature implements vscode.Disposable {
     const panel = SingletonPanel.show(DIFF_PANEL, this.s.extensionUri, this.s.log, () => this.snapshot(), (m) => this.onMessage(m));
     panel.post({ type: 'diff', data });
     const post = (m: HostToWebview) => SingletonPanel.get(DIFF_PANEL.viewType)?.post(m);
+    // Cancelled from the notification, the panel, or a newer run.
+    let signal: AbortSignal | undefined;
     try {
-      const r = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Refusal Lens: ablation diff on ${run.source}`, cancellable: true },
-        (progress, token) => {
-          token.onCancellationRequested(() => ctl.abort());
-          return this.s.engine.request(
-            'evaluate',
-            { prompts: run.prompts, direction: { vector: d.vector, layer: d.layer }, coefficient: s.coefficient, maxNewTokens: s.maxNewTokens, conditions: s.conditions },
-            {
-              signal: ctl.signal,
-              onProgress: (n) => progress.report({ message: n.message, increment: run.prompts.length > 1 ? 100 / run.prompts.length : undefined }),
-              // The engine numbers streams prompt × 3 + condition (CONDITIONS order).
-              onToken: (n) => {
-                const row = Math.floor(n.index / 3);
-                const condition = CONDITIONS[n.index % 3];
-                const texts = data.rows[row]?.texts;
-                if (!texts) return;
-                texts[condition] = (texts[condition] ?? '') + n.text;
-                post({ type: 'diffToken', row, condition, text: n.text });
-              },
-              onPartial: (n) => {
-                const row = data.rows[n.index];
-                if (!row) return;
-                finishRow(row, n.value as PromptResult, s.conditions);
-                summarise(data);
-                post({ type: 'diff', data });
-              },
+      const r = await withEngineProgress(`ablation diff on ${run.source}`, (notification, report) => {
+        signal = AbortSignal.any([notification, ctl.signal]);
+        return this.s.engine.request(
+          'evaluate',
+          { prompts: run.prompts, direction: { vector: d.vector, layer: d.layer }, coefficient: s.coefficient, maxNewTokens: s.maxNewTokens, conditions: s.conditions },
+          {
+            signal,
+            onProgress: (n) => report(n.message, n.fraction),
+            onToken: (n) => {
+              const { prompt: row, condition } = streamCondition(n.index);
+              const texts = data.rows[row]?.texts;
+              if (!texts) return;
+              texts[condition] = (texts[condition] ?? '') + n.text;
+              post({ type: 'diffToken', row, condition, text: n.text });
             },
-          );
-        },
-      );
+            onPartial: (n) => {
+              const row = data.rows[n.index];
+              if (!row) return;
+              finishRow(row, n.value as PromptResult, s.conditions);
+              summarise(data);
+              post({ type: 'diff', data });
+            },
+          },
+        );
+      });
       data.state = 'done';
       finishRun(data, r);
       this.s.log.info(`ablation diff on ${run.source}: refusal rate ${s.conditions.map((c) => `${c} ${((r.refusal_rate[c] ?? NaN) * 100).toFixed(0)}%`).join(', ')}`);
     } catch (e) {
-      data.state = ctl.signal.aborted ? 'cancelled' : 'failed';
+      data.state = signal?.aborted ? 'cancelled' : 'failed';
       await reportError(this.s.log, e, 'the ablation diff');
     } finally {
       if (this.running === ctl) this.running = undefined;
