@@ -88,7 +88,8 @@ export async function startVsCode(opts: { workspace: string; settings?: Record<s
           await page.locator('.part.editor').first().click({ position: { x: 5, y: 5 } }).catch(() => {});
           continue;
         }
-        await quickInput.fill(text);
+        // The input can close again before it is filled (focus taken by a panel or a notification).
+        if (!(await quickInput.fill(text, { timeout: 5000 }).then(() => true, () => false))) continue;
         if (await visibleSoon(row, 5000)) break;
         await page.keyboard.press('Escape');
       }
