@@ -103,6 +103,8 @@ describe('faults 3: engine faults', () => {
         assert.equal(c.lastFailure?.code, 'ENGINE_HUNG');
         assert.ok(!alive(pid), 'the stopped process was killed');
         assert.ok(logs.some((l) => l.startsWith(`the engine (pid ${pid}) showed no sign of life`)));
+        // Off again for the restart's load, which can block the event loop for seconds on a busy machine.
+        timeout = 0;
         const info = await c.restart();
         assert.equal(info?.model, organismDir);
         const ex = await c.request('extract', EXTRACT);
@@ -114,9 +116,12 @@ describe('faults 3: engine faults', () => {
     });
 
     test('a request that waits longer than the timeout with a free event loop is not a hang: heartbeats keep it alive', async () => {
-      const { c, states } = testClient(TEST_ENGINE, { hangTimeout: () => 2500 });
+      // Off while the engine starts (tsx compiles it, slow on a busy machine), then 2.5 s.
+      let timeout = 0;
+      const { c, states } = testClient(TEST_ENGINE, { hangTimeout: () => timeout });
       try {
         await c.request('load', { model: 'm', cacheDir: '/tmp' });
+        timeout = 2500;
         const ctl = new AbortController();
         const waiting = c.request('tokenize', { prompt: 'wait' }, { signal: ctl.signal });
         await new Promise((r) => setTimeout(r, 6000));
