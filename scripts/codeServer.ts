@@ -32,8 +32,8 @@ export interface CodeServer {
   /** The workbench with the workspace folder open. */
   url: string;
   logFile: string;
-  /** The last lines code-server wrote (for error messages). */
-  logTail(): string;
+  /** The last `lines` (default 25) lines code-server wrote (for error messages). */
+  logTail(lines?: number): string;
   /** Stops code-server and everything it spawned (extension host, engine); safe to call twice. */
   close(): Promise<void>;
 }
@@ -68,9 +68,9 @@ const httpAnswers = (url: string) =>
  */
 export async function launchCodeServer(opts: { dir: string; workspace: string; settings?: Record<string, unknown>; env?: NodeJS.ProcessEnv; port?: number }): Promise<CodeServer> {
   const logFile = path.join(opts.dir, 'code-server.log');
-  const logTail = () => {
+  const logTail = (lines = 25) => {
     try {
-      return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-25).join('\n');
+      return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
     } catch {
       return '(no log)';
     }

@@ -23,11 +23,10 @@ describe('faults 3: engine faults', { timeout: 10 * 60_000 }, () => {
   });
   after(() => vs?.close());
 
-  const toast = (text: RegExp) => vs.page.locator('.notifications-toasts .notification-list-item').filter({ hasText: text });
 
   test('in VS Code: the engine killed during an extraction is reported with Restart Engine, the active direction is kept, and Restart Engine brings back an engine that extracts', async () => {
     await vs.runCommand(EXTRACT);
-    await toast(/is now active/).first().waitFor({ timeout: 240_000 });
+    await vs.waitForToast(/is now active/, 240_000);
     const store = path.join(vs.dir, 'user-data', 'User', 'globalStorage', 'refusal-lens.refusal-lens', 'directions');
     const active = readdirSync(store).filter((f) => f.endsWith('.active.json')).map((f) => path.join(store, f));
     assert.equal(active.length, 1, readdirSync(store).join(', '));
@@ -42,11 +41,10 @@ describe('faults 3: engine faults', { timeout: 10 * 60_000 }, () => {
     // in engineFaults.test.ts.
     process.kill(pids[0], 'SIGSTOP');
     await vs.runCommand(EXTRACT);
-    await toast(/extracting the refusal direction/).first().waitFor({ timeout: 60_000 });
+    await vs.waitForToast(/extracting the refusal direction/, 60_000);
     process.kill(pids[0], 'SIGKILL');
 
-    const crash = toast(/The Refusal Lens engine stopped unexpectedly: the engine was killed \(SIGKILL\) during 'extract'/);
-    await crash.waitFor({ timeout: 60_000 }).catch(async (e: Error) => assert.fail(`${e.message}\nnotifications: ${(await vs.notifications()).join(' | ')}`));
+    const crash = await vs.waitForToast(/The Refusal Lens engine stopped unexpectedly: the engine was killed \(SIGKILL\) during 'extract'/, 60_000);
     await vs.screenshot('vscode-engine-killed');
     assert.ok(!(await vs.notifications()).some((n) => /failed/.test(n)), 'one notification for the crash, no second "failed" one');
     assert.deepEqual(readFileSync(active[0]), saved.json, 'the active direction file is unchanged');
@@ -54,7 +52,7 @@ describe('faults 3: engine faults', { timeout: 10 * 60_000 }, () => {
     assert.ok(!readdirSync(store).some((f) => f.includes('.tmp-')), 'no temp file');
 
     await crash.locator('.monaco-button').filter({ hasText: 'Restart Engine' }).click();
-    await toast(/Refusal Lens engine restarted with built-in organism/).waitFor({ timeout: 120_000 });
+    await vs.waitForToast(/Refusal Lens engine restarted with built-in organism/, 120_000);
     const restarted = vs.enginePids();
     assert.equal(restarted.length, 1);
     assert.notEqual(restarted[0], pids[0]);
@@ -83,8 +81,7 @@ describe('faults 3: engine faults', { timeout: 10 * 60_000 }, () => {
       await sleep(500);
     }
     process.kill(pid, 'SIGKILL');
-    const crash = toast(/The Refusal Lens engine stopped unexpectedly: the engine was killed \(SIGKILL\) during 'evaluate'/);
-    await crash.waitFor({ timeout: 60_000 });
+    const crash = await vs.waitForToast(/The Refusal Lens engine stopped unexpectedly: the engine was killed \(SIGKILL\) during 'evaluate'/, 60_000);
     const failed = frame.locator('#run-state').filter({ hasText: /failed after \d+ of 300 prompts \(rates cover finished prompts only\)/ });
     await failed.waitFor({ timeout: 30_000 });
     const finished = Number(/failed after (\d+) of/.exec((await failed.textContent())!)![1]);
@@ -93,6 +90,6 @@ describe('faults 3: engine faults', { timeout: 10 * 60_000 }, () => {
     assert.equal(await frame.locator('[data-row="0"] .badge.incomplete').count(), 0, 'the first prompt finished: it keeps its verdicts');
     await vs.screenshot('vscode-ablation-killed');
     await crash.locator('.monaco-button').filter({ hasText: 'Restart Engine' }).click();
-    await toast(/Refusal Lens engine restarted with built-in organism/).waitFor({ timeout: 120_000 });
+    await vs.waitForToast(/Refusal Lens engine restarted with built-in organism/, 120_000);
   });
 });

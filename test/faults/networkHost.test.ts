@@ -42,8 +42,6 @@ describe('faults 5: network paths', { timeout: 10 * 60_000 }, () => {
     await hub?.close();
   });
 
-  const toast = (text: RegExp) => vs.page.locator('.notifications-toasts .notification-list-item').filter({ hasText: text });
-
   test("in VS Code: a Hub model downloads through VS Code's http.proxy with a progress bar, and loads", async () => {
     // Slow enough (about 3 s for the graph) that the progress notification can be seen.
     hub.faults.trickle = Math.max(256, Math.ceil(statSync(fx.onnxPath).size / 600));
@@ -57,7 +55,7 @@ describe('faults 5: network paths', { timeout: 10 * 60_000 }, () => {
     for (let i = 0; i < 20 && !(seen > 0); i++) seen = await new Promise((r) => setTimeout(r, 100)).then(width);
     assert.ok(seen > 0 && seen < 100, `a determinate bar part-way while the graph downloads (width ${seen}%)`);
     await vs.screenshot('vscode-hub-download');
-    await toast(/residual hooks/).waitFor({ timeout: 120_000 });
+    await vs.waitForToast(/residual hooks/, 120_000);
 
     const tunnels = new Set(proxy.tunnels);
     assert.deepEqual([...tunnels].sort(), [new URL(hub.cdn).host, new URL(hub.hub).host].sort(), 'every request went through the proxy: the Hub, and the CDN it redirects to');
@@ -89,8 +87,7 @@ describe('faults 5: network paths', { timeout: 10 * 60_000 }, () => {
     assert.deepEqual(JSON.parse(readFileSync(settings, 'utf8')), next, 'the settings file holds exactly the edited settings');
     await vs.runCommand('Notifications: Clear All Notifications');
     await vs.runCommand(INSPECT);
-    const offline = toast(/acme\/other \(fp32\) is not in the cache .* downloads are off/);
-    await offline.waitFor({ timeout: 60_000 }).catch(async (e: Error) => assert.fail(`${e.message}\nnotifications: ${(await vs.notifications()).join(' | ')}`));
+    await vs.waitForToast(/acme\/other \(fp32\) is not in the cache .* downloads are off/, 60_000);
     assert.equal(hub.seen.length, requests, 'no request reached the Hub');
   });
 });

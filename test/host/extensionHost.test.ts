@@ -42,8 +42,7 @@ describe('the extension in a real VS Code, on the built-in organism', { timeout:
 
   /** Clicks a button of the notification whose message matches. */
   async function answer(message: RegExp, button: string, timeout = 120_000): Promise<void> {
-    const toast = vs.page.locator('.notifications-toasts .notification-list-item').filter({ hasText: message });
-    await toast.waitFor({ timeout });
+    const toast = await vs.waitForToast(message, timeout);
     await toast.locator('.monaco-button').filter({ hasText: button }).click();
   }
 

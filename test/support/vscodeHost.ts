@@ -20,6 +20,10 @@ export interface VsCodeSession {
   findInWebviews(selector: string, timeoutMs?: number): Promise<{ frame: Frame; locator: Locator }>;
   /** Texts of the notification toasts on screen. */
   notifications(): Promise<string[]>;
+  /** The notification toasts whose text matches. */
+  toast(text: RegExp): Locator;
+  /** Waits for a matching toast; on timeout the error lists the notifications on screen and the extension's log. */
+  waitForToast(text: RegExp, timeoutMs: number): Promise<Locator>;
   /** Saves `.test-artifacts/<name>.png` in the repo and returns its path. */
   screenshot(name: string): Promise<string>;
   /** Process ids of the engines (dist/engine.js) this session's extension host runs. */
@@ -53,6 +57,8 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const notificationTexts = (page: Page) => page.locator('.notifications-toasts .notification-list-item-message').filter({ visible: true }).allInnerTexts();
+
 export async function startVsCode(opts: { workspace: string; settings?: Record<string, unknown>; env?: NodeJS.ProcessEnv }): Promise<VsCodeSession> {
   const dir = tempDir('vscode');
   const server = await launchCodeServer({ dir, workspace: opts.workspace, settings: opts.settings, env: opts.env });
@@ -60,6 +66,22 @@ export async function startVsCode(opts: { workspace: string; settings?: Record<s
     throw new Error(`${what}${cause ? `: ${(cause as Error).message ?? cause}` : ''}\n--- last lines of ${server.logFile}:\n${server.logTail()}`);
   };
   let browser: Browser | undefined;
+  let shown: Page | undefined;
+  // What a user would have seen when a flow stalls: the notifications on screen and the extension's
+  // own log (engine errors, dismissed prompts). Of code-server's log only the end (an extension
+  // host that exited) matters here, and it goes first, so CI's tail of the output keeps the rest.
+  const failWithContext = async (what: string): Promise<never> => {
+    const toasts = shown ? await notificationTexts(shown).catch(() => []) : [];
+    const logs = path.join(dir, 'user-data', 'logs');
+    const extensionLog = readdirSync(logs, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith(path.join('refusal-lens.refusal-lens', 'Refusal Lens.log')))
+      .map((f) => readFileSync(path.join(logs, f), 'utf8').trimEnd().split('\n').slice(-30).join('\n'))
+      .join('\n');
+    throw new Error(
+      `${what}\n--- last lines of ${server.logFile}:\n${server.logTail(6)}\n--- notifications on screen: ${toasts.length ? toasts.map((t) => `\n  ${t}`).join('') : 'none'}` +
+        `\n--- last lines of the extension's log:\n${extensionLog || '(none)'}`,
+    );
+  };
   const close = async () => {
     await browser?.close().catch(() => {});
     browser = undefined;
@@ -69,9 +91,11 @@ export async function startVsCode(opts: { workspace: string; settings?: Record<s
   try {
     browser = await chromium.launch({ executablePath: ensureChromium(), args: CHROMIUM_ARGS });
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    shown = page;
     await page.goto(server.url).catch((e) => fail('the workbench page did not load', e));
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 }).catch((e) => fail('the VS Code workbench did not appear', e));
 
+    const toast = (text: RegExp) => page.locator('.notifications-toasts .notification-list-item').filter({ hasText: text });
     const quickInput = page.locator('.quick-input-widget .quick-input-box input');
     // Opens a quick input with `key`, types `text` and accepts with Enter once the highlighted row
     // shows `label`. The palette lists only commands known when it opened, and an extension's
@@ -116,9 +140,15 @@ export async function startVsCode(opts: { workspace: string; settings?: Record<s
             if (await locator.count().catch(() => 0)) return { frame, locator };
           }
         }
-        return fail(`no webview contained ${selector} within ${timeoutMs} ms`);
+        return failWithContext(`no webview contained ${selector} within ${timeoutMs} ms`);
       },
-      notifications: () => page.locator('.notifications-toasts .notification-list-item-message').filter({ visible: true }).allInnerTexts(),
+      notifications: () => notificationTexts(page),
+      toast,
+      async waitForToast(text, timeoutMs) {
+        const found = toast(text).first();
+        await found.waitFor({ timeout: timeoutMs }).catch(() => failWithContext(`no notification matched ${text} within ${timeoutMs} ms`));
+        return found;
+      },
       async screenshot(name) {
         const file = path.join(REPO, '.test-artifacts', `${name}.png`);
         mkdirSync(path.dirname(file), { recursive: true });
