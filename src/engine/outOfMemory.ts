@@ -12,7 +12,11 @@ export function outOfMemoryText(message: string): string | undefined {
   return m ? message.slice(m.index).split('\n')[0].trim() : undefined;
 }
 
-/** A line of a dying process's last output saying it ran out of memory (V8's fatal error, an uncaught std::bad_alloc). */
+/**
+ * A line of a dying process's last output saying it ran out of memory: V8's fatal error, or
+ * libstdc++'s verbose terminate handler on an uncaught std::bad_alloc (its `what():` line alone
+ * counts, as the `terminate called` line before it can be lost).
+ */
 export function isFatalOutOfMemory(line: string): boolean {
-  return /FATAL ERROR:.*out of memory|Fatal process out of memory|terminate called after throwing an instance of 'std::bad_alloc'/i.test(line);
+  return /FATAL ERROR:.*out of memory|Fatal process out of memory|terminate called after throwing an instance of 'std::bad_alloc'|^\s*what\(\):\s+std::bad_alloc\s*$/i.test(line);
 }

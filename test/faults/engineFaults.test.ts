@@ -75,6 +75,10 @@ describe('faults 3: engine faults', () => {
       assert.equal(c.lastFailure?.code, 'OUT_OF_MEMORY');
       assert.equal(c.state, 'crashed');
       assert.equal((await c.restart())?.model, 'm');
+      // When only libstdc++'s what() line got out before the abort, it is still out of memory.
+      const terse = await rejectsWith(c.request('load', { model: 'bad_alloc_terse', cacheDir: '/tmp' }), 'OUT_OF_MEMORY');
+      assert.match(terse.message, /^the engine ran out of memory during 'load' and stopped \(what\(\): {2}std::bad_alloc\); try a smaller dtype/);
+      assert.equal((await c.restart())?.model, 'm');
     });
   });
 
