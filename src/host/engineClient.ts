@@ -91,6 +91,8 @@ export class EngineClient {
   /** The last lines the engine wrote to stderr or logged as errors: the story of a crash. */
   private tail: string[] = [];
   private lastLoad?: ParamsOf<'load'>;
+  /** The process that answered the last successful `load` (a new process after a crash has no model). */
+  private loadedBy?: ChildProcess;
   private _state: EngineState = 'stopped';
   private disposed = false;
   /** Set while stop() ends the child on purpose, so its exit is not a crash. */
@@ -121,9 +123,9 @@ export class EngineClient {
     return this._lastFailure;
   }
 
-  /** The parameters of the last successful `load`, replayed by restart(). */
-  get loaded(): ParamsOf<'load'> | undefined {
-    return this.lastLoad;
+  /** Whether the running engine process has a model: false after a crash or stop until the next load. */
+  get hasModel(): boolean {
+    return this.child !== undefined && this.loadedBy === this.child;
   }
 
   /** Called with the new state on every change. Returns a function that unsubscribes. */
@@ -340,7 +342,10 @@ export class EngineClient {
         started: Date.now(),
         resolve: (r) => {
           settle();
-          if (method === 'load') this.lastLoad = params as ParamsOf<'load'>;
+          if (method === 'load') {
+            this.lastLoad = params as ParamsOf<'load'>;
+            this.loadedBy = child;
+          }
           resolve(r as ResultOf<M>);
         },
         reject: (e) => {

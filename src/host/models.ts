@@ -56,10 +56,13 @@ export class ModelManager {
     else this.status.setModel(`${model ? path.basename(model) : ORGANISM_LABEL} (not loaded)`);
   }
 
-  /** The loaded model, loading the configured one first if needed; undefined after a reported failure. */
+  /**
+   * The loaded model, loading the configured one first if needed (also after an engine crash, whose
+   * replacement process starts empty); undefined after a reported failure.
+   */
   async ensureLoaded(): Promise<ModelInfo | undefined> {
     const { model } = readSettings();
-    if (this.info && this.loadedFor === model && this.engine.loaded) return this.info;
+    if (this.info && this.loadedFor === model && this.engine.hasModel) return this.info;
     return this.load();
   }
 

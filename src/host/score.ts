@@ -57,7 +57,9 @@ export class ScoreFeature implements vscode.Disposable {
   private tracked?: { uri: string; start: number; end: number; context: ScoreContext };
   private readonly live = new Latest<LivePrompt, ScoreResult>({
     delayMs: LIVE_DELAY_MS,
-    run: (p, signal) => {
+    run: async (p, signal) => {
+      // Not a model load per keystroke: after a crash, the next explicit command reloads it.
+      if (!this.s.engine.hasModel) throw new Error('the engine stopped, so its model is gone: run Score Selection (or Restart Engine) to score again');
       const { name, vector, layer } = p.context.direction;
       this.s.log.info(`live rescoring ${p.text.length} characters against '${name}'`);
       SingletonPanel.get(SCORE_PANEL.viewType)?.post({ type: 'busy', message: `Rescoring ${p.text.length} characters…` });

@@ -31,6 +31,7 @@ describe('faults 3: engine faults', () => {
 
     test('a crash rejects pending requests with ENGINE_CRASHED and the last stderr line, and restart brings the last model back', async () => {
       await c.request('load', { model: 'm', cacheDir: '/tmp' });
+      assert.ok(c.hasModel);
       await c.request('tokenize', { prompt: 'stderr' });
       states.length = 0;
       const generation = c.request('generate', { input: { prompt: 'x' }, maxNewTokens: 1000 });
@@ -42,8 +43,10 @@ describe('faults 3: engine faults', () => {
       assert.equal(c.state, 'crashed');
       assert.equal(c.lastFailure?.code, 'ENGINE_CRASHED');
       assert.ok(logs.some((l) => l.startsWith('the engine exited with code 3')));
+      assert.ok(!c.hasModel, 'a crashed engine has no model (the extension loads it again before the next request)');
       const info = await c.restart();
       assert.equal(info?.model, 'm', 'the last successful load is replayed');
+      assert.ok(c.hasModel);
       assert.equal(c.state, 'ready');
       assert.deepEqual(states, ['busy', 'crashed', 'stopped', 'starting', 'busy', 'ready']);
     });
@@ -53,8 +56,9 @@ describe('faults 3: engine faults', () => {
       assert.match(e.detail ?? '', /engine crashed: Error: thrown outside any request/);
       assert.ok(logs.some((l) => l.startsWith('engine crashed: Error: thrown outside any request')));
       assert.equal(c.state, 'crashed');
-      // The next request starts a fresh engine on demand.
+      // The next request starts a fresh engine on demand, with no model until one is loaded.
       assert.equal((await c.request('tokenize', { prompt: 'again' })).text, 'again');
+      assert.ok(!c.hasModel);
     });
 
     test('an engine entry that does not exist is a crash naming the problem', async () => {
