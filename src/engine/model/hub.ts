@@ -11,8 +11,8 @@
 // are read before the CDN answers, and so HF_TOKEN only ever goes to the Hub's own origin. Every
 // file is written to a part file private to this download, checked against the size and hash the
 // Hub declared, and only then renamed into place: a file at its final name is always complete.
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, promises as fs } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,6 +20,7 @@ import { env } from '@huggingface/transformers';
 import { type Dispatcher, EnvHttpProxyAgent, request } from 'undici';
 import { type Dtype, PROXY_STRICT_SSL_ENV } from '../../protocol';
 import { removeOrphans } from '../atomicWrite';
+import { hashFile } from '../fileHash';
 import { scanExternalData, unsafeLocation } from '../onnx/scan';
 import { EngineError } from './errors';
 import { onnxFileName } from './layout';
@@ -354,16 +355,10 @@ async function verify(file: string, expected: Declared, label: string): Promise<
     new EngineError('INTEGRITY', `${label} does not match the Hub: expected ${what} ${want}, got ${got}; the download was deleted, try again (if it keeps failing, a proxy or mirror is altering the file)`);
   if (expected.size !== undefined && size !== expected.size) throw fail('size', expected.size, size);
   if (expected.sha256) {
-    const got = await hashFile(file, 'sha256');
+    const got = await hashFile(file);
     if (got !== expected.sha256) throw fail('sha256', expected.sha256, got);
   } else if (expected.gitSha1) {
-    const got = await hashFile(file, 'sha1', `blob ${size}\0`);
+    const got = await hashFile(file, { algorithm: 'sha1', prefix: `blob ${size}\0` });
     if (got !== expected.gitSha1) throw fail('git blob sha1', expected.gitSha1, got);
   }
-}
-
-async function hashFile(file: string, algorithm: string, prefix = ''): Promise<string> {
-  const hash = createHash(algorithm).update(prefix);
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }

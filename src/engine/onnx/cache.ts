@@ -6,12 +6,13 @@
 // meta records each file's size and sha256; an entry that does not match (a crash of the disk, a
 // half-deleted folder, a hand edit) is reported and rebuilt rather than loaded.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, promises as fs, readFileSync, writeFileSync } from 'node:fs';
+import { promises as fs, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { describeZodError } from '../../protocol';
 import { removeOrphans } from '../atomicWrite';
 import { checkpoint, throwIfCancelled } from '../cancel';
+import { hashFile } from '../fileHash';
 import { instrument, InstrumentMeta, INSTRUMENT_VERSION } from './instrument';
 import { externalizeInitializers } from './external';
 import { decodeModel, encodeModel } from './proto';
@@ -60,13 +61,6 @@ const EntryMetaSchema = z.object({
   files: z.record(z.string(), z.object({ size: int, sha256: z.string().regex(/^[0-9a-f]{64}$/), mtimeMs: z.number() })).refine((f) => INSTRUMENTED_FILE in f, { message: `must list ${INSTRUMENTED_FILE}` }),
 }) satisfies z.ZodType<EntryMeta>;
 
-/** Streamed, so a cancel note is seen between chunks (the signal destroys the stream: an AbortError). */
-export async function hashFile(file: string, signal?: AbortSignal): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file, { signal })) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
 export async function instrumentCached(
   onnxPath: string,
   opts: { layers: number; hidden: number; cacheDir: string; onProgress?: (message: string) => void; signal?: AbortSignal; onWarning?: (message: string) => void },
@@ -77,7 +71,7 @@ export async function instrumentCached(
   const { signal } = opts;
   opts.onProgress?.('Hashing the model graph');
   const key = createHash('sha256')
-    .update(`${await hashFile(onnxPath, signal)}:${INSTRUMENT_VERSION}:${opts.layers}:${opts.hidden}`)
+    .update(`${await hashFile(onnxPath, { signal })}:${INSTRUMENT_VERSION}:${opts.layers}:${opts.hidden}`)
     .digest('hex')
     .slice(0, 24);
   const dir = path.join(opts.cacheDir, 'instrumented', key);
