@@ -32,7 +32,7 @@ interface Scored {
   prompt: EditorPrompt;
 }
 
-/** What an explicit score used (model, direction, components): live rescoring reuses it. */
+/** What an explicit score used (the direction and the space components): live rescoring reuses it. */
 interface ScoreContext {
   direction: { name: string; vector: number[]; layer: number };
   components: NamedDirection[];
@@ -60,10 +60,9 @@ export class ScoreFeature implements vscode.Disposable {
     run: async (p, signal) => {
       // Not a model load per keystroke: after a crash, the next explicit command reloads it.
       if (!this.s.engine.hasModel) throw new Error('the engine stopped, so its model is gone: run Score Selection (or Restart Engine) to score again');
-      const { name, vector, layer } = p.context.direction;
-      this.s.log.info(`live rescoring ${p.text.length} characters against '${name}'`);
+      this.s.log.info(`live rescoring ${p.text.length} characters against '${p.context.direction.name}'`);
       SingletonPanel.get(SCORE_PANEL.viewType)?.post({ type: 'busy', message: `Rescoring ${p.text.length} characters…` });
-      return this.s.engine.request('score', { prompt: p.text, direction: { vector, layer }, components: p.context.components }, { signal });
+      return this.request(p.text, p.context, signal);
     },
     deliver: (r, p) => this.show(p, r, p.context, p.version),
     // Not a notification per keystroke: the panel says what went wrong, the log has the detail.
@@ -151,19 +150,21 @@ export class ScoreFeature implements vscode.Disposable {
       this.s.log.info(`scoring ${prompt.text.length} characters against '${d.name}' (layer ${d.layer}${components.length ? `, ${components.length} space components` : ''})`);
       const panel = this.panel();
       panel.post({ type: 'busy', message: `Scoring ${prompt.text.length} characters…` });
-      const version = prompt.document.version;
+      const doc = prompt.document;
+      const version = doc.version;
       const context = { direction: { name: d.name, vector: d.vector, layer: d.layer }, components };
       // Tracked from now on, so edits made while it is scored are followed (and rescore it).
-      const doc = prompt.document;
       this.tracked = { uri: doc.uri.toString(), start: doc.offsetAt(prompt.range.start), end: doc.offsetAt(prompt.range.end), context };
-      const r = await withEngineProgress('scoring the prompt', (signal) =>
-        this.s.engine.request('score', { prompt: prompt.text, direction: { vector: d.vector, layer: d.layer }, components }, { signal }),
-      );
+      const r = await withEngineProgress('scoring the prompt', (signal) => this.request(prompt.text, context, signal));
       this.show(prompt, r, context, version);
     } catch (e) {
       SingletonPanel.get(SCORE_PANEL.viewType)?.post({ type: 'error', message: (e as Error).message });
       await reportError(this.s.log, e, 'scoring');
     }
+  }
+
+  private request(text: string, { direction: { vector, layer }, components }: ScoreContext, signal: AbortSignal): Promise<ScoreResult> {
+    return this.s.engine.request('score', { prompt: text, direction: { vector, layer }, components }, { signal });
   }
 
   /**
