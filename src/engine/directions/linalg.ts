@@ -202,8 +202,9 @@ function tql2(V: number[][], d: number[], e: number[]): void {
 /**
  * Thin SVD of A [n, d] through the Gram matrix A Aᵀ: A = U Σ Vᵀ, keeping the k largest singular
  * values above a relative floor. Right singular vectors (the directions in hidden space) are rows.
+ * `spectrum` holds every singular value (descending, negatives of rounding clipped to 0), whatever k.
  */
-export function svd(a: Mat, k = Math.min(a.rows, a.cols)): { s: Float64Array; u: Mat; v: Mat } {
+export function svd(a: Mat, k = Math.min(a.rows, a.cols)): { s: Float64Array; u: Mat; v: Mat; spectrum: Float64Array } {
   const { values, vectors } = symmetricEigen(gramRows(a));
   const floor = Math.max(values[0], 0) * 1e-12;
   const keep = Math.min(k, values.filter((x) => x > floor).length);
@@ -220,7 +221,7 @@ export function svd(a: Mat, k = Math.min(a.rows, a.cols)): { s: Float64Array; u:
       for (let c = 0; c < a.cols; c++) v.data[j * a.cols + c] += ui * a.data[i * a.cols + c];
     }
   }
-  return { s, u, v };
+  return { s, u, v, spectrum: values.map((x) => Math.sqrt(Math.max(0, x))) };
 }
 
 /** Cosines of the principal angles between span(a) and span(b) (rows orthonormalised first), descending. */

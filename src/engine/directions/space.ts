@@ -19,7 +19,7 @@ export const TAUS = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 export interface SpaceLayer {
   /** Hidden-state index: resid_pre of layer l for l < L, the final-norm input for l = L. */
   layer: number;
-  /** Eigenvalues λ_k = σ_k² / (N − 1), descending (up to 64). */
+  /** Eigenvalues λ_k = σ_k² / (N − 1), descending (the first 64; the effective rank uses all of them). */
   eigenvalues: number[];
   effectiveRank: Record<string, number>;
   /** Unit components c_{l,k}, k < K. */
@@ -117,15 +117,17 @@ export function thresholdAccuracy(proj: number[], labels: boolean[]): number {
 }
 
 export function decompose(shift: Mat, labels: boolean[], aligned: Mat, base: Mat | undefined, layer: number, k: number): SpaceLayer {
-  const { s, v } = svd(shift, Math.max(k, 64));
+  // Only k components are needed, but the effective rank needs the whole spectrum (its total is
+  // ‖S‖²_F / (N − 1)): a spectrum cut at 64 understates it wherever more dimensions carry the shift.
+  const { spectrum, v } = svd(shift, k);
   const n = shift.rows;
   // A shift at rounding level relative to the activations (e.g. before the first differing layer) is no shift.
   const energy = (m: Mat) => m.data.reduce((a, x) => a + x * x, 0);
   const negligible = energy(shift) <= 1e-10 * energy(aligned);
-  const eigenvalues = negligible ? [] : Array.from(s, (x) => (x * x) / Math.max(1, n - 1));
+  const eigenvalues = negligible ? [] : Array.from(spectrum, (x) => (x * x) / Math.max(1, n - 1));
   const y = labels.map((b) => (b ? 1 : 0));
   const components: number[][] = [];
-  for (let j = 0; j < Math.min(k, eigenvalues.length); j++) {
+  for (let j = 0; j < Math.min(k, eigenvalues.length, v.rows); j++) {
     const c = Array.from(v.data.subarray(j * shift.cols, (j + 1) * shift.cols));
     // SVD signs are arbitrary: orient each component so its projection correlates positively with refusal.
     components.push(correlation(projections(shift, c), y) < 0 ? c.map((x) => -x) : c);
