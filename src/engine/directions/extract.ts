@@ -213,15 +213,24 @@ export async function extractRefusalDirection(model: LoadedModel, opts: ExtractO
     result.selected = selected;
     result.vector = Array.from(meanDiffs[selected.position + n][selected.layer]);
   } else {
-    const reasons = new Map<string, number>();
-    for (const c of candidates) {
-      const key = c.filtered!.replace(/[\d.]+/g, '#');
-      reasons.set(key, (reasons.get(key) ?? 0) + 1);
-    }
+    // One line per filter rule, with the range of the value that failed it (name, digits).
+    const rules: [string, (c: Candidate) => number | undefined, string?, number?][] = [
+      ['zero or non-finite vector', (c) => (Number.isFinite(c.bypass) ? undefined : c.norm)],
+      ['a score is NaN', (c) => (c.filtered === 'a score is NaN' ? 0 : undefined)],
+      [`layer ≥ ${pruneFrom}`, (c) => (c.filtered?.startsWith('layer') ? c.layer : undefined), 'layers', 0],
+      [`KL > ${klMax}`, (c) => (c.filtered?.startsWith('KL') ? c.kl : undefined), 'KL', 3],
+      [`induce score < ${induceMin}`, (c) => (c.filtered?.startsWith('induce') ? c.induce : undefined), 'induce', 2],
+    ];
+    const lines = rules.flatMap(([rule, value, name, digits]) => {
+      const xs = candidates.map(value).filter((x): x is number => x !== undefined);
+      if (!xs.length) return [];
+      const [lo, hi] = [Math.min(...xs), Math.max(...xs)].map((x) => x.toFixed(digits));
+      return [`${xs.length} × ${rule}${name ? ` (${name} ${lo === hi ? lo : `${lo} to ${hi}`})` : ''}`];
+    });
     const best = candidates.filter((c) => Number.isFinite(c.bypass)).sort((a, b) => a.bypass - b.bypass)[0];
     result.report =
       `All ${candidates.length} candidates were filtered out: ` +
-      [...reasons].map(([r, k]) => `${k} × ${r}`).join('; ') +
+      lines.join('; ') +
       (best ? `. The lowest bypass score was ${best.bypass.toFixed(2)} at layer ${best.layer}, position ${best.position} (${best.filtered}).` : '.') +
       ' Try more prompts, a higher KL threshold, or a model whose refusals start with the refusal tokens.';
   }

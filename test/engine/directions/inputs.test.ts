@@ -125,6 +125,25 @@ describe('bad inputs to the methods', () => {
     );
   });
 
+  test('when every candidate is filtered, the report gives each rule its count and the range of the failing values', async () => {
+    const org = buildOrganism({ seed: 4 });
+    const r = await extractRefusalDirection(aligned, {
+      harmful: splitTrainVal(promptSet('h', org.prompts.harmful_train.slice(0, 16))),
+      harmless: splitTrainVal(promptSet('l', org.prompts.harmless_train.slice(0, 16))),
+      klThreshold: -1,
+    });
+    assert.equal(r.selected, undefined);
+    // 4 layers × 3 positions: layer 0's template positions are identical in both sets, layer 3 is pruned, the rest fail KL.
+    const kl = r.candidates.filter((c) => c.filtered?.startsWith('KL')).map((c) => c.kl);
+    assert.equal(kl.length, 6);
+    const range = `${Math.min(...kl).toFixed(3)} to ${Math.max(...kl).toFixed(3)}`;
+    assert.ok(
+      r.report!.startsWith(`All 12 candidates were filtered out: 3 × zero or non-finite vector; 3 × layer ≥ 3 (layers 3); 6 × KL > -1 (KL ${range}). The lowest bypass score was `),
+      r.report,
+    );
+    assert.doesNotMatch(r.report!, /#/);
+  });
+
   test('one-model mode without harmless prompts, and too few prompts', async () => {
     await assert.rejects(safetySpace(aligned, undefined, { prompts: ['a', 'b', 'c', 'd'] }), /one-model mode needs harmless prompts/);
     await assert.rejects(safetySpace(aligned, undefined, { prompts: ['a'] }), /needs at least 4 prompts/);
