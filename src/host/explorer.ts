@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import { DEFAULT_HARMFUL, DEFAULT_HARMLESS } from '../engine/directions/defaultPrompts';
 import type { ExtractResult } from '../engine/directions/extract';
 import { extractionDoc } from '../engine/directions/file';
-import { loadPromptSet, promptSet, type PromptSet } from '../engine/directions/prompts';
+import { loadPromptSet, promptSet, splitTrainVal, type PromptSet } from '../engine/directions/prompts';
 import type { SpaceResult } from '../engine/directions/space';
 import type { ExplorerViewData, HostToWebview, ModelInfo, ProgressNote, WebviewToHost } from '../protocol';
 import { modelOf } from './directions';
@@ -107,6 +107,7 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
     if (!uri?.[0]) return;
     try {
       const set = await loadPromptSet(uri[0].fsPath);
+      splitTrainVal(set); // too few prompts is refused now, not after an extraction started
       this.update({ promptSets: { ...this.data.promptSets, [which]: uri[0].fsPath } });
       void vscode.window.showInformationMessage(`Refusal Lens: ${set.prompts.length} ${which} prompts from ${path.basename(uri[0].fsPath)}.`);
     } catch (e) {
@@ -229,6 +230,10 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
     if (!uri?.[0]) return;
     try {
       const a = await this.s.directions.importFile(info, uri[0].fsPath);
+      if (a.warning) {
+        this.s.log.warn(a.warning);
+        void vscode.window.showWarningMessage(`Refusal Lens: ${a.warning}.`);
+      }
       void vscode.window.showInformationMessage(`Refusal Lens: '${a.direction.name}' (layer ${a.direction.layer}) from ${path.basename(uri[0].fsPath)} is now active.`);
     } catch (e) {
       await reportError(this.s.log, e, `importing ${uri[0].fsPath}`);
