@@ -26,9 +26,28 @@ export const MODEL_HELP = `  --model <dir|owner/name>  model folder in transform
   --offline                 never download; fail if the model is not local or cached
   --json                    print one JSON object instead of text`;
 
+/**
+ * util.parseArgs refuses `--coefficient -1` as ambiguous (the value looks like an option). A string
+ * option takes the next token as its value unless that token is itself a long option, so negative
+ * numbers (and prompts starting with '-') work with or without '='.
+ */
+export function attachValues(argv: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = argv[i + 1];
+    const opt = a.startsWith('--') && !a.includes('=') ? options[a.slice(2)] : undefined;
+    if (opt?.type === 'string' && next !== undefined && next.startsWith('-') && !next.startsWith('--')) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 export function parse<O extends Options>(argv: string[], options: O) {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+    return parseArgs({ args: attachValues(argv, options), options, strict: true, allowPositionals: false });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
