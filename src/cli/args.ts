@@ -82,7 +82,34 @@ export function loadParams(values: {
   });
 }
 
-/** Progress lines go to stderr so stdout stays clean for --json. */
+/** stderr's own write, once progress is shown on a terminal: other output first erases the progress line. */
+let progressWrite: ((text: string) => boolean) | undefined;
+let progressShown = false;
+
+function eraseProgressBeforeOutput(): (text: string) => boolean {
+  const raw = process.stderr.write.bind(process.stderr) as (text: string) => boolean;
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream) as (...a: unknown[]) => boolean;
+    stream.write = ((...a: unknown[]) => {
+      if (progressShown) raw('\r\x1b[K');
+      progressShown = false;
+      return write(...a);
+    }) as typeof stream.write;
+  }
+  return raw;
+}
+
+/**
+ * Progress goes to stderr so stdout stays clean for --json. On a terminal it is one line, rewritten
+ * in place (and erased before anything else is printed); elsewhere (logs, pipes) one line per step.
+ */
 export function stderrProgress(message: string, fraction?: number): void {
-  process.stderr.write(fraction === undefined ? `… ${message}\n` : `… ${message} (${Math.round(fraction * 100)}%)\n`);
+  const line = fraction === undefined ? `… ${message}` : `… ${message} (${Math.round(fraction * 100)}%)`;
+  if (!process.stderr.isTTY) {
+    process.stderr.write(`${line}\n`);
+    return;
+  }
+  progressWrite ??= eraseProgressBeforeOutput();
+  progressWrite(`\r\x1b[K${line.slice(0, (process.stderr.columns || 80) - 1)}`);
+  progressShown = true;
 }
