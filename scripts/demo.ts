@@ -66,14 +66,14 @@ async function editor(): Promise<void> {
   // code-server's user data and extensions for this session only: removed however the demo ends.
   const dir = mkdtempSync(path.join(os.tmpdir(), 'refusal-lens-demo-'));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  let server: CodeServer | undefined;
+  const session: { server?: CodeServer } = {};
   const stop = async () => {
-    await server?.close();
+    await session.server?.close();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
-  server = await launchCodeServer({ dir, workspace, port: portArg });
+  const server = (session.server = await launchCodeServer({ dir, workspace, port: portArg }));
   console.log(`
 Open ${server.url}
 The Refusal Lens extension is installed there and uses the built-in organism (no download):
