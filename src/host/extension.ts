@@ -107,6 +107,9 @@ export function activate(context: vscode.ExtensionContext): void {
 
   command('refusalLens.showLog', async () => log.show());
 
+  // The walkthrough contributed in package.json (contributes.walkthroughs, id 'start').
+  command('refusalLens.getStarted', () => Promise.resolve(vscode.commands.executeCommand('workbench.action.openWalkthrough', `${context.extension.id}#start`, false)));
+
   command('refusalLens.engineActions', async () => {
     const pick = await vscode.window.showQuickPick(
       [
@@ -114,6 +117,7 @@ export function activate(context: vscode.ExtensionContext): void {
         { label: '$(output) Show Log', command: 'refusalLens.showLog' },
         { label: '$(symbol-class) Select Model…', command: 'refusalLens.selectModel' },
         { label: '$(info) Inspect Model', command: 'refusalLens.inspectModel' },
+        { label: '$(book) Get Started', command: 'refusalLens.getStarted' },
       ],
       { title: `Refusal Lens engine: ${engine.state}` },
     );
