@@ -29,7 +29,9 @@ export function activate(context: vscode.ExtensionContext): void {
   const models = new ModelManager(engine, context.globalState, context.globalStorageUri, status, log);
   const directions = new DirectionStore(context.globalState, context.globalStorageUri);
   const services = { extensionUri: context.extensionUri, engine, models, directions, log };
-  const features = [models, directions, new ScoreFeature(services), new AblationFeature(services), new ExplorerFeature(services)];
+  const explorer = new ExplorerFeature(services);
+  // Score shows an extraction it asked the explorer for (stage, progress, Cancel) in its own panel.
+  const features = [models, directions, new ScoreFeature(services, explorer), new AblationFeature(services), explorer];
   context.subscriptions.push(log, status, ...features, { dispose: () => void engine.dispose() });
 
   context.subscriptions.push(
