@@ -79,7 +79,7 @@ function extraction(d: ExplorerViewData, busy: boolean): HTMLElement {
   const shared = seriesRange(series);
   section.append(
     el('h4', {}, 'Bypass score per layer (lower: ablation removes refusal better)'),
-    el('div', { class: 'multiples' }, ...series.map((s, k) => el('figure', {}, el('figcaption', {}, el('span', { class: `swatch s${k % 5}` }), s.name), lineChart([s], `bypass score per layer at ${s.name}`, 'layer', shared)))),
+    el('div', { class: 'multiples' }, ...series.map((s) => el('figure', {}, el('figcaption', {}, s.name), lineChart([s], `bypass score per layer at ${s.name}`, 'layer', shared)))),
   );
   const table = el('table', { class: 'candidates', 'aria-label': 'candidate directions' }, el('tr', {}, ...['layer', 'pos', 'bypass', 'induce', 'KL', 'norm'].map((h) => el('th', { scope: 'col' }, h))));
   const order = [...x.candidates].sort((a, b) => Number(!!a.filtered) - Number(!!b.filtered) || (a.bypass ?? Infinity) - (b.bypass ?? Infinity));
