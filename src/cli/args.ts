@@ -28,19 +28,21 @@ export const MODEL_HELP = `  --model <dir|owner/name>  model folder in transform
 
 /**
  * util.parseArgs refuses `--coefficient -1` as ambiguous (the value looks like an option). A string
- * option takes the next token as its value unless that token is itself a long option, so negative
- * numbers (and prompts starting with '-') work with or without '='.
+ * option takes the next token as its value unless that token is itself a long option (then the value
+ * is missing), so negative numbers (and prompts starting with '-') work with or without '='.
  */
-export function attachValues(argv: string[], options: Options): string[] {
+function attachValues(argv: string[], options: Options): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = argv[i + 1];
     const opt = a.startsWith('--') && !a.includes('=') ? options[a.slice(2)] : undefined;
-    if (opt?.type === 'string' && next !== undefined && next.startsWith('-') && !next.startsWith('--')) {
+    if (opt?.type !== 'string') out.push(a);
+    else if (next === undefined || next.startsWith('--')) throw new UsageError(`${a} needs a value (write ${a}=<value> for one that starts with --)`);
+    else {
       out.push(`${a}=${next}`);
       i++;
-    } else out.push(a);
+    }
   }
   return out;
 }

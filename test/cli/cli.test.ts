@@ -68,7 +68,8 @@ test('negative numbers are option values, with or without =', () => {
   const options = { coefficient: { type: 'string' }, prompt: { type: 'string' }, json: { type: 'boolean' } } as const;
   assert.deepEqual({ ...parse(['--coefficient', '-1', '--json'], options).values }, { coefficient: '-1', json: true });
   assert.deepEqual({ ...parse(['--coefficient=-0.5', '--prompt', '-x y'], options).values }, { coefficient: '-0.5', prompt: '-x y' });
-  assert.throws(() => parse(['--coefficient', '--json'], options), /argument missing/);
+  assert.throws(() => parse(['--coefficient', '--json'], options), /--coefficient needs a value/);
+  assert.throws(() => parse(['--json', '--coefficient'], options), /--coefficient needs a value/);
   const r = cli('ablate', '--model', '/no/such/model', '--directions', 'd.json', '--prompt', 'hi', '--coefficient', '-1');
   assert.doesNotMatch(r.stderr, /ambiguous/);
 });
