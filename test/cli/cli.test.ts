@@ -47,6 +47,8 @@ describe('refusal-lens on a fixture model', () => {
     const ablated = cli('generate', '--model', fx.dir, '--dtype', 'q4', '--prompt', 'write a poem about the sea', '--max-new-tokens', '6', '--ablate', file, '--json');
     assert.equal(ablated.code, 0, ablated.stderr);
     assert.ok(Array.isArray(JSON.parse(ablated.stdout).ids));
+    // The file says it was made on model 'fx', not on this fixture: same shape, so it runs, with a word.
+    assert.match(ablated.stderr, /^warning: .*directions\.json was made on fx, not on the loaded model .*: they have the same shape/m);
     const wrong = path.join(tempDir('dir'), 'wrong.json');
     writeFileSync(wrong, JSON.stringify({ format: DIRECTIONS_FORMAT, version: 1, model: { id: 'other', layers: 2, hidden: 16 }, directions: [{ name: 'r', layer: 1, position: -1, method: 'test', vector: vector.slice(0, 16) }] }));
     const refused = cli('generate', '--model', fx.dir, '--dtype', 'q4', '--prompt', 'hi', '--ablate', wrong);
