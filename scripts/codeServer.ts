@@ -91,6 +91,10 @@ export async function launchCodeServer(opts: { dir: string; workspace: string; s
   const userDataDir = path.join(opts.dir, 'user-data');
   mkdirSync(extensionsDir, { recursive: true });
   mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
+  // VS Code puts its IPC sockets (vscode-ipc-*.sock) and other scratch files in TMPDIR and never
+  // removes them: inside the session folder they go with it. (A socket path must stay under 108 bytes.)
+  const tmp = path.join(opts.dir, 'tmp');
+  mkdirSync(tmp);
   symlinkSync(REPO, path.join(extensionsDir, `${pkg.publisher}.${pkg.name}-${pkg.version}`), 'dir');
   writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify({ ...QUIET_SETTINGS, ...opts.settings }, null, 2));
 
@@ -102,7 +106,7 @@ export async function launchCodeServer(opts: { dir: string; workspace: string; s
     [entry, '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
       '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir, opts.workspace],
     // Own process group, so close() can stop all of it; `env` reaches the extension host and the engine.
-    { detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...opts.env } },
+    { detached: true, stdio: ['ignore', log, log], env: { ...process.env, TMPDIR: tmp, ...opts.env } },
   );
   closeSync(log);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));

@@ -476,7 +476,8 @@ export const HostToWebview = z.discriminatedUnion('type', [
   /** Streamed text of one prompt × condition (appended to what the panel has). */
   z.object({ type: z.literal('diffToken'), row: z.number().int().nonnegative(), condition: Condition, text: z.string() }),
   z.object({ type: z.literal('explorer'), data: ExplorerViewData }),
-  z.object({ type: z.literal('busy'), message: z.string() }),
+  /** What the host is doing for the panel: a stage, its progress (0..1) and whether the panel may cancel it. */
+  z.object({ type: z.literal('busy'), message: z.string(), fraction: z.number().min(0).max(1).optional(), cancellable: z.boolean().optional() }),
   z.object({ type: z.literal('error'), message: z.string() }),
 ]);
 export type HostToWebview = z.infer<typeof HostToWebview>;

@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import semver from 'semver';
 import { EngineClient } from '../src/host/engineClient';
 import { fixture } from './support/fixtures';
 import { REPO, tempDir } from './support/paths';
@@ -39,6 +40,10 @@ test('npm run package builds a platform .vsix whose bundled engine runs on its o
   const modules = new Set(shipped.filter((f) => f.startsWith('node_modules/')).map((f) => f.split('/')[1]));
   assert.deepEqual([...modules].sort(), ['onnxruntime-common', 'onnxruntime-node'], 'transformers.js and zod are bundled; onnxruntime-web and sharp do not ship');
   assert.match(readFileSync(path.join(unpacked, 'extension.vsixmanifest'), 'utf8'), new RegExp(`TargetPlatform="${process.platform}-${process.arch}"`));
+  // The extension's details page renders the packaged README: every image it links ships with it.
+  const images = [...readFileSync(path.join(ext, 'readme.md'), 'utf8').matchAll(/!\[[^\]]*\]\(([^)\s]+)\)/g)].map((m) => m[1]);
+  assert.ok(images.length > 0, 'the README shows screenshots');
+  for (const image of images) assert.ok(shipped.includes(image), `README image ${image} is not in the .vsix`);
 
   const fx = fixture({ style: 'torch', dtype: 'fp32' });
   const r = spawnSync(process.execPath, [path.join(ext, 'dist', 'cli.js'), 'doctor', '--model', fx.dir, '--json', '--cache-dir', tempDir('vsix-cache')], { encoding: 'utf8' });
@@ -56,5 +61,21 @@ test('npm run package builds a platform .vsix whose bundled engine runs on its o
     assert.ok(logs.some((l) => l.startsWith('engine started')), logs.join('\n'));
   } finally {
     await engine.dispose();
+  }
+});
+
+test('npm reads the project configuration without warnings, and every dependency runs on the Node versions package.json declares', () => {
+  const r = spawnSync('npm', ['config', 'get', 'ignore-scripts'], { cwd: REPO, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr.trim(), '', 'npm warns about the project configuration');
+  const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8'));
+  const lock = JSON.parse(readFileSync(path.join(REPO, 'package-lock.json'), 'utf8'));
+  const range = pkg.engines.node as string;
+  for (const node of range.split('||').map((r) => semver.minVersion(r)!.version)) {
+    const refused = Object.entries(lock.packages as Record<string, { engines?: { node?: string }; os?: string[]; optional?: boolean }>)
+      // Platform packages (sharp's @img/* for other systems) are never installed here.
+      .filter(([name, p]) => name && p.engines?.node && !(p.optional && p.os) && !semver.satisfies(node, p.engines.node))
+      .map(([name, p]) => `${name} (${p.engines!.node})`);
+    assert.deepEqual(refused, [], `on Node ${node}, which package.json's engines (${range}) admits`);
   }
 });

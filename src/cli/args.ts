@@ -26,9 +26,30 @@ export const MODEL_HELP = `  --model <dir|owner/name>  model folder in transform
   --offline                 never download; fail if the model is not local or cached
   --json                    print one JSON object instead of text`;
 
+/**
+ * util.parseArgs refuses `--coefficient -1` as ambiguous (the value looks like an option). A string
+ * option takes the next token as its value unless that token is itself a long option (then the value
+ * is missing), so negative numbers (and prompts starting with '-') work with or without '='.
+ */
+function attachValues(argv: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = argv[i + 1];
+    const opt = a.startsWith('--') && !a.includes('=') ? options[a.slice(2)] : undefined;
+    if (opt?.type !== 'string') out.push(a);
+    else if (next === undefined || next.startsWith('--')) throw new UsageError(`${a} needs a value (write ${a}=<value> for one that starts with --)`);
+    else {
+      out.push(`${a}=${next}`);
+      i++;
+    }
+  }
+  return out;
+}
+
 export function parse<O extends Options>(argv: string[], options: O) {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+    return parseArgs({ args: attachValues(argv, options), options, strict: true, allowPositionals: false });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -63,7 +84,34 @@ export function loadParams(values: {
   });
 }
 
-/** Progress lines go to stderr so stdout stays clean for --json. */
+/** stderr's own write, once progress is shown on a terminal: other output first erases the progress line. */
+let progressWrite: ((text: string) => boolean) | undefined;
+let progressShown = false;
+
+function eraseProgressBeforeOutput(): (text: string) => boolean {
+  const raw = process.stderr.write.bind(process.stderr) as (text: string) => boolean;
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream) as (...a: unknown[]) => boolean;
+    stream.write = ((...a: unknown[]) => {
+      if (progressShown) raw('\r\x1b[K');
+      progressShown = false;
+      return write(...a);
+    }) as typeof stream.write;
+  }
+  return raw;
+}
+
+/**
+ * Progress goes to stderr so stdout stays clean for --json. On a terminal it is one line, rewritten
+ * in place (and erased before anything else is printed); elsewhere (logs, pipes) one line per step.
+ */
 export function stderrProgress(message: string, fraction?: number): void {
-  process.stderr.write(fraction === undefined ? `… ${message}\n` : `… ${message} (${Math.round(fraction * 100)}%)\n`);
+  const line = fraction === undefined ? `… ${message}` : `… ${message} (${Math.round(fraction * 100)}%)`;
+  if (!process.stderr.isTTY) {
+    process.stderr.write(`${line}\n`);
+    return;
+  }
+  progressWrite ??= eraseProgressBeforeOutput();
+  progressWrite(`\r\x1b[K${line.slice(0, (process.stderr.columns || 80) - 1)}`);
+  progressShown = true;
 }

@@ -47,13 +47,13 @@ export class DirectionStore {
     const file = this.state.get<Record<string, string>>(ACTIVE_KEY, {})[modelKey(info)];
     if (!file) return undefined;
     const doc = await readDirections(file);
-    checkDirectionsFit(doc, info.layers, info.hiddenSize, file);
+    checkDirectionsFit(doc, info, file);
     return { direction: doc.directions[doc.selected], file };
   }
 
   /** Makes a document's selected direction the active one (a copy is kept in global storage). */
   async setActive(info: ModelInfo, doc: DirectionsDoc): Promise<ActiveDirection> {
-    checkDirectionsFit(doc, info.layers, info.hiddenSize, 'the new direction');
+    checkDirectionsFit(doc, info, 'the new direction');
     const file = this.file(info, 'active');
     await writeDirections(file, doc);
     await this.state.update(ACTIVE_KEY, { ...this.state.get<Record<string, string>>(ACTIVE_KEY, {}), [modelKey(info)]: file });
@@ -61,10 +61,11 @@ export class DirectionStore {
     return { direction: doc.directions[doc.selected], file };
   }
 
-  async importFile(info: ModelInfo, file: string): Promise<ActiveDirection> {
+  /** Imports a direction file; `warning` says when it was made on another model of the same shape. */
+  async importFile(info: ModelInfo, file: string): Promise<ActiveDirection & { warning?: string }> {
     const doc = await readDirections(file);
-    checkDirectionsFit(doc, info.layers, info.hiddenSize, file);
-    return this.setActive(info, doc);
+    const warning = checkDirectionsFit(doc, info, file);
+    return { ...(await this.setActive(info, doc)), ...(warning ? { warning } : {}) };
   }
 
   async exportTo(info: ModelInfo, file: string): Promise<void> {

@@ -7,17 +7,20 @@ import * as vscode from 'vscode';
 import { DEFAULT_HARMFUL, DEFAULT_HARMLESS } from '../engine/directions/defaultPrompts';
 import type { ExtractResult } from '../engine/directions/extract';
 import { extractionDoc } from '../engine/directions/file';
-import { loadPromptSet, promptSet, type PromptSet } from '../engine/directions/prompts';
+import { loadPromptSet, promptSet, splitTrainVal, type PromptSet } from '../engine/directions/prompts';
 import type { SpaceResult } from '../engine/directions/space';
 import type { ExplorerViewData, HostToWebview, ModelInfo, ProgressNote, WebviewToHost } from '../protocol';
 import { modelOf } from './directions';
 import { reportError, withEngineProgress } from './notify';
-import { WebviewBinding } from './panels/webview';
+import { SingletonPanel, WebviewBinding, type PanelSpec } from './panels/webview';
 import type { Services } from './services';
 import { extractionView, spaceView } from './views';
 
 export const EXPLORER_VIEW = 'refusalLens.explorer';
 type Which = 'harmful' | 'harmless';
+
+/** The explorer in the editor area, for more room than a side bar gives (the matrix, the candidate table). */
+const EXPLORER_WIDE: PanelSpec = { viewType: 'refusalLens.explorerWide', title: 'Refusal Lens: Directions', bundle: 'explorer' };
 
 export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Disposable {
   private binding?: WebviewBinding;
@@ -26,6 +29,9 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
   private extraction?: { info: ModelInfo; result: ExtractResult; sets: PromptSet[] };
   private readonly disposables: vscode.Disposable[] = [];
   private cancelTask?: () => void;
+  private readonly taskChanged = new vscode.EventEmitter<ExplorerViewData['task']>();
+  /** The running task's stage and progress (undefined when it ends), for other panels waiting on it. */
+  readonly onTask = this.taskChanged.event;
 
   constructor(private readonly s: Services) {
     const { models, directions } = s;
@@ -35,10 +41,13 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
     command('refusalLens.exportDirection', () => this.exportDirection());
     command('refusalLens.computeSpace', () => this.space());
     command('refusalLens.exportAbliterated', () => this.exportModel());
+    command('refusalLens.openExplorerWide', async () => void SingletonPanel.show(EXPLORER_WIDE, s.extensionUri, s.log, () => this.snapshot(), (m) => this.onMessage(m)));
     this.disposables.push(
       vscode.window.registerWebviewViewProvider(EXPLORER_VIEW, this),
       models.onDidChange((info) => void this.refresh(info)),
       directions.onDidChange((info) => void this.refresh(info)),
+      this.taskChanged,
+      SingletonPanel.serializer(EXPLORER_WIDE, s.extensionUri, s.log, () => this.snapshot(), (m) => this.onMessage(m)),
     );
   }
 
@@ -52,13 +61,20 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
     void this.refresh(this.s.models.known());
   }
 
+  /** The view in the side bar and, when open, its wider copy in the editor area show the same data. */
+  private post(): void {
+    this.binding?.post(this.snapshot());
+    SingletonPanel.get(EXPLORER_WIDE.viewType)?.post(this.snapshot());
+  }
+
   private snapshot(): HostToWebview {
     return { type: 'explorer', data: this.data };
   }
 
   private update(patch: Partial<ExplorerViewData>): void {
     this.data = { ...this.data, ...patch };
-    this.binding?.post(this.snapshot());
+    this.post();
+    if ('task' in patch) this.taskChanged.fire(patch.task);
     const info = this.s.models.known();
     if (info && !('task' in patch && Object.keys(patch).length === 1)) void this.s.directions.saveExplorer(info, this.data);
   }
@@ -67,7 +83,7 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
   private async refresh(info: ModelInfo | undefined): Promise<void> {
     if (!info) {
       this.data = { promptSets: { harmful: '', harmless: '' } };
-      this.binding?.post(this.snapshot());
+      this.post();
       return;
     }
     const saved = this.s.directions.explorer(info);
@@ -79,7 +95,7 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
       this.s.log.warn(`the active direction for ${info.model} could not be read: ${(e as Error).message}`);
     }
     this.data = { promptSets: { harmful: '', harmless: '' }, ...saved, model: `${this.s.models.label(info)}${this.s.models.current ? '' : ' (not loaded)'}`, active, task: this.data.task };
-    this.binding?.post(this.snapshot());
+    this.post();
   }
 
   private onMessage(msg: WebviewToHost): void {
@@ -90,7 +106,12 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
     else if (msg.type === 'exportModel') void this.exportModel();
     else if (msg.type === 'pickPrompts') void this.pickPrompts(msg.which);
     else if (msg.type === 'useCandidate') void this.useCandidate(msg.layer, msg.position);
-    else if (msg.type === 'cancel') this.cancelTask?.();
+    else if (msg.type === 'cancel') this.cancel();
+  }
+
+  /** Cancels the running task (extraction, space, export), if any. */
+  cancel(): void {
+    this.cancelTask?.();
   }
 
   /** The prompt set to use: the file the user picked, else the model folder's prompts/<which>_train.txt, else built in. */
@@ -107,6 +128,7 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
     if (!uri?.[0]) return;
     try {
       const set = await loadPromptSet(uri[0].fsPath);
+      splitTrainVal(set); // too few prompts is refused now, not after an extraction started
       this.update({ promptSets: { ...this.data.promptSets, [which]: uri[0].fsPath } });
       void vscode.window.showInformationMessage(`Refusal Lens: ${set.prompts.length} ${which} prompts from ${path.basename(uri[0].fsPath)}.`);
     } catch (e) {
@@ -229,6 +251,10 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
     if (!uri?.[0]) return;
     try {
       const a = await this.s.directions.importFile(info, uri[0].fsPath);
+      if (a.warning) {
+        this.s.log.warn(a.warning);
+        void vscode.window.showWarningMessage(`Refusal Lens: ${a.warning}.`);
+      }
       void vscode.window.showInformationMessage(`Refusal Lens: '${a.direction.name}' (layer ${a.direction.layer}) from ${path.basename(uri[0].fsPath)} is now active.`);
     } catch (e) {
       await reportError(this.s.log, e, `importing ${uri[0].fsPath}`);

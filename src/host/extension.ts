@@ -29,7 +29,9 @@ export function activate(context: vscode.ExtensionContext): void {
   const models = new ModelManager(engine, context.globalState, context.globalStorageUri, status, log);
   const directions = new DirectionStore(context.globalState, context.globalStorageUri);
   const services = { extensionUri: context.extensionUri, engine, models, directions, log };
-  const features = [models, directions, new ScoreFeature(services), new AblationFeature(services), new ExplorerFeature(services)];
+  const explorer = new ExplorerFeature(services);
+  // Score shows an extraction it asked the explorer for (stage, progress, Cancel) in its own panel.
+  const features = [models, directions, new ScoreFeature(services, explorer), new AblationFeature(services), explorer];
   context.subscriptions.push(log, status, ...features, { dispose: () => void engine.dispose() });
 
   context.subscriptions.push(
@@ -107,6 +109,9 @@ export function activate(context: vscode.ExtensionContext): void {
 
   command('refusalLens.showLog', async () => log.show());
 
+  // The walkthrough contributed in package.json (contributes.walkthroughs, id 'start').
+  command('refusalLens.getStarted', () => Promise.resolve(vscode.commands.executeCommand('workbench.action.openWalkthrough', `${context.extension.id}#start`, false)));
+
   command('refusalLens.engineActions', async () => {
     const pick = await vscode.window.showQuickPick(
       [
@@ -114,6 +119,7 @@ export function activate(context: vscode.ExtensionContext): void {
         { label: '$(output) Show Log', command: 'refusalLens.showLog' },
         { label: '$(symbol-class) Select Model…', command: 'refusalLens.selectModel' },
         { label: '$(info) Inspect Model', command: 'refusalLens.inspectModel' },
+        { label: '$(book) Get Started', command: 'refusalLens.getStarted' },
       ],
       { title: `Refusal Lens engine: ${engine.state}` },
     );

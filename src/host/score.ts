@@ -5,7 +5,7 @@
 // the latest-only scheduler keeps one engine request at a time whatever the typing rate.
 import * as vscode from 'vscode';
 import type { NamedDirection, ScoreResult } from '../engine/directions/score';
-import type { HostToWebview, ScoreViewData, WebviewToHost } from '../protocol';
+import type { ExplorerViewData, HostToWebview, ScoreViewData, WebviewToHost } from '../protocol';
 import { requireDirection } from './directions';
 import { Latest } from './latest';
 import { reportError, withEngineProgress } from './notify';
@@ -36,6 +36,12 @@ interface Scored {
 interface ScoreContext {
   direction: { name: string; vector: number[]; layer: number };
   components: NamedDirection[];
+}
+
+/** Long work another feature runs for Score (the explorer's extraction): its stage and progress, and a way to cancel it. */
+export interface TaskSource {
+  onTask: vscode.Event<ExplorerViewData['task']>;
+  cancel(): void;
 }
 
 /** A prompt to rescore, with the document version its text was read at. */
@@ -73,7 +79,10 @@ export class ScoreFeature implements vscode.Disposable {
   });
   private readonly disposables: vscode.Disposable[] = [this.decoration, { dispose: () => this.live.cancel() }];
 
-  constructor(private readonly s: Services) {
+  constructor(
+    private readonly s: Services,
+    private readonly tasks: TaskSource,
+  ) {
     const { extensionUri, log } = s;
     this.disposables.push(
       vscode.commands.registerCommand('refusalLens.scoreSelection', () => this.scoreEditor()),
@@ -131,6 +140,7 @@ export class ScoreFeature implements vscode.Disposable {
   private onMessage(msg: WebviewToHost): void {
     if (msg.type === 'rescore' && this.scored) void this.score(this.tracked ? this.trackedPrompt(this.scored.prompt.document) : this.scored.prompt);
     else if (msg.type === 'revealToken') void this.reveal(msg.index);
+    else if (msg.type === 'cancel') this.tasks.cancel();
   }
 
   async scoreEditor(): Promise<void> {
@@ -140,15 +150,28 @@ export class ScoreFeature implements vscode.Disposable {
 
   async score(prompt: EditorPrompt): Promise<void> {
     this.live.cancel();
+    // The panel opens at once and says what is happening: loading a real model, or extracting its
+    // direction, takes minutes.
+    const panel = this.panel();
+    panel.post({ type: 'busy', message: this.s.models.current ? 'Preparing…' : `Loading ${this.s.models.label()}…` });
     const info = await this.s.models.ensureLoaded();
-    if (!info) return;
+    if (!info) {
+      panel.post({ type: 'error', message: 'The model could not be loaded (see the notification).' });
+      return;
+    }
+    const extraction = this.tasks.onTask((t) => {
+      if (t?.kind === 'extract') panel.post({ type: 'busy', message: `Extracting the refusal direction: ${t.message}`, fraction: t.fraction, cancellable: true });
+    });
     try {
-      const active = await requireDirection(this.s.directions, info, this.s.models.label(), this.s.log);
-      if (!active) return;
+      panel.post({ type: 'busy', message: 'Looking for a refusal direction…' });
+      const active = await requireDirection(this.s.directions, info, this.s.models.label(), this.s.log).finally(() => extraction.dispose());
+      if (!active) {
+        panel.post({ type: 'error', message: 'No refusal direction yet: extract or import one (Refusal Lens view), then score again.' });
+        return;
+      }
       const d = active.direction;
       const components = await this.s.directions.components(info, d.layer);
       this.s.log.info(`scoring ${prompt.text.length} characters against '${d.name}' (layer ${d.layer}${components.length ? `, ${components.length} space components` : ''})`);
-      const panel = this.panel();
       panel.post({ type: 'busy', message: `Scoring ${prompt.text.length} characters…` });
       const doc = prompt.document;
       const version = doc.version;

@@ -35,7 +35,7 @@ export class EngineStatus implements vscode.Disposable {
 
   private render(): void {
     this.item.text = `${ICON[this.state]} Refusal Lens: ${this.model}`;
-    this.item.tooltip = `Engine ${this.state}. Click for engine actions.`;
+    this.item.tooltip = `Engine ${this.state}. Click for engine actions, or Get Started for a walkthrough.`;
     this.item.accessibilityInformation = { label: `Refusal Lens engine ${this.state}, model ${this.model}` };
     this.item.backgroundColor = this.state === 'crashed' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
   }

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { parse } from '../../src/cli/args';
 import { DIRECTIONS_FORMAT } from '../../src/engine/directions/file';
 import { fixture } from '../support/fixtures';
 import { needsRealModels, REAL_MODELS, REPO, tempDir } from '../support/paths';
@@ -46,6 +47,8 @@ describe('refusal-lens on a fixture model', () => {
     const ablated = cli('generate', '--model', fx.dir, '--dtype', 'q4', '--prompt', 'write a poem about the sea', '--max-new-tokens', '6', '--ablate', file, '--json');
     assert.equal(ablated.code, 0, ablated.stderr);
     assert.ok(Array.isArray(JSON.parse(ablated.stdout).ids));
+    // The file says it was made on model 'fx', not on this fixture: same shape, so it runs, with a word.
+    assert.match(ablated.stderr, /^warning: .*directions\.json was made on fx, not on the loaded model .*: they have the same shape/m);
     const wrong = path.join(tempDir('dir'), 'wrong.json');
     writeFileSync(wrong, JSON.stringify({ format: DIRECTIONS_FORMAT, version: 1, model: { id: 'other', layers: 2, hidden: 16 }, directions: [{ name: 'r', layer: 1, position: -1, method: 'test', vector: vector.slice(0, 16) }] }));
     const refused = cli('generate', '--model', fx.dir, '--dtype', 'q4', '--prompt', 'hi', '--ablate', wrong);
@@ -61,6 +64,28 @@ test('usage errors exit 2 with the command help', () => {
   assert.match(r.stderr, /refusal-lens inspect --model/);
   assert.equal(cli('frob').code, 2);
   assert.match(cli('inspect', '--dtype', 'q3', '--model', 'x').stderr, /--dtype must be one of fp32, fp16/);
+});
+
+test('negative numbers are option values, with or without =', () => {
+  const options = { coefficient: { type: 'string' }, prompt: { type: 'string' }, json: { type: 'boolean' } } as const;
+  assert.deepEqual({ ...parse(['--coefficient', '-1', '--json'], options).values }, { coefficient: '-1', json: true });
+  assert.deepEqual({ ...parse(['--coefficient=-0.5', '--prompt', '-x y'], options).values }, { coefficient: '-0.5', prompt: '-x y' });
+  assert.throws(() => parse(['--coefficient', '--json'], options), /--coefficient needs a value/);
+  assert.throws(() => parse(['--json', '--coefficient'], options), /--coefficient needs a value/);
+  const r = cli('ablate', '--model', '/no/such/model', '--directions', 'd.json', '--prompt', 'hi', '--coefficient', '-1');
+  assert.doesNotMatch(r.stderr, /ambiguous/);
+});
+
+test('inputs that need no model are checked before the model loads, and a missing file is "no such file"', () => {
+  // The model does not exist either: an error about it would mean the model was loaded first.
+  const score = cli('score', '--model', '/no/such/model', '--directions', '/no/such/dirs.json', '--prompt', 'hi');
+  assert.equal(score.code, 1);
+  assert.match(score.stderr, /cannot read direction file \/no\/such\/dirs\.json: no such file$/m);
+  const small = path.join(tempDir('small'), 'three.txt');
+  writeFileSync(small, 'a\nb\nc\n');
+  const extract = cli('extract', '--model', '/no/such/model', '--harmful', small, '--out', 'x.json');
+  assert.equal(extract.code, 1);
+  assert.match(extract.stderr, /prompt set 'three\.txt' has 3 prompts; direction selection needs at least 4/);
 });
 
 test('a missing model exits 1 with one specific message, as JSON with --json', () => {

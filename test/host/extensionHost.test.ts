@@ -47,6 +47,15 @@ describe('the extension in a real VS Code, on the built-in organism', { timeout:
   }
 
   test('Show Log: the extension activates and its output channel and status bar item appear', async () => {
+    // The status bar item is there at startup, before any Refusal Lens command ran.
+    await vs.page.locator('.part.statusbar').getByText(/Refusal Lens: built-in organism \(not loaded\)/).waitFor({ timeout: 60_000 });
+    // VS Code's IPC sockets go into the session's own folder (removed with it), not loose into /tmp.
+    assert.ok(readdirSync(path.join(vs.dir, 'tmp')).some((f) => /^vscode-ipc-.*\.sock$/.test(f)), `session tmp: ${readdirSync(path.join(vs.dir, 'tmp')).join(', ')}`);
+    // A first-time user is pointed to the walkthrough; it opens with its first step.
+    await vs.runCommand(title('refusalLens.getStarted'));
+    await vs.page.locator('.part.editor').getByText('Get started with Refusal Lens').first().waitFor({ timeout: 30_000 });
+    await vs.page.locator('.part.editor').getByText('A model to look into').first().waitFor({ timeout: 10_000 });
+    await vs.runCommand('View: Close All Editors');
     await vs.runCommand(title('refusalLens.showLog'));
     // The Output view's channel selector names the extension's channel, which exists only once the
     // extension has activated; its status bar item is the other sign of a live extension host.
@@ -77,6 +86,23 @@ describe('the extension in a real VS Code, on the built-in organism', { timeout:
     assert.equal(await highlights.count(), 1, 'one trigger is highlighted (only "bomb" has a large attribution)');
     // The overlay lies under the text layer, so the mouse goes to its centre rather than to the element.
     const box = (await highlights.first().boundingBox())!;
+    // The highlight covers exactly the word "bomb" of the line (not a token beside it).
+    const word = await vs.page.evaluate((prompt) => {
+      const line = Array.from(document.querySelectorAll('.editor-instance .view-line')).find((l) => l.textContent?.replace(/\u00a0/g, ' ').includes(prompt));
+      const walker = document.createTreeWalker(line!, NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const at = n.textContent!.indexOf('bomb');
+        if (at < 0) continue;
+        const range = document.createRange();
+        range.setStart(n, at);
+        range.setEnd(n, at + 4);
+        const r = range.getBoundingClientRect();
+        return { x: r.x, width: r.width };
+      }
+      return undefined;
+    }, PROMPT);
+    assert.ok(word, 'the prompt line shows "bomb"');
+    assert.ok(Math.abs(box.x - word.x) < 2 && Math.abs(box.width - word.width) < 2, `the highlight (x ${box.x}, width ${box.width}) is not over "bomb" (x ${word.x}, width ${word.width})`);
     await vs.page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     const hover = vs.page.locator('.monaco-hover').filter({ hasText: /Refusal Lens trigger #1/ });
     await hover.waitFor({ timeout: 15_000 });

@@ -18,7 +18,8 @@ const { ensureChromium } = require('../../scripts/ensure-test-deps.cjs') as { en
 const THEME = `:root { --vscode-font-family: sans-serif; --vscode-font-size: 13px; --vscode-foreground: #cccccc;
   --vscode-editor-background: #1e1e1e; --vscode-descriptionForeground: #9d9d9d; --vscode-charts-red: #f14c4c;
   --vscode-charts-blue: #3794ff; --vscode-focusBorder: #007fd4; --vscode-errorForeground: #f48771;
-  --vscode-editor-font-family: monospace; --vscode-editorWidget-border: #454545; }
+  --vscode-editor-font-family: monospace; --vscode-editorWidget-border: #454545;
+  --vscode-disabledForeground: rgba(204, 204, 204, 0.5); }
 body { background: #1e1e1e; }`;
 
 const STUB = `window.__posted = []; window.__state = undefined;

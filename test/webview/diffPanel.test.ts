@@ -29,19 +29,26 @@ describe('ablation diff panel in Chromium', () => {
 
   test('finished rows show verdicts, a word diff against the baseline and the refusal-rate summary', async () => {
     await p.send({ type: 'diff', data: DATA });
+    // Columns are found by the heading a user reads, so swapped labels fail here.
+    const cell = (row: number, label: string) => p.page.locator(`[data-row="${row}"] section`).filter({ has: p.page.locator('h4', { hasText: label }) });
     // Prompt 0 is harmful: the baseline refuses, ablation answers (every word new), addition refuses.
-    const badge = (row: number, c: string) => p.page.locator(`[data-row="${row}"] section:has(.text[data-condition="${c}"]) .badge`).textContent();
-    assert.equal(await badge(0, 'baseline'), 'refused');
-    assert.equal(await badge(0, 'ablation'), 'answered');
-    assert.equal(await badge(1, 'addition'), 'refused');
-    const ins = await p.page.locator('[data-row="0"] .text[data-condition="ablation"] ins').allTextContents();
+    const badge = (row: number, label: string) => cell(row, label).locator('.badge').textContent();
+    assert.equal(await badge(0, 'Baseline'), 'refused');
+    assert.equal(await badge(0, 'Direction ablated'), 'answered');
+    assert.equal(await badge(0, 'Direction added'), 'refused');
+    assert.equal(await badge(1, 'Direction added'), 'refused');
+    const ablated = cell(0, 'Direction ablated').locator('.text');
+    const ins = await ablated.locator('ins').allTextContents();
     assert.ok(ins.join('').includes('sure'), `inserted words: ${ins}`);
-    const del = await p.page.locator('[data-row="0"] .text[data-condition="ablation"] del').allTextContents();
+    const del = await ablated.locator('del').allTextContents();
     assert.ok(del.join('').includes('cannot'), `deleted words: ${del}`);
+    // The deleted baseline and the inserted text are separated by a space, not run together.
+    const shown = (await ablated.textContent())!;
+    assert.ok(shown.includes(`${del.at(-1)!.trimEnd()} ${ins[0].trimStart()}`), `deleted and inserted text run together: ${JSON.stringify(shown)}`);
     // Identical completions have no marks.
-    assert.equal(await p.page.locator('[data-row="1"] .text[data-condition="ablation"] ins, [data-row="1"] .text[data-condition="ablation"] del').count(), 0);
-    const rate = (c: string) => p.page.locator(`.summary tr[data-condition="${c}"] .rate`).textContent();
-    assert.deepEqual([await rate('baseline'), await rate('ablation'), await rate('addition')], ['33%', '0%', '100%']);
+    assert.equal(await cell(1, 'Direction ablated').locator('ins, del').count(), 0);
+    const rate = (label: string) => p.page.locator('.summary tr').filter({ has: p.page.locator('td', { hasText: label }) }).locator('.rate').textContent();
+    assert.deepEqual([await rate('Baseline'), await rate('Direction ablated'), await rate('Direction added')], ['33%', '0%', '100%']);
     await screenshot(p.page, 'ablation-diff-panel');
   });
 

@@ -10,8 +10,8 @@ const DATA: ExplorerViewData = JSON.parse(readFileSync(path.join(__dirname, 'fix
 
 describe('direction explorer in Chromium', () => {
   let p: PanelPage;
-  // About the width of a side bar.
-  suitePanel('explorer', { width: 420, height: 1400 }, async (page) => {
+  // VS Code's default side bar width.
+  suitePanel('explorer', { width: 300, height: 700 }, async (page) => {
     p = page;
     await p.send({ type: 'explorer', data: DATA });
     await p.page.waitForSelector('.candidates');
@@ -22,16 +22,37 @@ describe('direction explorer in Chromium', () => {
     const x = DATA.extraction!;
     assert.equal(await p.page.locator('.candidates tr.cand').count(), x.candidates.length);
     const filtered = x.candidates.filter((c) => c.filtered);
-    assert.equal(await p.page.locator('.candidates tr.filtered').count(), filtered.length);
+    assert.equal(await p.page.locator('.candidates tr.cand.filtered').count(), filtered.length);
     assert.ok(filtered.length > 0, 'the fixture has filtered candidates (late layers are pruned)');
     for (const c of filtered) {
       const row = p.page.locator(`.candidates tr[data-layer="${c.layer}"][data-position="${c.position}"]`);
-      assert.equal(await row.locator('.reason').textContent(), c.filtered);
+      assert.equal(await row.locator('xpath=following-sibling::tr[1]').locator('.reason').textContent(), `filtered: ${c.filtered}`);
     }
     const selected = p.page.locator('.candidates tr.selected');
     assert.equal(await selected.getAttribute('data-layer'), String(x.selected!.layer));
-    // The chart has a line per position.
-    assert.equal(await p.page.locator('svg.chart').first().locator('path.line').count(), x.positions.length);
+    // One small chart per position (their lines would overlap on one axis), captioned with it.
+    const charts = p.page.locator('.multiples figure');
+    assert.equal(await charts.count(), x.positions.length);
+    for (const [k, pos] of x.positions.entries()) {
+      assert.equal(await charts.nth(k).locator('figcaption').textContent(), `position ${pos}`);
+      assert.equal(await charts.nth(k).locator('path.line').count(), 1);
+    }
+    // Prompt counts in words, not the engine's keys; no value prints as "-0.0".
+    const summary = (await p.page.locator('[aria-label="extraction"] p.muted').first().textContent())!;
+    assert.match(summary, /48 harmful \(train\), 48 harmless \(train\), 16 harmful \(validation\)/);
+    assert.doesNotMatch(await p.page.locator('body').innerText(), /-0\.0+(?!\d*[1-9])\b/);
+  });
+
+  test('filtered candidates stay readable: contrast of at least 4.5 against the background', async () => {
+    const [fg, bg] = await p.page.locator('.candidates tr.filtered').first().evaluate((e) => [getComputedStyle(e).color, getComputedStyle(document.body).backgroundColor]);
+    const rgba = (c: string) => c.match(/[\d.]+/g)!.map(Number);
+    const [r, g, b, a = 1] = rgba(fg);
+    const base = rgba(bg);
+    // The text colour blended over the background, then WCAG's relative luminance.
+    const blended = [r, g, b].map((v, i) => v * a + base[i] * (1 - a));
+    const lum = (c: number[]) => c.map((v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4).reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+    const ratio = (lum(blended) + 0.05) / (lum(base) + 0.05);
+    assert.ok(ratio >= 4.5, `filtered rows: ${fg} on ${bg}, contrast ${ratio.toFixed(2)}`);
   });
 
   test('choosing a candidate with the keyboard posts it to the host', async () => {
@@ -42,11 +63,33 @@ describe('direction explorer in Chromium', () => {
     assert.deepEqual((await p.posted()).at(-1), { type: 'useCandidate', layer, position });
   });
 
+  test('at a 300 px side bar no text is clipped and nothing runs off the right edge', async () => {
+    const problems = await p.page.evaluate(() => {
+      const out: string[] = [];
+      const width = document.documentElement.clientWidth;
+      if (document.documentElement.scrollWidth > width + 1) out.push(`the page is ${document.documentElement.scrollWidth} px wide`);
+      const elements = Array.from(document.querySelectorAll('body *')).filter((e) => !e.closest('svg') && Array.from(e.childNodes).some((n) => n.nodeType === Node.TEXT_NODE && n.textContent!.trim()));
+      for (const e of elements) {
+        const r = e.getBoundingClientRect();
+        if (r.width === 0) continue;
+        const label = `${e.tagName.toLowerCase()}.${e.className} "${e.textContent!.trim().slice(0, 30)}"`;
+        const cs = getComputedStyle(e);
+        if (cs.textOverflow === 'ellipsis' || (/hidden|clip/.test(cs.overflowX) && e.scrollWidth > e.clientWidth + 1)) out.push(`${label} is cut`);
+        // Its right edge within the view and within every ancestor that could hide it (scroll boxes too).
+        let right = width;
+        for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) if (getComputedStyle(a).overflowX !== 'visible') right = Math.min(right, a.getBoundingClientRect().right);
+        if (r.right > right + 1) out.push(`${label} ends at ${Math.round(r.right)} px, beyond ${Math.round(right)} px`);
+      }
+      return out;
+    });
+    assert.deepEqual(problems, []);
+  });
+
   test('residual space: components list their trigger tokens, the interaction matrix is coloured by sign', async () => {
     const layer = DATA.space!.layers[Math.floor(DATA.space!.layers.length / 2)];
     const rows = p.page.locator('.components tr');
     assert.equal(await rows.count(), layer.accuracy.length + 1);
-    assert.equal((await rows.nth(1).locator('td.tok').textContent())!.split(/\s+/).filter(Boolean)[0], layer.topTokens[0][0]);
+    assert.equal(await rows.nth(1).locator('td.tok .chip').first().textContent(), layer.topTokens[0][0]);
     const inter = DATA.space!.interactions.find((m) => m.from === layer.layer)!;
     const cells = p.page.locator('.matrix td');
     assert.equal(await cells.count(), inter.matrix.flat().length);
@@ -73,5 +116,17 @@ describe('direction explorer in Chromium', () => {
     assert.equal(await p.page.locator('#extract').getAttribute('disabled'), '');
     await p.page.locator('#cancel').click();
     assert.deepEqual((await p.posted()).at(-1), { type: 'cancel' });
+  });
+
+  test('results of Compute are scrolled into view when they arrive', async () => {
+    const { space: _space, ...withoutSpace } = DATA;
+    await p.send({ type: 'explorer', data: withoutSpace });
+    await p.page.evaluate(() => window.scrollTo(0, 0));
+    await p.send({ type: 'explorer', data: { ...withoutSpace, task: { kind: 'space', message: 'Computing the space' } } });
+    // The host clears the task first, then sends the results.
+    await p.send({ type: 'explorer', data: withoutSpace });
+    await p.send({ type: 'explorer', data: DATA });
+    const top = await p.page.locator('[aria-label="safety residual space"]').evaluate((e) => e.getBoundingClientRect().top);
+    assert.ok(Math.abs(top) < 2, `the space section starts ${top} px from the top of the view`);
   });
 });

@@ -67,4 +67,20 @@ describe('score panel in Chromium', () => {
     assert.equal(state.bounds, 'global');
     await screenshot(p.page, 'score-panel');
   });
+
+  test('while a direction is extracted the panel shows the stage, its progress and a Cancel button', async () => {
+    await p.send({ type: 'busy', message: 'Extracting the refusal direction: collecting activations, prompt 20 of 48', fraction: 0.42, cancellable: true });
+    const status = p.page.locator('.status.busy');
+    assert.equal(await status.locator('.message').textContent(), 'Extracting the refusal direction: collecting activations, prompt 20 of 48');
+    assert.equal(await status.locator('progress').evaluate((e) => (e as HTMLProgressElement).value), 0.42);
+    await screenshot(p.page, 'score-panel-progress');
+    await status.locator('.cancel').click();
+    assert.deepEqual((await p.posted()).at(-1), { type: 'cancel' });
+    // The next stage replaces the line; a result removes it.
+    await p.send({ type: 'busy', message: 'Scoring 45 characters…' });
+    assert.equal(await p.page.locator('.status').count(), 1);
+    assert.equal(await p.page.locator('.status progress, .status .cancel').count(), 0);
+    await p.send({ type: 'score', data: DATA });
+    assert.equal(await p.page.locator('.status').count(), 0);
+  });
 });

@@ -36,7 +36,12 @@ function completion(row: DiffRow, c: Condition): HTMLElement {
     if (row.done && c !== 'baseline' && base !== undefined) box.title = 'too long to diff word by word';
     return box;
   }
-  for (const p of parts) box.append(p.kind === 'same' ? document.createTextNode(p.text) : el(p.kind, { title: p.kind === 'ins' ? 'not in the baseline' : 'only in the baseline' }, p.text));
+  parts.forEach((p, k) => {
+    box.append(p.kind === 'same' ? document.createTextNode(p.text) : el(p.kind, { title: p.kind === 'ins' ? 'not in the baseline' : 'only in the baseline' }, p.text));
+    // A deletion followed straight by an insertion would read as one word ("that.sure"): keep a space between.
+    const next = parts[k + 1];
+    if (p.kind === 'del' && next?.kind === 'ins' && !/\s$/.test(p.text) && !/^\s/.test(next.text)) box.append(document.createTextNode(' '));
+  });
   return box;
 }
 

@@ -4,7 +4,7 @@
 // engine computes.
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeProgressRing } from '@vscode/webview-ui-toolkit';
 import type { CandidateView, ExplorerViewData, WebviewToHost } from '../../src/protocol';
-import { barChart, lineChart } from '../shared/chart';
+import { barChart, lineChart, seriesRange } from '../shared/chart';
 import { el, indexDropdown, onHostMessage, visibleToken, vscode } from '../shared/dom';
 import { boundsOf, colour, formatNumber } from '../shared/scale';
 
@@ -43,7 +43,8 @@ function activeCard(d: ExplorerViewData, busy: boolean): HTMLElement {
   );
 }
 
-function candidateRow(c: CandidateView, selected: boolean): HTMLElement {
+/** A candidate's row; a filtered one gets a second row under it with the reason in full (a side bar has no room for a column). */
+function candidateRows(c: CandidateView, selected: boolean): HTMLElement[] {
   const cells = [c.bypass, c.induce, c.kl, c.norm].map((v, i) => el('td', {}, formatNumber(v ?? NaN, i === 2 ? 4 : 2)));
   const tr = el('tr', {
     class: `cand${c.filtered ? ' filtered' : ''}${selected ? ' selected' : ''}`,
@@ -53,11 +54,14 @@ function candidateRow(c: CandidateView, selected: boolean): HTMLElement {
     'data-layer': String(c.layer),
     'data-position': String(c.position),
     title: c.filtered ? `filtered: ${c.filtered}` : 'use this candidate as the active direction',
-  }, el('td', {}, `${selected ? '★ ' : ''}${c.layer}`), el('td', {}, String(c.position)), ...cells, el('td', { class: 'reason' }, c.filtered ?? ''));
+  }, el('td', {}, `${selected ? '★ ' : ''}${c.layer}`), el('td', {}, String(c.position)), ...cells);
   const use = () => post({ type: 'useCandidate', layer: c.layer, position: c.position });
   tr.addEventListener('click', use);
   tr.addEventListener('keydown', (e) => (e.key === 'Enter' || e.key === ' ') && use());
-  return tr;
+  if (!c.filtered) return [tr];
+  const why = el('tr', { class: 'why filtered' }, el('td', { colspan: '6', class: 'reason' }, `filtered: ${c.filtered}`));
+  why.addEventListener('click', use);
+  return [tr, why];
 }
 
 function extraction(d: ExplorerViewData, busy: boolean): HTMLElement {
@@ -68,18 +72,18 @@ function extraction(d: ExplorerViewData, busy: boolean): HTMLElement {
   const section = el('section', { 'aria-label': 'extraction' }, el('h3', {}, 'Extract (difference in means)'), sets, el('div', { class: 'controls' }, button('Extract', { type: 'extract' }, { disabled: busy, id: 'extract' })));
   const x = d.extraction;
   if (!x) return section;
-  const count = Object.entries(x.counts).map(([k, v]) => `${v} ${k}`).join(', ');
-  section.append(el('p', { class: 'muted' }, `${x.candidates.length} candidates over ${x.layers} layers × ${x.positions.length} positions; prompts kept: ${count}.`));
+  section.append(el('p', { class: 'muted' }, `${x.candidates.length} candidates over ${x.layers} layers × ${x.positions.length} positions; prompts kept: ${promptCounts(x.counts)}.`));
   if (x.report) section.append(el('p', { class: 'status error', role: 'alert' }, x.report));
   const series = x.positions.map((p) => ({ name: `position ${p}`, values: Array.from({ length: x.layers }, (_, l) => x.candidates.find((c) => c.layer === l && c.position === p)?.bypass ?? null) }));
+  // One small chart per position on a shared scale: lines of nearby positions overlap on one axis.
+  const shared = seriesRange(series);
   section.append(
     el('h4', {}, 'Bypass score per layer (lower: ablation removes refusal better)'),
-    lineChart(series, 'bypass score per layer, one line per position'),
-    el('div', { class: 'legend-row' }, ...x.positions.map((p, k) => el('span', {}, el('span', { class: `swatch s${k % 5}` }), `pos ${p}`))),
+    el('div', { class: 'multiples' }, ...series.map((s) => el('figure', {}, el('figcaption', {}, s.name), lineChart([s], `bypass score per layer at ${s.name}`, 'layer', shared)))),
   );
-  const table = el('table', { class: 'candidates', 'aria-label': 'candidate directions' }, el('tr', {}, ...['layer', 'pos', 'bypass', 'induce', 'KL', 'norm', 'filtered'].map((h) => el('th', { scope: 'col' }, h))));
+  const table = el('table', { class: 'candidates', 'aria-label': 'candidate directions' }, el('tr', {}, ...['layer', 'pos', 'bypass', 'induce', 'KL', 'norm'].map((h) => el('th', { scope: 'col' }, h))));
   const order = [...x.candidates].sort((a, b) => Number(!!a.filtered) - Number(!!b.filtered) || (a.bypass ?? Infinity) - (b.bypass ?? Infinity));
-  for (const c of order) table.append(candidateRow(c, x.selected?.layer === c.layer && x.selected?.position === c.position));
+  for (const c of order) table.append(...candidateRows(c, x.selected?.layer === c.layer && x.selected?.position === c.position));
   section.append(el('div', { class: 'scroll' }, table));
   return section;
 }
@@ -102,16 +106,21 @@ function space(d: ExplorerViewData, busy: boolean): HTMLElement {
   });
   section.append(el('div', { class: 'controls' }, dropdown));
   section.append(el('h4', {}, `Spectrum at layer ${L.layer}`), barChart(L.eigenvalues, `eigenvalues at layer ${L.layer}`, 'component'));
-  const comps = el('table', { class: 'components', 'aria-label': `components at layer ${L.layer}` }, el('tr', {}, el('th', {}, 'component'), el('th', {}, 'accuracy'), el('th', {}, 'trigger tokens')));
-  L.accuracy.forEach((acc, k) => comps.append(el('tr', {}, el('td', {}, `C${k}`), el('td', {}, formatNumber(acc, 2)), el('td', { class: 'tok' }, (L.topTokens[k] ?? []).map(visibleToken).join('  ')))));
+  const comps = el('table', { class: 'components', 'aria-label': `components at layer ${L.layer}` }, el('tr', {}, el('th', {}, 'comp.'), el('th', { title: 'refusal-prediction accuracy' }, 'acc.'), el('th', {}, 'trigger tokens')));
+  // Tokens wrap as whole chips rather than running off a narrow side bar.
+  L.accuracy.forEach((acc, k) => comps.append(el('tr', {}, el('td', {}, `C${k}`), el('td', {}, formatNumber(acc, 2)), el('td', { class: 'tok' }, ...(L.topTokens[k] ?? []).map((t) => el('span', { class: 'chip', title: JSON.stringify(t) }, visibleToken(t)))))));
   section.append(el('h4', {}, 'Components'), comps);
   const inter = s.interactions.find((m) => m.from === L.layer);
   if (inter && inter.matrix.length) {
     const b = boundsOf(inter.matrix.flat());
     const table = el('table', { class: 'matrix', 'aria-label': `interactions from layer ${inter.from} to ${inter.to}: rows source components, columns target components` });
-    table.append(el('tr', {}, el('th', {}, ''), ...inter.matrix[0].map((_, k) => el('th', { scope: 'col' }, `C${k}@${inter.to}`))));
+    // Short headers (the layers are in the caption and the tooltips), so the matrix fits a side bar.
+    table.append(
+      el('caption', {}, `rows: layer ${inter.from}, columns: layer ${inter.to}`),
+      el('tr', {}, el('th', {}, ''), ...inter.matrix[0].map((_, k) => el('th', { scope: 'col', title: `C${k}@${inter.to}` }, `C${k}`))),
+    );
     inter.matrix.forEach((row, j) => {
-      const tr = el('tr', {}, el('th', { scope: 'row' }, `C${j}@${inter.from}`));
+      const tr = el('tr', {}, el('th', { scope: 'row', title: `C${j}@${inter.from}` }, `C${j}`));
       row.forEach((v, k) => {
         const td = el('td', { title: `C${j}@${inter.from} → C${k}@${inter.to}: ${formatNumber(v)} (${v > 0 ? 'promotes' : 'suppresses'})` }, formatNumber(v, 1));
         td.style.backgroundColor = colour(v, b);
@@ -119,9 +128,19 @@ function space(d: ExplorerViewData, busy: boolean): HTMLElement {
       });
       table.append(tr);
     });
-    section.append(el('h4', {}, `Promote (red) / suppress (blue): layer ${inter.from} → ${inter.to}`), table, el('p', { class: 'muted' }, s.interactionMethod));
+    section.append(el('h4', {}, `Promote (red) / suppress (blue): layer ${inter.from} → ${inter.to}`), el('div', { class: 'scroll' }, table), el('p', { class: 'muted' }, s.interactionMethod));
   }
   return section;
+}
+
+/** "harmfulTrain" → "harmful (train)": the engine's keys, in words. */
+function promptCounts(counts: Record<string, number>): string {
+  return Object.entries(counts)
+    .map(([k, v]) => {
+      const m = /^(.*?)(Train|Val|Test)$/.exec(k);
+      return `${v} ${m ? `${m[1]} (${m[2] === 'Val' ? 'validation' : m[2].toLowerCase()})` : k}`;
+    })
+    .join(', ');
 }
 
 function render(): void {
@@ -145,11 +164,21 @@ function render(): void {
   root.append(activeCard(d, busy), extraction(d, busy), space(d, busy));
 }
 
+/** The results a running task will bring, scrolled into view when they arrive (they land below the fold of a side bar). */
+let revealAfter: { key: 'space' | 'extraction'; selector: string } | undefined;
+
 onHostMessage(root, (msg) => {
   if (msg.type !== 'explorer') return;
+  const before = state.data;
   state = { ...state, data: msg.data };
   save();
   render();
+  const task = msg.data.task?.kind;
+  if (task) revealAfter = task === 'space' ? { key: 'space', selector: '[aria-label="safety residual space"]' } : task === 'extract' ? { key: 'extraction', selector: '.multiples' } : undefined;
+  else if (revealAfter && msg.data[revealAfter.key] && JSON.stringify(msg.data[revealAfter.key]) !== JSON.stringify(before?.[revealAfter.key])) {
+    root.querySelector(revealAfter.selector)?.scrollIntoView({ block: 'start' });
+    revealAfter = undefined;
+  }
 });
 
 render();

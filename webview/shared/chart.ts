@@ -43,10 +43,15 @@ function axes(chart: SVGSVGElement, lo: number, hi: number, n: number, xLabel: s
   );
 }
 
-/** Lines over x = 0..n−1 (layers), one per series, with a point per value and a tooltip. */
-export function lineChart(series: Series[], label: string, xLabel = 'layer'): SVGSVGElement {
+/** The y range lineChart gives these series (for small multiples drawn on one scale). */
+export function seriesRange(series: Series[]): [number, number] {
+  return range(series.flatMap((s) => s.values.filter((v): v is number => v !== null)));
+}
+
+/** Lines over x = 0..n−1 (layers), one per series, with a point per value and a tooltip; `yRange` shares a scale between charts. */
+export function lineChart(series: Series[], label: string, xLabel = 'layer', yRange = seriesRange(series)): SVGSVGElement {
   const n = Math.max(1, ...series.map((s) => s.values.length));
-  const [lo, hi] = range(series.flatMap((s) => s.values.filter((v): v is number => v !== null)));
+  const [lo, hi] = yRange;
   const x = (i: number) => PAD.left + (n === 1 ? 0 : (i / (n - 1)) * (W - PAD.left - PAD.right));
   const y = (v: number) => PAD.top + ((hi - v) / (hi - lo)) * (H - PAD.top - PAD.bottom);
   const chart = frame(label);

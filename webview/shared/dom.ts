@@ -1,5 +1,5 @@
 // DOM helpers: every model-supplied string goes in through textContent, never as markup.
-import { describeZodError, HostToWebview } from '../../src/protocol';
+import { describeZodError, HostToWebview, type WebviewToHost } from '../../src/protocol';
 
 type Tag<K extends string> = K extends keyof HTMLElementTagNameMap ? HTMLElementTagNameMap[K] : HTMLElement;
 
@@ -44,15 +44,26 @@ export function onHostMessage(root: HTMLElement, handle: (msg: HostToWebview) =>
       return;
     }
     const msg = parsed.data;
-    if (msg.type === 'busy' || msg.type === 'error') showStatus(root, msg.type, msg.message);
+    if (msg.type === 'busy') showStatus(root, 'busy', msg.message, msg);
+    else if (msg.type === 'error') showStatus(root, 'error', msg.message);
     else handle(msg);
   });
 }
 
-/** One status line at the top of the panel (busy or error); rendering new data removes it. */
-export function showStatus(root: HTMLElement, type: 'busy' | 'error', message: string): void {
+/**
+ * One status line at the top of the panel (busy or error), with a progress bar and a Cancel button
+ * (posting `cancel`) when the host gives them; rendering new data removes it.
+ */
+export function showStatus(root: HTMLElement, type: 'busy' | 'error', message: string, work: { fraction?: number; cancellable?: boolean } = {}): void {
   root.querySelector('.status')?.remove();
-  root.prepend(el('p', { class: `status ${type}`, role: type === 'error' ? 'alert' : 'status' }, message));
+  const status = el('div', { class: `status ${type}`, role: type === 'error' ? 'alert' : 'status' }, el('span', { class: 'message' }, message));
+  if (work.fraction !== undefined) status.append(el('progress', { max: '1', value: String(work.fraction), 'aria-label': `${Math.round(work.fraction * 100)}% done` }));
+  if (work.cancellable) {
+    const cancel = el('vscode-button', { appearance: 'secondary', class: 'cancel' }, 'Cancel');
+    cancel.addEventListener('click', () => vscode.postMessage({ type: 'cancel' } satisfies WebviewToHost));
+    status.append(cancel);
+  }
+  root.prepend(status);
 }
 
 /**

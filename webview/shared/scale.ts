@@ -26,5 +26,8 @@ export function colour(value: number, b: Bounds): string {
 }
 
 export function formatNumber(x: number, digits = 3): string {
-  return Number.isFinite(x) ? x.toFixed(digits) : 'n/a';
+  if (!Number.isFinite(x)) return 'n/a';
+  const s = x.toFixed(digits);
+  // A small negative value rounds to "-0.0"; zero has no sign.
+  return Number(s) === 0 ? (0).toFixed(digits) : s;
 }

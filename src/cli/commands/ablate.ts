@@ -2,7 +2,7 @@ import { CONDITIONS, evaluateDirection } from '../../engine/directions/evaluate'
 import { loadPromptSet } from '../../engine/directions/prompts';
 import { Engine } from '../../engine/engine';
 import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, positiveInt, stderrProgress, UsageError } from '../args';
-import { selectedDirection } from './direction';
+import { directionFile } from './direction';
 
 export const summary = 'completions with the direction ablated and added, beside the baseline, with refusal verdicts and KL';
 
@@ -36,9 +36,10 @@ export async function run(argv: string[]): Promise<number> {
   if (!Number.isFinite(coefficient)) throw new UsageError(`--coefficient must be a number, got '${values.coefficient}'`);
   const prompts = values.prompt !== undefined ? [values.prompt] : (await loadPromptSet(values.prompts!)).prompts;
   const progress = values.json ? undefined : stderrProgress;
+  const direction = await directionFile(values.directions);
   const engine = await Engine.load(loadParams(values), { progress });
   try {
-    const d = await selectedDirection(engine, values.directions);
+    const d = direction(engine);
     const substrings = values['refusal-substrings']?.split('|').filter(Boolean);
     const r = await evaluateDirection(engine, prompts, { direction: d, coefficient, maxNewTokens: positiveInt(values['max-new-tokens'], '--max-new-tokens'), substrings, progress });
     if (values.json) {

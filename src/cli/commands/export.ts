@@ -2,7 +2,7 @@ import path from 'node:path';
 import { exportAbliterated } from '../../engine/directions/export';
 import { Engine } from '../../engine/engine';
 import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, stderrProgress, UsageError } from '../args';
-import { selectedDirection } from './direction';
+import { directionFile } from './direction';
 
 export const summary = 'export an abliterated model: the direction ablated everywhere, runnable by plain transformers.js';
 
@@ -19,9 +19,10 @@ export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, OPTIONS);
   if (!values.directions) throw new UsageError('--directions is required');
   if (!values.out) throw new UsageError('--out is required');
+  const direction = await directionFile(values.directions);
   const engine = await Engine.load(loadParams(values), { progress: values.json ? undefined : stderrProgress });
   try {
-    const d = await selectedDirection(engine, values.directions);
+    const d = direction(engine);
     const file = await exportAbliterated(engine.info, [d.vector], path.resolve(values.out));
     console.log(values.json ? JSON.stringify({ out: path.resolve(values.out), onnx: file }) : `wrote ${file}`);
     return 0;

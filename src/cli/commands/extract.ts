@@ -40,12 +40,13 @@ export async function run(argv: string[]): Promise<number> {
   if (kl !== undefined && !(kl > 0)) throw new UsageError(`--kl-threshold must be a positive number, got '${values['kl-threshold']}'`);
   const harmful = values.harmful ? await loadPromptSet(values.harmful) : promptSet('default harmful', DEFAULT_HARMFUL);
   const harmless = values.harmless ? await loadPromptSet(values.harmless) : promptSet('default harmless', DEFAULT_HARMLESS);
+  // Split before the model loads: a set too small to split fails at once.
+  const split = { harmful: splitTrainVal(harmful), harmless: splitTrainVal(harmless) };
   const progress = values.json ? undefined : stderrProgress;
   const engine = await Engine.load(loadParams(values), { progress });
   try {
     const r = await extractRefusalDirection(engine, {
-      harmful: splitTrainVal(harmful),
-      harmless: splitTrainVal(harmless),
+      ...split,
       filterPrompts: !values['no-filter'],
       klThreshold: kl,
       refusalTokens: values['refusal-tokens'] ? engine.tokenizer.firstTokenIds(values['refusal-tokens'].split(',').map((t) => t.trim()).filter(Boolean)) : undefined,

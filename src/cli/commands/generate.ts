@@ -1,6 +1,6 @@
 import { Engine } from '../../engine/engine';
 import { GenerateParams, type ParamsOf } from '../../protocol';
-import { selectedDirection } from './direction';
+import { directionFile } from './direction';
 import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, positiveInt, stderrProgress, UsageError } from '../args';
 
 export const summary = 'generate a completion, optionally with a direction ablated';
@@ -54,9 +54,10 @@ export async function run(argv: string[]): Promise<number> {
         }
       : {}),
   };
+  const direction = values.ablate ? await directionFile(values.ablate) : undefined;
   const engine = await Engine.load(loadParams(values), { progress: values.json ? undefined : stderrProgress });
   try {
-    if (values.ablate) params.steering = { ablate: [(await selectedDirection(engine, values.ablate)).vector] };
+    if (direction) params.steering = { ablate: [direction(engine).vector] };
     const result = await engine.generate(GenerateParams.parse(params), {
       token: values.json ? undefined : (_i, _id, text) => process.stdout.write(text),
     });

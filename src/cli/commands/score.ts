@@ -1,7 +1,7 @@
 import { scorePrompt } from '../../engine/directions/score';
 import { Engine } from '../../engine/engine';
 import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, stderrProgress, UsageError } from '../args';
-import { selectedDirection } from './direction';
+import { directionFile } from './direction';
 
 export const summary = 'per-token projections onto a direction at every layer, refusal metric, trigger tokens';
 
@@ -19,9 +19,10 @@ export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, OPTIONS);
   if (!values.directions) throw new UsageError('--directions is required');
   if (values.prompt === undefined) throw new UsageError('--prompt is required');
+  const direction = await directionFile(values.directions);
   const engine = await Engine.load(loadParams(values), { progress: values.json ? undefined : stderrProgress });
   try {
-    const d = await selectedDirection(engine, values.directions);
+    const d = direction(engine);
     const r = await scorePrompt(engine, values.prompt, d);
     if (values.json) {
       console.log(

@@ -10,7 +10,8 @@ import { describeZodError } from '../../protocol';
 import type { Candidate, ExtractResult } from './extract';
 import type { PromptSet } from './prompts';
 import { writeFilesAtomic } from '../atomicWrite';
-import { EngineError } from '../model/errors';
+import { describeFsError, EngineError } from '../model/errors';
+import { norm } from './linalg';
 
 export const DIRECTIONS_FORMAT = 'refusal-lens/directions';
 
@@ -95,7 +96,7 @@ export async function readDirections(file: string): Promise<DirectionsDoc> {
     if (size > MAX_DOC_BYTES) throw new Error(`it is ${(size / 2 ** 20).toFixed(0)} MB, more than a direction file's ${MAX_DOC_BYTES / 2 ** 20} MB`);
     raw = JSON.parse(await fs.readFile(file, 'utf8'));
   } catch (e) {
-    throw new EngineError('BAD_REQUEST', `cannot read direction file ${file}: ${(e as Error).message}`);
+    throw new EngineError('BAD_REQUEST', `cannot read direction file ${file}: ${describeFsError(e)}`);
   }
   const parsed = DocSchema.safeParse(raw);
   if (!parsed.success) throw new EngineError('BAD_REQUEST', `${file} is not a Refusal Lens direction file: ${describeZodError(parsed.error)}`);
@@ -132,13 +133,23 @@ export async function readDirections(file: string): Promise<DirectionsDoc> {
     }
     if (vector!.length !== H) throw new EngineError('BAD_REQUEST', `${file}: direction ${i} has ${vector!.length} values but the file says hidden size ${H}`);
     if (!vector!.every(Number.isFinite)) throw new EngineError('BAD_REQUEST', `${file}: direction ${i} contains NaN or infinite values`);
+    // Finite entries can still overflow the norm (every entry 1e308), and a zero vector has no
+    // direction: either would normalise to zeros and score every token 0 without a word.
+    const n = norm(vector!);
+    if (!Number.isFinite(n) || n === 0) {
+      throw new EngineError('BAD_REQUEST', `${file}: direction ${i} ('${d.name}') has ${n === 0 ? 'zero norm' : 'a norm too large to represent (its values overflow)'}, so it points nowhere`);
+    }
     return { name: d.name, layer: d.layer, position: d.position, method: d.method, vector: vector!, ...(d.scores ? { scores: d.scores } : {}) };
   });
   return { model: doc.model, directions, selected: doc.selected, ...(doc.datasets ? { datasets: doc.datasets } : {}) };
 }
 
-/** Refuses a direction file made for a model of another shape. */
-export function checkDirectionsFit(doc: DirectionsDoc, layers: number, hidden: number, file: string): void {
+/**
+ * Refuses a direction file made for a model of another shape. A file made on another model of the
+ * same shape fits but may mean nothing there: the returned warning says so (undefined: same model).
+ */
+export function checkDirectionsFit(doc: DirectionsDoc, model: { model: string; dir: string; layers: number; hiddenSize: number }, file: string): string | undefined {
+  const { layers, hiddenSize: hidden } = model;
   if (doc.model.hidden !== hidden || doc.model.layers !== layers) {
     throw new EngineError(
       'BAD_REQUEST',
@@ -148,6 +159,15 @@ export function checkDirectionsFit(doc: DirectionsDoc, layers: number, hidden: n
   doc.directions.forEach((d, i) => {
     if (d.layer >= layers) throw new EngineError('BAD_REQUEST', `${file}: direction ${i} is at layer ${d.layer}, the model has ${layers} layers`);
   });
+  if (sameModel(doc.model.id, model)) return undefined;
+  return `${file} was made on ${doc.model.id}, not on the loaded model ${model.model}: they have the same shape, but a direction read from one model need not mean anything in another`;
+}
+
+/** A model id (a folder as given, or a Hub id) names the loaded model, even if the folder was given another way or moved. */
+function sameModel(id: string, model: { model: string; dir: string }): boolean {
+  if (id === model.model) return true;
+  const base = (p: string) => path.basename(path.resolve(p));
+  return path.resolve(id) === path.resolve(model.dir) || base(id) === base(model.model) || base(id) === base(model.dir);
 }
 
 /** The direction file for one extraction candidate (default: the selected one), with its provenance. */

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { EngineError } from '../model/errors';
+import { describeFsError, EngineError } from '../model/errors';
 
 /** Field names that hold the instruction in common datasets (AdvBench "goal", Alpaca "instruction"). */
 const FIELDS = ['instruction', 'prompt', 'goal', 'text', 'behavior', 'question'];
@@ -120,7 +120,7 @@ export async function loadPromptSet(file: string, name = path.basename(file)): P
     bytes = await readFile(file);
   } catch (e) {
     if (e instanceof EngineError) throw e;
-    throw new EngineError('NOT_FOUND', `cannot read prompt file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new EngineError('NOT_FOUND', `cannot read prompt file ${file}: ${describeFsError(e)}`);
   }
   return promptSet(name, parsePrompts(decodeUtf8(bytes, file), file));
 }

@@ -16,6 +16,8 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
  */
 export class WebviewBinding implements vscode.Disposable {
   private ready = false;
+  /** The last busy or error line, shown again after the snapshot when the webview (re)loads. */
+  private status?: HostToWebview;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -40,15 +42,18 @@ export class WebviewBinding implements vscode.Disposable {
         if (parsed.data.type === 'ready') {
           this.ready = true;
           const data = this.snapshot();
+          const status = this.status;
           if (data) this.post(data);
+          if (status) this.post(status);
         }
         onMessage(parsed.data);
       }),
     );
   }
 
-  /** Messages before the webview is ready are dropped: the snapshot on 'ready' carries them. */
+  /** Messages before the webview is ready are dropped: the snapshot on 'ready' (and the last status line) carry them. */
   post(msg: HostToWebview): void {
+    this.status = msg.type === 'busy' || msg.type === 'error' ? msg : undefined;
     if (this.ready) void this.webview.postMessage(msg);
   }
 

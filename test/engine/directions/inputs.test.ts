@@ -41,7 +41,7 @@ describe('prompt sets', () => {
     assert.throws(() => parsePrompts('"ok"\nnot json', 'p.jsonl'), /p\.jsonl:2 is not valid JSON/);
     assert.throws(() => promptSet('empty', ['', '  ']), code('BAD_REQUEST', /prompt set 'empty' is empty/));
     assert.throws(() => splitTrainVal(promptSet('tiny', ['a', 'b'])), /needs at least 4/);
-    await assert.rejects(loadPromptSet('/no/such/file.txt'), code('NOT_FOUND', /cannot read prompt file .*ENOENT/));
+    await assert.rejects(loadPromptSet('/no/such/file.txt'), code('NOT_FOUND', /cannot read prompt file \/no\/such\/file.txt: no such file$/));
   });
 
   test('the hash names exactly the prompts used', () => {
@@ -97,7 +97,24 @@ describe('direction files', () => {
     await assert.rejects(readDirections(inline), /direction 0 has 2 values but the file says hidden size 3/);
     writeFileSync(inline, JSON.stringify({ format: 'other', version: 1 }));
     await assert.rejects(readDirections(inline), /is not a Refusal Lens direction file: format/);
-    assert.throws(() => checkDirectionsFit({ ...doc, selected: 0 }, 4, 64, 'd.json'), /was made for m \(2 layers, hidden 3\); the loaded model has 4 layers, hidden 64/);
+    assert.throws(() => checkDirectionsFit({ ...doc, selected: 0 }, { model: 'm', dir: '/x/m', layers: 4, hiddenSize: 64 }, 'd.json'), /was made for m \(2 layers, hidden 3\); the loaded model has 4 layers, hidden 64/);
+  });
+
+  test('values that overflow the norm, and a zero vector, are refused naming the file', async () => {
+    const dir = tempDir('dirs');
+    const inline = path.join(dir, 'huge.json');
+    for (const [vector, why] of [[[1e308, 1e308, 1e308], /huge\.json: direction 0 \('r'\) has a norm too large to represent/], [[0, 0, 0], /huge\.json: direction 0 \('r'\) has zero norm/]] as const) {
+      writeFileSync(inline, JSON.stringify({ format: 'refusal-lens/directions', version: 1, model: doc.model, directions: [{ name: 'r', layer: 1, position: -1, method: 't', vector }] }));
+      await assert.rejects(readDirections(inline), why);
+    }
+  });
+
+  test('a direction made on another model of the same shape fits, with a warning naming both models', () => {
+    const d = { ...doc, selected: 0 };
+    const here = { layers: 2, hiddenSize: 3 };
+    assert.equal(checkDirectionsFit(d, { ...here, model: 'm', dir: '/models/m' }, 'd.json'), undefined);
+    assert.equal(checkDirectionsFit(d, { ...here, model: '/elsewhere/m', dir: '/elsewhere/m' }, 'd.json'), undefined, 'the same folder given another way or moved');
+    assert.match(checkDirectionsFit(d, { ...here, model: './test-model', dir: '/tmp/test-model' }, 'd.json') ?? '', /d\.json was made on m, not on the loaded model \.\/test-model/);
   });
 });
 
