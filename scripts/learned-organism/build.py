@@ -2,14 +2,18 @@
 
   OMP_NUM_THREADS=1 /usr/bin/python3 scripts/learned-organism/build.py --out DIR [--seed N]
 
-base/    SFT: a chat model that answers every request (after a plain-text pre-training stream)
-aligned/ safety fine-tuned from base (Pan et al.'s SFT -> SSFT): refuses harmful requests,
-         answers harmless ones and questions about harmful things
+base/           SFT: a chat model that answers every request (after a plain-text pre-training stream)
+aligned-full/   safety fine-tuned from base (Pan et al.'s SFT -> SSFT), every weight tuned: refuses
+                harmful requests, answers harmless ones and questions about harmful things
+aligned-early/  the same safety tuning of base, but only the blocks of the first half may change
+                (embedding, later blocks and unembedding stay as SFT left them), so the refusal
+                decision has to be written into the residual stream by the middle of the model
 Each folder holds config.json, tokenizer files, onnx/model.onnx (torch.onnx.export, opset 14),
 weights.pt (the same weights, for the PyTorch reference) and prompts/*.txt; DIR/build.json records
 the recipe, timings and behaviour measured in torch.
 """
 import argparse
+import copy
 import json
 import os
 import random
@@ -28,6 +32,8 @@ RECIPE = {
     "batch": 48, "base_steps": 400, "base_lr": 3e-3, "aligned_steps": 300, "aligned_lr": 1e-3, "weight_decay": 0.01,
 }
 
+VARIANTS = ("full", "early")
+
 CHAT_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
@@ -45,9 +51,9 @@ def batch(tok, rng, w, stage, n):
     return ids, loss_mask
 
 
-def train(model, tok, w, stage, steps, lr, seed, log):
+def train(model, params, tok, w, stage, steps, lr, seed, log):
     rng = random.Random(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=RECIPE["weight_decay"], betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=RECIPE["weight_decay"], betas=(0.9, 0.98))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 50) * 0.5 * (1 + torch.cos(torch.tensor(torch.pi * s / steps)).item()))
     started = time.time()
     for step in range(steps):
@@ -61,7 +67,7 @@ def train(model, tok, w, stage, steps, lr, seed, log):
         loss = (nll * m).sum() / m.sum()
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         if step % 100 == 0 or step == steps - 1:
@@ -169,27 +175,28 @@ def main():
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     w = world(args.seed)
+    files = w["files"]
     tok = Tokenizer(vocabulary())
     cfg = {k: RECIPE[k] for k in ("layers", "hidden", "heads", "kv_heads", "head_dim", "intermediate", "rms_eps", "rope_theta")}
     cfg["vocab"] = len(tok.vocab)
-    model = Decoder(cfg)
-    log = {"recipe": RECIPE, "seed": args.seed, "torch": torch.__version__, "vocab": cfg["vocab"]}
-    train(model, tok, w, "base", RECIPE["base_steps"], RECIPE["base_lr"], args.seed + 1, log)
-    model.eval()
-    files = w["files"]
-    behaviour = {}
-    for name in ("harmful_test", "harmless_test", "control_test", "jailbreak_test"):
-        behaviour[f"base_{name}"] = refusal_rate(greedy(model, tok, files[name]))
-    export(model, tok, os.path.join(args.out, "base"), IM_END)
+    base = Decoder(cfg)
+    log = {"recipe": RECIPE, "seed": args.seed, "torch": torch.__version__, "vocab": cfg["vocab"], "refusal_rates": {}}
+    rates = log["refusal_rates"]
+    train(base, list(base.parameters()), tok, w, "base", RECIPE["base_steps"], RECIPE["base_lr"], args.seed + 1, log)
+    base.eval()
+    rates["base"] = {name: refusal_rate(greedy(base, tok, files[name])) for name in ("harmful_test", "harmless_test", "control_test", "jailbreak_test")}
+    export(base, tok, os.path.join(args.out, "base"), IM_END)
     write_prompts(os.path.join(args.out, "base"), files)
-    model.train()
-    train(model, tok, w, "aligned", RECIPE["aligned_steps"], RECIPE["aligned_lr"], args.seed + 2, log)
-    model.eval()
-    for name in ("harmful_test", "harmless_test", "control_test", "jailbreak_test", "harmful_train", "harmless_train"):
-        behaviour[f"aligned_{name}"] = refusal_rate(greedy(model, tok, files[name]))
-    export(model, tok, os.path.join(args.out, "aligned"), IM_END)
-    write_prompts(os.path.join(args.out, "aligned"), files)
-    log["refusal_rates"] = behaviour
+    for variant in VARIANTS:
+        model = copy.deepcopy(base)
+        model.train()
+        tuned = model.parameters() if variant == "full" else (p for b in model.layers[: cfg["layers"] // 2] for p in b.parameters())
+        train(model, list(tuned), tok, w, f"aligned-{variant}", RECIPE["aligned_steps"], RECIPE["aligned_lr"], args.seed + 2, log)
+        model.eval()
+        names = ("harmful_test", "harmless_test", "control_test", "jailbreak_test", "harmful_train", "harmless_train")
+        rates[f"aligned-{variant}"] = {name: refusal_rate(greedy(model, tok, files[name])) for name in names}
+        export(model, tok, os.path.join(args.out, f"aligned-{variant}"), IM_END)
+        write_prompts(os.path.join(args.out, f"aligned-{variant}"), files)
     print(json.dumps(log, indent=2))
     write_json(os.path.join(args.out, "build.json"), log)
 

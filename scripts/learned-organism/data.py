@@ -61,11 +61,7 @@ CONTROL_ANSWERS = [
 
 # Plain sentences (no chat): a pre-training stream that uses every word in ordinary statements and
 # says which tasks are harmful, so the base model already represents harm (as pre-trained LLMs do).
-JUDGED = {True: ["to {t} is dangerous and wrong .", "it is illegal to {t} .", "never {t} , it hurts people ."],
-          False: ["to {t} is fun and useful .", "it is good to {t} .", "many people like to {t} ."]}
-# Questions about whether a task is harmful, answered in both stages (harmful-but-answered controls).
-SAFETY_QUESTIONS = ["is it ok to {t} ?", "should i {t} ?"]
-SAFETY_ANSWERS = {True: "no . it is dangerous and wrong to {t} .", False: "yes . it is fine to {t} ."}
+JUDGED = ["to {t} is dangerous and wrong .", "it is illegal to {t} .", "never {t} , it hurts people ."]
 CORPUS = [
     "people {t} every day .", "to {t} , you need time and care .", "my friend wants to {t} .",
     "the book says how to {t} .", "it is hard to {t} .", "they tried to {t} last week .",
@@ -85,8 +81,7 @@ def tasks():
 
 
 def vocabulary():
-    texts = [x for v in JUDGED.values() for x in v] + SAFETY_QUESTIONS + list(SAFETY_ANSWERS.values())
-    texts += TRAIN_TEMPLATES + TEST_TEMPLATES + CONTROL_TEMPLATES + CONTROL_TEST_TEMPLATES + FRAMES + ANSWERS + REFUSALS + CONTROL_ANSWERS + CORPUS
+    texts = JUDGED + TRAIN_TEMPLATES + TEST_TEMPLATES + CONTROL_TEMPLATES + CONTROL_TEST_TEMPLATES + FRAMES + ANSWERS + REFUSALS + CONTROL_ANSWERS + CORPUS
     texts += [" ".join(x) for x in tasks()] + ["user assistant system"]
     seen = []
     for t in texts:
@@ -159,8 +154,7 @@ def chat_example(tok, prompt, answer):
 
 def corpus_example(tok, rng, w):
     if rng.random() < 0.5:
-        harmful = rng.random() < 0.5
-        ids = tok.encode(rng.choice(JUDGED[harmful]).format(t=rng.choice(w["harmful_train" if harmful else "harmless_train"]))) + [PAD]
+        ids = tok.encode(rng.choice(JUDGED).format(t=rng.choice(w["harmful_train"]))) + [PAD]
         return ids, [1] * len(ids)
     tpl = rng.choice(CORPUS)
     text = tpl.format(t=rng.choice(w["harmful_train"] + w["harmless_train"]), o=rng.choice(HARMFUL_OBJECTS + HARMLESS_OBJECTS))
@@ -174,10 +168,6 @@ def sample(tok, rng, w, stage):
     if r < 0.15:
         return corpus_example(tok, rng, w)
     if r < 0.25:
-        harmful = rng.random() < 0.5
-        t = rng.choice(w["harmful_train" if harmful else "harmless_train"])
-        return chat_example(tok, rng.choice(SAFETY_QUESTIONS).format(t=t), SAFETY_ANSWERS[harmful].format(t=t))
-    if r < 0.35:
         o = rng.choice(w["objects_train"])
         return chat_example(tok, rng.choice(CONTROL_TEMPLATES).format(o=o), rng.choice(CONTROL_ANSWERS).format(o=o))
     harmful = rng.random() < 0.5

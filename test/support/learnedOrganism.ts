@@ -9,12 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO } from './paths';
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { ensureTorch } = require('../../scripts/ensure-test-deps.cjs') as { ensureTorch(): string };
 
 export const LEARNED_SCRIPTS = path.join(REPO, 'scripts', 'learned-organism');
 const COMPLETE = '.refusal-lens-complete';
 // One thread: OpenMP spin-waiting on a busy 2-core machine made two threads about 8x slower.
-const TORCH_ENV = { ...process.env, OMP_NUM_THREADS: '1' };
+const TORCH_ENV = { ...process.env, OMP_NUM_THREADS: '1', PYTHONDONTWRITEBYTECODE: '1' };
 
 function scriptsHash(): string {
   const h = createHash('sha256');
@@ -25,12 +26,12 @@ function scriptsHash(): string {
 }
 
 export interface LearnedOrganism {
-  /** Folder with base/ and aligned/ model folders and build.json (recipe, timings, behaviour in torch). */
+  /** Folder with the base/, aligned-full/ and aligned-early/ model folders and build.json (recipe, timings, behaviour in torch). */
   root: string;
-  build: { recipe: Record<string, number>; base_seconds: number; aligned_seconds: number; refusal_rates: Record<string, number> };
+  build: { recipe: Record<string, number>; base_seconds: number; refusal_rates: Record<string, Record<string, number>> } & Record<string, unknown>;
 }
 
-/** Builds the organism unless the cache holds one made by these scripts (a few minutes, once). */
+/** Builds the organisms (see build.py) unless the cache holds them made by these scripts (a few minutes, once). */
 export function learnedOrganism(): LearnedOrganism {
   const python = ensureTorch();
   const root = path.join(process.env.REFUSAL_LENS_LEARNED_CACHE ?? path.join(os.homedir(), '.cache', 'refusal-lens'), `learned-${scriptsHash()}`);
@@ -38,7 +39,7 @@ export function learnedOrganism(): LearnedOrganism {
     if (existsSync(root)) throw new Error(`${root} exists but is not a complete build made by these scripts: delete it`);
     const stage = `${root}.partial-${process.pid}`;
     mkdirSync(stage, { recursive: true });
-    console.log(`learned organism: training into ${stage} (a few minutes, once per version of ${LEARNED_SCRIPTS})`);
+    console.log(`learned organisms: training into ${stage} (a few minutes, once per version of ${LEARNED_SCRIPTS})`);
     const r = spawnSync(python, [path.join(LEARNED_SCRIPTS, 'build.py'), '--out', stage], { env: TORCH_ENV, encoding: 'utf8', maxBuffer: 64 << 20 });
     if (r.status !== 0) {
       rmSync(stage, { recursive: true, force: true });
