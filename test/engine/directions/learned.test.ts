@@ -15,10 +15,14 @@ import { ChatTokenizer } from '../../../src/engine/model/tokenizer';
 import { learnedOrganism, LearnedOrganism, torchReference } from '../../support/learnedOrganism';
 import { REPO, tempDir } from '../../support/paths';
 
-/** What paper A's selection found on each safety-tuned variant (build.py) when it was trained. */
+/**
+ * What paper A's pipeline found on each safety-tuned variant (build.py) when it was trained: whether a
+ * candidate passes the filters, and whether ablating the lowest-bypass candidate stops refusals of
+ * held-out harmful prompts (one direction mediates refusal even where the filters reject it).
+ */
 const VARIANTS = [
-  { variant: 'full', mediated: false },
-  { variant: 'early', mediated: true },
+  { variant: 'full', passes: false, mediated: false },
+  { variant: 'early', passes: false, mediated: true },
 ] as const;
 
 const MAX_NEW_TOKENS = 24;
@@ -58,7 +62,7 @@ function reasonOf(filtered: string | null): string | undefined {
   return (['zero', 'layer', 'KL', 'induce', 'a score is NaN'] as const).map((k) => (filtered.startsWith(k) ? k.toLowerCase() : '')).find(Boolean) ?? filtered;
 }
 
-for (const { variant, mediated } of VARIANTS) {
+for (const { variant, passes, mediated } of VARIANTS) {
   describe(`learned organism "${variant}": project vs PyTorch reference of paper A`, () => {
     const work = tempDir(`learned-${variant}`);
     const cache = path.join(work, 'cache');
@@ -118,7 +122,7 @@ for (const { variant, mediated } of VARIANTS) {
       assert.deepEqual([...tok.firstTokenIds(['I cannot', 'As an'])].sort((a, b) => a - b), ref.refusal_tokens);
     });
 
-    test(`extract: every candidate's scores and filter agree with the reference; ${mediated ? 'a candidate passes the filters' : 'no candidate passes the filters'}`, () => {
+    test(`extract: every candidate's scores and filter agree with the reference; ${passes ? 'a candidate passes the filters' : 'no candidate passes the filters'}`, () => {
       assert.deepEqual(proj.counts, { harmfulTrain: ref.counts.harmful_train, harmlessTrain: ref.counts.harmless_train, harmfulVal: ref.counts.harmful_val, harmlessVal: ref.counts.harmless_val });
       assert.equal(proj.candidates.length, ref.candidates.length);
       const rows = ['candidate    bypass proj / ref    induce proj / ref    KL proj / ref          filtered proj / ref'];
@@ -159,7 +163,7 @@ for (const { variant, mediated } of VARIANTS) {
         assert.ok(pick === ref.selected || Math.abs(pick.bypass - ref.selected.bypass) <= SCORE_TOL, `selection differs: ${sel(proj)} vs ${sel(ref.selected)}`);
         assert.equal(extractCode, 0);
       }
-      assert.equal(ref.selected !== null, mediated, `the finding changed: a candidate ${mediated ? 'no longer passes' : 'now passes'} the filters; update VARIANTS and the README's Validation section`);
+      assert.equal(ref.selected !== null, passes, `the finding changed: a candidate ${passes ? 'no longer passes' : 'now passes'} the filters; update VARIANTS and the README's Validation section`);
     });
 
     test('ablate: greedy fp32 completions under baseline, ablation and addition identical to the reference', async () => {
@@ -198,10 +202,12 @@ for (const { variant, mediated } of VARIANTS) {
       }
       const which = proj.layer !== null ? 'the selected direction' : `the lowest-bypass candidate (layer ${ref.evaluated.layer}, position ${ref.evaluated.position}), filtered`;
       console.log(`\nlearned organism "${variant}", ablate with ${which}: project vs PyTorch reference\n${rows.join('\n')}`);
-      if (mediated) {
-        // The finding: ablating the selected direction lowers refusal of held-out harmful prompts.
-        assert.ok(rates.harmful_test.ablation! < rates.harmful_test.baseline!, `ablation ${rates.harmful_test.ablation} vs baseline ${rates.harmful_test.baseline}`);
-      }
+      // The finding (measured in both implementations, which agree above): with one direction
+      // ablated, held-out harmful prompts are refused far less, or about as often as without.
+      const { baseline, ablation } = rates.harmful_test as Record<Condition, number>;
+      const finding = `held-out harmful refusal ${pct(baseline)} -> ${pct(ablation)} under ablation`;
+      if (mediated) assert.ok(ablation <= baseline / 2, `the finding changed: ${finding}; update VARIANTS and the README's Validation section`);
+      else assert.ok(ablation >= baseline - 0.1, `the finding changed: ${finding}; update VARIANTS and the README's Validation section`);
     });
   });
 }
