@@ -51,7 +51,8 @@ def batch(tok, rng, w, stage, n):
     return ids, loss_mask
 
 
-def train(model, params, tok, w, stage, steps, lr, seed, log):
+def train(model, params, tok, w, stage, steps, lr, seed, log, name=None):
+    name = name or stage
     rng = random.Random(seed)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=RECIPE["weight_decay"], betas=(0.9, 0.98))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 50) * 0.5 * (1 + torch.cos(torch.tensor(torch.pi * s / steps)).item()))
@@ -71,9 +72,9 @@ def train(model, params, tok, w, stage, steps, lr, seed, log):
         opt.step()
         sched.step()
         if step % 100 == 0 or step == steps - 1:
-            print(f"{stage} step {step} loss {loss.item():.4f} ({time.time() - started:.0f} s)", flush=True)
-    log[f"{stage}_seconds"] = round(time.time() - started, 1)
-    log[f"{stage}_final_loss"] = round(loss.item(), 4)
+            print(f"{name} step {step} loss {loss.item():.4f} ({time.time() - started:.0f} s)", flush=True)
+    log[f"{name}_seconds"] = round(time.time() - started, 1)
+    log[f"{name}_final_loss"] = round(loss.item(), 4)
 
 
 @torch.no_grad()
@@ -191,7 +192,7 @@ def main():
         model = copy.deepcopy(base)
         model.train()
         tuned = model.parameters() if variant == "full" else (p for b in model.layers[: cfg["layers"] // 2] for p in b.parameters())
-        train(model, list(tuned), tok, w, f"aligned-{variant}", RECIPE["aligned_steps"], RECIPE["aligned_lr"], args.seed + 2, log)
+        train(model, list(tuned), tok, w, "aligned", RECIPE["aligned_steps"], RECIPE["aligned_lr"], args.seed + 2, log, f"aligned-{variant}")
         model.eval()
         names = ("harmful_test", "harmless_test", "control_test", "jailbreak_test", "harmful_train", "harmless_train")
         rates[f"aligned-{variant}"] = {name: refusal_rate(greedy(model, tok, files[name])) for name in names}
