@@ -121,7 +121,6 @@ def main():
     chosen = out["selected"] or min(candidates, key=lambda c: c["bypass"])
     out["evaluated"] = chosen
     r = mean_diff[chosen["layer"], chosen["position"] + n_pos]
-    out["vector"] = r.tolist()
 
     @torch.no_grad()
     def greedy(prompt):
