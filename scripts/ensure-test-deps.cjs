@@ -33,8 +33,10 @@ function ensureTorch() {
   if (missing.length === 0) return PYTHON;
   if (process.getuid?.() !== 0) throw new Error(`the learned-organism test needs Debian packages ${missing.join(' ')}: sudo apt-get install ${missing.join(' ')}`);
   console.log(`Installing ${missing.join(' ')} from Debian packages for the learned-organism test…`);
-  execSync('apt-get update -qq', { stdio: 'inherit' });
-  const r = spawnSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  // Test files run in parallel and others may be installing Chromium: wait for dpkg's lock.
+  const wait = ['-o', 'DPkg::Lock::Timeout=600'];
+  execSync(`apt-get ${wait.join(' ')} update -qq`, { stdio: 'inherit' });
+  const r = spawnSync('apt-get', [...wait, 'install', '-y', '-qq', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   if (r.status !== 0) throw new Error(`apt-get could not install ${missing.join(' ')}`);
   return PYTHON;
 }
