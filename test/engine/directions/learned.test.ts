@@ -166,7 +166,19 @@ for (const { variant, passes, mediated } of VARIANTS) {
       assert.equal(ref.selected !== null, passes, `the finding changed: a candidate ${passes ? 'no longer passes' : 'now passes'} the filters; update VARIANTS and the README's Validation section`);
     });
 
+    /** No direction file when everything is filtered: the engine's own lowest-bypass candidate, as the reference does. */
+    const lowestBypass = async () => {
+      engine = await Engine.load({ model: aligned, dtype: 'fp32', cacheDir: cache, allowRemote: false });
+      const harmful = splitTrainVal(await loadPromptSet(prompts('harmful_train')));
+      const harmless = splitTrainVal(await loadPromptSet(prompts('harmless_train')));
+      const x = await extractRefusalDirection(engine, { harmful, harmless });
+      const best = x.candidates.filter((c) => Number.isFinite(c.bypass)).reduce((a, b) => (b.bypass < a.bypass ? b : a));
+      assert.deepEqual([best.layer, best.position], [ref.evaluated.layer, ref.evaluated.position]);
+      return { engine, direction: { vector: Array.from(x.meanDiffs[best.position + x.positions.length][best.layer]), layer: best.layer } };
+    };
+
     test('ablate: greedy fp32 completions under baseline, ablation and addition identical to the reference', async () => {
+      let fallback: Awaited<ReturnType<typeof lowestBypass>> | undefined;
       const rows = ['prompts        condition      refusal proj / ref   identical completions'];
       const rates: Record<string, Partial<Record<Condition, number>>> = {};
       for (const [name, coefficient] of Object.entries(EVAL)) {
@@ -176,16 +188,8 @@ for (const { variant, passes, mediated } of VARIANTS) {
           assert.equal(r.code, 0, r.stderr);
           out = JSON.parse(r.stdout);
         } else {
-          // No direction file when everything is filtered: the engine's own lowest-bypass candidate, as the reference does.
-          engine ??= await Engine.load({ model: aligned, dtype: 'fp32', cacheDir: cache, allowRemote: false });
-          const harmful = splitTrainVal(await loadPromptSet(prompts('harmful_train')));
-          const harmless = splitTrainVal(await loadPromptSet(prompts('harmless_train')));
-          const x = await extractRefusalDirection(engine, { harmful, harmless });
-          const best = x.candidates.filter((c) => Number.isFinite(c.bypass)).reduce((a, b) => (b.bypass < a.bypass ? b : a));
-          assert.deepEqual([best.layer, best.position], [ref.evaluated.layer, ref.evaluated.position]);
-          const vector = Array.from(x.meanDiffs[best.position + x.positions.length][best.layer]);
-          const loaded = await loadPromptSet(prompts(name));
-          out = await evaluateDirection(engine, loaded.prompts, { direction: { vector, layer: best.layer }, coefficient, maxNewTokens: MAX_NEW_TOKENS });
+          fallback ??= await lowestBypass();
+          out = await evaluateDirection(fallback.engine, (await loadPromptSet(prompts(name))).prompts, { direction: fallback.direction, coefficient, maxNewTokens: MAX_NEW_TOKENS });
         }
         rates[name] = out.refusal_rate;
         for (const c of CONDITIONS) {
