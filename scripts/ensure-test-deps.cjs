@@ -1,8 +1,9 @@
 // Installs what the browser and extension-host tests need, once: Chromium from Debian's packages,
-// and code-server (VS Code's server and extension host, from npm) into a cache outside the repo.
+// and code-server (VS Code's server and extension host, from npm) into a cache outside the repo;
+// and for the learned-organism test, Debian's PyTorch and ONNX for Python.
 // The tests call it; CI machines run as root, so apt-get works there without a prompt.
 //
-//   node scripts/ensure-test-deps.cjs [chromium] [code-server]
+//   node scripts/ensure-test-deps.cjs [chromium] [code-server] [torch]
 const { execSync, spawnSync } = require('node:child_process');
 const { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } = require('node:fs');
 const os = require('node:os');
@@ -20,6 +21,24 @@ function ensureChromium() {
   const r = spawnSync('apt-get', ['install', '-y', '-qq', 'chromium'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   if (r.status !== 0 || !existsSync(CHROMIUM)) throw new Error('apt-get could not install chromium');
   return CHROMIUM;
+}
+
+// libopenblas0-pthread: without it torch uses the reference BLAS, about 10x slower.
+const TORCH_PACKAGES = ['python3-torch', 'python3-onnx', 'python3-numpy', 'libopenblas0-pthread'];
+const PYTHON = '/usr/bin/python3';
+
+/** Debian's python3-torch and python3-onnx (a few minutes, once); returns the python to run them with. */
+function ensureTorch() {
+  const missing = TORCH_PACKAGES.filter((p) => !debInstalled(p));
+  if (missing.length === 0) return PYTHON;
+  if (process.getuid?.() !== 0) throw new Error(`the learned-organism test needs Debian packages ${missing.join(' ')}: sudo apt-get install ${missing.join(' ')}`);
+  console.log(`Installing ${missing.join(' ')} from Debian packages for the learned-organism test…`);
+  // Test files run in parallel and others may be installing Chromium: wait for dpkg's lock.
+  const wait = ['-o', 'DPkg::Lock::Timeout=600'];
+  execSync(`apt-get ${wait.join(' ')} update -qq`, { stdio: 'inherit' });
+  const r = spawnSync('apt-get', [...wait, 'install', '-y', '-qq', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (r.status !== 0) throw new Error(`apt-get could not install ${missing.join(' ')}`);
+  return PYTHON;
 }
 
 // code-server bundles VS Code 1.99.3 (this extension's engines.vscode floor) and needs Node 20.
@@ -112,9 +131,10 @@ function ensureCodeServer() {
   return entry(CODE_SERVER_CACHE);
 }
 
-module.exports = { CHROMIUM, ensureChromium, CODE_SERVER_VERSION, ensureCodeServer };
+module.exports = { CHROMIUM, ensureChromium, CODE_SERVER_VERSION, ensureCodeServer, ensureTorch };
 if (require.main === module) {
   const what = process.argv.slice(2);
   if (what.length === 0 || what.includes('chromium')) ensureChromium();
   if (what.includes('code-server')) console.log(ensureCodeServer());
+  if (what.includes('torch')) console.log(ensureTorch());
 }
