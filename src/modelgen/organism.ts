@@ -90,7 +90,7 @@ export interface OrganismPrompts {
 }
 
 /** Random orthonormal basis (Gram-Schmidt of Gaussian vectors), rows. */
-function orthonormalBasis(n: number, seed: number): Float64Array[] {
+export function orthonormalBasis(n: number, seed: number): Float64Array[] {
   const g = seededGaussian(seed);
   const basis: Float64Array[] = [];
   while (basis.length < n) {
