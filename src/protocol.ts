@@ -206,6 +206,10 @@ export const ScoreParams = z
 export const Condition = z.enum(['baseline', 'ablation', 'addition']);
 export type Condition = z.infer<typeof Condition>;
 
+/** A completion's verdict: refused (substring list), answered, or degenerate (empty, no letters, a word or short n-gram looping). */
+export const Verdict = z.enum(['refused', 'answered', 'degenerate']);
+export type Verdict = z.infer<typeof Verdict>;
+
 /** An evaluation streams each prompt's conditions on one token stream each, numbered in Condition's order. */
 export const conditionStream = (prompt: number, condition: Condition) => prompt * Condition.options.length + Condition.options.indexOf(condition);
 export const streamCondition = (index: number) => ({ prompt: Math.floor(index / Condition.options.length), condition: Condition.options[index % Condition.options.length] });
@@ -217,8 +221,11 @@ export const EvaluateParams = z
     coefficient: finite.default(1),
     maxNewTokens: z.number().int().positive().max(2048).default(64),
     conditions: z.array(Condition).min(1).optional(),
+    /** One per prompt: rates per category come back too. */
+    categories: z.array(z.string()).optional(),
   })
-  .strict();
+  .strict()
+  .refine((p) => !p.categories || p.categories.length === p.prompts.length, { message: 'categories: give one category per prompt', path: ['categories'] });
 
 export const SpaceParams = z
   .object({
@@ -395,9 +402,10 @@ export type ScoreViewData = z.infer<typeof ScoreViewData>;
 
 export const DiffRow = z.object({
   prompt: z.string(),
+  category: z.string().optional(),
   /** Generated text per condition; complete once `done`. */
   texts: z.partialRecord(Condition, z.string()),
-  refused: z.partialRecord(Condition, z.boolean()),
+  verdict: z.partialRecord(Condition, Verdict),
   /** KL(baseline ‖ condition) of the first next-token distribution. */
   kl: z.partialRecord(Condition, z.number().nullable()),
   done: z.boolean(),
@@ -416,7 +424,12 @@ export const DiffViewData = z.object({
   state: z.enum(['running', 'done', 'cancelled', 'failed']),
   /** Per condition over finished prompts. */
   refusalRate: z.partialRecord(Condition, z.number().nullable()),
+  degenerateRate: z.partialRecord(Condition, z.number().nullable()).default({}),
   meanKl: z.partialRecord(Condition, z.number().nullable()),
+  /** Rates per category over finished prompts, when the prompt file has a category column. */
+  categories: z
+    .array(z.object({ name: z.string(), prompts: z.number().int(), refusalRate: z.partialRecord(Condition, z.number().nullable()), degenerateRate: z.partialRecord(Condition, z.number().nullable()) }))
+    .default([]),
 });
 export type DiffViewData = z.infer<typeof DiffViewData>;
 

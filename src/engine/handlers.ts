@@ -68,6 +68,7 @@ export function createHandlers(): Handlers {
         coefficient: params.coefficient,
         maxNewTokens: params.maxNewTokens,
         conditions: params.conditions,
+        categories: params.categories,
         signal: ctx.signal,
         progress: ctx.progress,
         onToken: (prompt, condition, text) => ctx.token(conditionStream(prompt, condition), 0, text),

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { PromptResult } from '../engine/directions/evaluate';
-import { parsePrompts, promptSet } from '../engine/directions/prompts';
+import { parsePromptRecords, promptSet } from '../engine/directions/prompts';
 import { Condition, streamCondition, type DiffViewData, type HostToWebview, type WebviewToHost } from '../protocol';
 import { requireDirection } from './directions';
 import { reportError, withEngineProgress } from './notify';
@@ -18,6 +18,8 @@ const CONDITIONS = Condition.options;
 
 interface Run {
   prompts: string[];
+  /** One per prompt, from a prompt file's category column. */
+  categories?: string[];
   source: string;
 }
 
@@ -57,17 +59,18 @@ export class AblationFeature implements vscode.Disposable {
       uri = (await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Run Ablation Diff', filters: { Prompts: ['txt', 'json', 'jsonl', 'csv'] } }))?.[0];
     }
     if (!uri) return;
-    let prompts: string[];
+    let set;
     try {
       // The editor's text when the file is open (unsaved edits included), else the file on disk.
       const text = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString())?.getText() ?? new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
       // Blank lines are not prompts; a file with none at all is refused with the file's name.
-      prompts = promptSet(path.basename(uri.fsPath), parsePrompts(text, uri.fsPath)).prompts;
+      set = promptSet(path.basename(uri.fsPath), parsePromptRecords(text, uri.fsPath));
     } catch (e) {
       await reportError(this.s.log, e, `reading prompts from ${path.basename(uri.fsPath)}`);
       return;
     }
-    await this.run({ prompts, source: `${path.basename(uri.fsPath)} (${prompts.length} prompts)` });
+    const { prompts, categories } = set;
+    await this.run({ prompts, categories, source: `${path.basename(uri.fsPath)} (${prompts.length} prompts${categories ? `, ${new Set(categories).size} categories` : ''})` });
   }
 
   async run(run: Run, settings?: Pick<DiffViewData, 'coefficient' | 'maxNewTokens' | 'conditions'>): Promise<void> {
@@ -93,11 +96,14 @@ export class AblationFeature implements vscode.Disposable {
       direction: { name: d.name, layer: d.layer },
       source: run.source,
       ...s,
-      rows: run.prompts.map((prompt) => ({ prompt, texts: {}, refused: {}, kl: {}, done: false })),
+      rows: run.prompts.map((prompt, i) => ({ prompt, ...(run.categories ? { category: run.categories[i] } : {}), texts: {}, verdict: {}, kl: {}, done: false })),
       state: 'running',
       refusalRate: {},
+      degenerateRate: {},
       meanKl: {},
+      categories: [],
     });
+    summarise(data);
     const panel = SingletonPanel.show(DIFF_PANEL, this.s.extensionUri, this.s.log, () => this.snapshot(), (m) => this.onMessage(m));
     panel.post({ type: 'diff', data });
     const post = (m: HostToWebview) => SingletonPanel.get(DIFF_PANEL.viewType)?.post(m);
@@ -108,7 +114,7 @@ export class AblationFeature implements vscode.Disposable {
         signal = AbortSignal.any([notification, ctl.signal]);
         return this.s.engine.request(
           'evaluate',
-          { prompts: run.prompts, direction: { vector: d.vector, layer: d.layer }, coefficient: s.coefficient, maxNewTokens: s.maxNewTokens, conditions: s.conditions },
+          { prompts: run.prompts, direction: { vector: d.vector, layer: d.layer }, coefficient: s.coefficient, maxNewTokens: s.maxNewTokens, conditions: s.conditions, categories: run.categories },
           {
             signal,
             onProgress: (n) => report(n.message, n.fraction),

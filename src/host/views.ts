@@ -1,6 +1,6 @@
 // Engine results turned into what the webviews show (no vscode import: the webview tests record
 // their fixtures through these same functions).
-import type { EvaluateResult, PromptResult } from '../engine/directions/evaluate';
+import { rates, type EvaluateResult, type PromptResult } from '../engine/directions/evaluate';
 import type { ExtractResult } from '../engine/directions/extract';
 import type { ScoreResult } from '../engine/directions/score';
 import type { SpaceResult } from '../engine/directions/space';
@@ -17,27 +17,38 @@ export function scoreView(prompt: string, r: ScoreResult, direction: { name: str
 export function finishRow(row: DiffRow, p: Pick<PromptResult, 'completions' | 'kl'>, conditions: DiffViewData['conditions']): void {
   for (const c of conditions) {
     row.texts[c] = p.completions[c]?.text ?? row.texts[c];
-    row.refused[c] = p.completions[c]?.refused;
+    row.verdict[c] = p.completions[c]?.verdict;
     row.kl[c] = nullable(p.kl[c]);
   }
   row.done = true;
 }
 
-/** Refusal rates and mean KL over the prompts finished so far (partial runs show partial rates). */
+const nullables = (r: Partial<Record<string, number>>) => Object.fromEntries(Object.entries(r).map(([c, x]) => [c, nullable(x)]));
+
+/** Refusal and degenerate rates (overall and per category) and mean KL over the prompts finished so far (partial runs show partial rates). */
 export function summarise(data: DiffViewData): void {
   const done = data.rows.filter((r) => r.done);
+  const asResults = (rows: DiffRow[]) => rows.map((r) => ({ completions: Object.fromEntries(Object.entries(r.verdict).map(([c, verdict]) => [c, { verdict }])) as PromptResult['completions'] }));
+  const all = rates(asResults(done), data.conditions);
+  data.refusalRate = nullables(all.refusal_rate);
+  data.degenerateRate = nullables(all.degenerate_rate);
   for (const c of data.conditions) {
-    const verdicts = done.map((r) => r.refused[c]).filter((v): v is boolean => v !== undefined);
-    data.refusalRate[c] = verdicts.length ? verdicts.filter(Boolean).length / verdicts.length : null;
     const kls = done.map((r) => r.kl[c]).filter((v): v is number => typeof v === 'number');
     data.meanKl[c] = kls.length ? kls.reduce((a, b) => a + b, 0) / kls.length : null;
   }
+  const names = [...new Set(data.rows.map((r) => r.category).filter((c): c is string => c !== undefined))];
+  data.categories = names.map((name) => {
+    const rows = done.filter((r) => r.category === name);
+    const r = rates(asResults(rows), data.conditions);
+    return { name, prompts: rows.length, refusalRate: nullables(r.refusal_rate), degenerateRate: nullables(r.degenerate_rate) };
+  });
 }
 
 /** The whole-run figures from the engine's final result (the same as summarise when every prompt finished). */
-export function finishRun(data: DiffViewData, r: Pick<EvaluateResult, 'refusal_rate' | 'kl'>): void {
+export function finishRun(data: DiffViewData, r: Pick<EvaluateResult, 'refusal_rate' | 'degenerate_rate' | 'kl'>): void {
   for (const c of data.conditions) {
     data.refusalRate[c] = nullable(r.refusal_rate[c]);
+    data.degenerateRate[c] = nullable(r.degenerate_rate[c]);
     data.meanKl[c] = nullable(r.kl[c]);
   }
 }

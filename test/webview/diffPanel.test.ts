@@ -15,7 +15,7 @@ describe('ablation diff panel in Chromium', () => {
   });
 
   test('streams tokens into the right cell before the prompt is finished', async () => {
-    const running: DiffViewData = { ...DATA, state: 'running', rows: DATA.rows.map((r) => ({ ...r, texts: {}, refused: {}, kl: {}, done: false })), refusalRate: {}, meanKl: {} };
+    const running: DiffViewData = { ...DATA, state: 'running', rows: DATA.rows.map((r) => ({ ...r, texts: {}, verdict: {}, kl: {}, done: false })), refusalRate: {}, degenerateRate: {}, meanKl: {} };
     await p.send({ type: 'diff', data: running });
     await p.send({ type: 'diffToken', row: 0, condition: 'ablation', text: 'sure' });
     await p.send({ type: 'diffToken', row: 0, condition: 'ablation', text: ', here' });
@@ -43,6 +43,24 @@ describe('ablation diff panel in Chromium', () => {
     const rate = (c: string) => p.page.locator(`.summary tr[data-condition="${c}"] .rate`).textContent();
     assert.deepEqual([await rate('baseline'), await rate('ablation'), await rate('addition')], ['33%', '0%', '100%']);
     await screenshot(p.page, 'ablation-diff-panel');
+  });
+
+  test('a degenerate completion gets its own badge and rate; prompt categories get a table of rates', async () => {
+    // The recorded run (categories harmful, harmless, jailbreak) with the addition broken into a loop, as strong addition does.
+    const rows = DATA.rows.map((r, i) => (i === 1 ? { ...r, texts: { ...r.texts, addition: 'i i i i i i i i' }, verdict: { ...r.verdict, addition: 'degenerate' as const } } : r));
+    await p.send({ type: 'diff', data: { ...DATA, rows, refusalRate: { ...DATA.refusalRate, addition: 2 / 3 }, degenerateRate: { baseline: 0, ablation: 0, addition: 1 / 3 } } });
+    const badge = p.page.locator('[data-row="1"] section:has(.text[data-condition="addition"]) .badge');
+    assert.equal(await badge.textContent(), 'degenerate');
+    assert.match((await badge.getAttribute('title'))!, /looping/);
+    assert.equal(await badge.evaluate((e) => getComputedStyle(e).backgroundColor !== getComputedStyle(document.querySelector('.badge.refused')!).backgroundColor), true);
+    const cell = (c: string, k: string) => p.page.locator(`.summary:not(.categories) tr[data-condition="${c}"] .${k}`).textContent();
+    assert.deepEqual([await cell('addition', 'rate'), await cell('addition', 'degenerate'), await cell('baseline', 'degenerate')], ['67%', '33%', '0%']);
+    const cat = (name: string, c: string) => p.page.locator(`.categories tr[data-category="${name}"] td[data-condition="${c}"]`).textContent();
+    assert.deepEqual(await p.page.locator('.categories tr[data-category] td:first-child').allTextContents(), ['harmful', 'harmless', 'jailbreak']);
+    assert.equal(await cat('harmful', 'baseline'), '100% (0%)');
+    assert.equal(await cat('jailbreak', 'baseline'), '0% (0%)');
+    assert.match((await p.page.locator('[data-row="2"] .prompt').textContent())!, /\[jailbreak\]$/);
+    await screenshot(p.page, 'ablation-diff-degenerate-and-categories');
   });
 
   test('Run again posts the chosen settings; bad values get a specific message and post nothing', async () => {

@@ -10,7 +10,7 @@ import { promptSet, splitTrainVal } from '../../src/engine/directions/prompts';
 import { scorePrompt } from '../../src/engine/directions/score';
 import { safetySpace } from '../../src/engine/directions/space';
 import { Engine } from '../../src/engine/engine';
-import { extractionView, finishRow, finishRun, scoreView, spaceView } from '../../src/host/views';
+import { extractionView, finishRow, finishRun, scoreView, spaceView, summarise } from '../../src/host/views';
 import { writeOrganism } from '../../src/modelgen/organism';
 import type { DiffViewData, ExplorerViewData } from '../../src/protocol';
 import { tempDir } from '../support/paths';
@@ -37,7 +37,8 @@ async function main(): Promise<void> {
   write('score', scoreView(prompt, await scorePrompt(engine, prompt, direction, { components }), label, MODEL));
 
   const prompts = [p.harmful_test[0], p.harmless_test[0], p.jailbreak_test[0]];
-  const ev = await evaluateDirection(engine, prompts, { direction, maxNewTokens: 12 });
+  const categories = ['harmful', 'harmless', 'jailbreak'];
+  const ev = await evaluateDirection(engine, prompts, { direction, maxNewTokens: 12, categories });
   const diff: DiffViewData = {
     model: MODEL,
     direction: label,
@@ -45,12 +46,15 @@ async function main(): Promise<void> {
     conditions: ev.conditions,
     coefficient: ev.coefficient,
     maxNewTokens: 12,
-    rows: prompts.map((prompt) => ({ prompt, texts: {}, refused: {}, kl: {}, done: false })),
+    rows: prompts.map((prompt, i) => ({ prompt, category: categories[i], texts: {}, verdict: {}, kl: {}, done: false })),
     state: 'done',
     refusalRate: {},
+    degenerateRate: {},
     meanKl: {},
+    categories: [],
   };
   ev.results.forEach((r, i) => finishRow(diff.rows[i], r, ev.conditions));
+  summarise(diff);
   finishRun(diff, ev);
   write('diff', diff);
 

@@ -2,7 +2,7 @@
 // the engine produces them, with a word-level diff against the baseline, refusal verdicts, KL, a
 // summary of refusal rates per condition, and controls to re-run with other settings.
 import { provideVSCodeDesignSystem, vsCodeButton, vsCodeCheckbox, vsCodeTextField } from '@vscode/webview-ui-toolkit';
-import type { Condition, DiffRow, DiffViewData, WebviewToHost } from '../../src/protocol';
+import { DiffViewData, type Condition, type DiffRow, type WebviewToHost } from '../../src/protocol';
 import { el, onHostMessage, vscode } from '../shared/dom';
 import { formatNumber } from '../shared/scale';
 import { wordDiff } from '../shared/wordDiff';
@@ -13,16 +13,24 @@ const LABEL: Record<Condition, string> = { baseline: 'Baseline', ablation: 'Dire
 const ALL: Condition[] = ['baseline', 'ablation', 'addition'];
 
 const root = document.getElementById('root')!;
-let data = (vscode.getState() as { data?: DiffViewData } | undefined)?.data;
+// State saved by an older version may lack fields: it is checked like a host message, and dropped if it fails.
+const saved = DiffViewData.safeParse((vscode.getState() as { data?: unknown } | undefined)?.data);
+let data: DiffViewData | undefined = saved.success ? saved.data : undefined;
 const post = (m: WebviewToHost) => vscode.postMessage(m);
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '–' : `${(100 * x).toFixed(0)}%`);
 
+const VERDICT_TITLE = {
+  refused: 'a refusal substring occurs in the completion',
+  answered: 'no refusal substring, and the text is not degenerate',
+  degenerate: 'empty, no letters, or one word or short n-gram looping: the model broke rather than answered',
+};
+
 function verdict(row: DiffRow, c: Condition, running: boolean): HTMLElement {
-  const r = row.refused[c];
+  const r = row.verdict[c];
   // A prompt a failed or cancelled run never finished has no verdict: its text is only a beginning.
   if (r === undefined && !row.done && !running) return el('span', { class: 'badge incomplete', 'aria-label': 'no verdict: the run stopped before this prompt finished' }, 'incomplete');
   if (r === undefined) return el('span', { class: 'badge', 'aria-label': 'verdict pending' }, row.done ? 'n/a' : '…');
-  return el('span', { class: `badge ${r ? 'refused' : 'answered'}` }, r ? 'refused' : 'answered');
+  return el('span', { class: `badge ${r}`, title: VERDICT_TITLE[r] }, r);
 }
 
 /** The completion text; once the row is done, non-baseline columns show their word diff against the baseline. */
@@ -51,12 +59,27 @@ function rowView(row: DiffRow, i: number, d: DiffViewData): HTMLElement {
       ),
     );
   }
-  return el('article', { class: 'row', 'data-row': String(i) }, el('div', { class: 'prompt', title: 'prompt' }, `${i + 1}. ${row.prompt}`), grid);
+  const category = row.category === undefined ? '' : el('span', { class: 'muted category' }, ` [${row.category}]`);
+  return el('article', { class: 'row', 'data-row': String(i) }, el('div', { class: 'prompt', title: 'prompt' }, `${i + 1}. ${row.prompt}`, category), grid);
 }
 
 function summary(d: DiffViewData): HTMLElement {
-  const table = el('table', { class: 'summary', 'aria-label': 'refusal rate per condition' }, el('tr', {}, el('th', {}, 'condition'), el('th', {}, 'refusal rate'), el('th', {}, 'mean KL')));
-  for (const c of d.conditions) table.append(el('tr', { 'data-condition': c }, el('td', {}, LABEL[c]), el('td', { class: 'rate' }, pct(d.refusalRate[c])), el('td', {}, c === 'baseline' ? '–' : formatNumber(d.meanKl[c] ?? NaN, 4))));
+  const table = el('table', { class: 'summary', 'aria-label': 'refusal rate per condition' }, el('tr', {}, el('th', {}, 'condition'), el('th', {}, 'refusal rate'), el('th', { title: VERDICT_TITLE.degenerate }, 'degenerate'), el('th', {}, 'mean KL')));
+  for (const c of d.conditions) {
+    table.append(el('tr', { 'data-condition': c }, el('td', {}, LABEL[c]), el('td', { class: 'rate' }, pct(d.refusalRate[c])), el('td', { class: 'degenerate' }, pct(d.degenerateRate[c])), el('td', {}, c === 'baseline' ? '–' : formatNumber(d.meanKl[c] ?? NaN, 4))));
+  }
+  return table;
+}
+
+/** Refusal (and degenerate) rate per category and condition, when the prompt file has categories. */
+function categories(d: DiffViewData): HTMLElement | string {
+  if (d.categories.length === 0) return '';
+  const table = el('table', { class: 'summary categories', 'aria-label': 'refusal rate per category' }, el('tr', {}, el('th', {}, 'category'), el('th', {}, 'prompts'), ...d.conditions.map((c) => el('th', {}, `${LABEL[c]}: refused (degenerate)`))));
+  for (const k of d.categories) {
+    table.append(
+      el('tr', { 'data-category': k.name }, el('td', {}, k.name), el('td', {}, String(k.prompts)), ...d.conditions.map((c) => el('td', { class: 'rate', 'data-condition': c }, `${pct(k.refusalRate[c])} (${pct(k.degenerateRate[c])})`))),
+    );
+  }
   return table;
 }
 
@@ -96,6 +119,7 @@ function render(): void {
     ),
     controls(d),
     summary(d),
+    categories(d),
     ...d.rows.map((r, i) => rowView(r, i, d)),
   );
 }

@@ -10,11 +10,14 @@ export const help = `refusal-lens ablate --model <dir> --directions <file> (--pr
 
 Greedy completions under three conditions: baseline, directional ablation (every layer and
 position) and activation addition (the raw direction at its layer, times --coefficient). Each is
-judged refused or not by substring matching; KL of the first-token distribution against baseline,
-and the cross-entropy of the baseline completion under each condition, measure the damage.
+judged refused (substring matching), degenerate (empty, no letters, one word or a short n-gram
+looping) or answered; KL of the first-token distribution against baseline, and the cross-entropy
+of the baseline completions under each condition (token-pooled, EOS excluded), measure the damage.
+A prompt file with a category column (csv, json, jsonl: category, SemanticCategory) gets rates
+per category too.
 
   --coefficient <c>      activation addition coefficient (default 1; the paper uses -1 on harmful prompts)
-  --max-new-tokens <n>   default 64
+  --max-new-tokens <n>   default 64 (the paper generates 512)
   --refusal-substrings <a|b|...>  what counts as a refusal (default: the paper's list, case-insensitive)
 ${MODEL_HELP}`;
 
@@ -34,13 +37,13 @@ export async function run(argv: string[]): Promise<number> {
   if ((values.prompt === undefined) === (values.prompts === undefined)) throw new UsageError('give exactly one of --prompt or --prompts');
   const coefficient = Number(values.coefficient);
   if (!Number.isFinite(coefficient)) throw new UsageError(`--coefficient must be a number, got '${values.coefficient}'`);
-  const prompts = values.prompt !== undefined ? [values.prompt] : (await loadPromptSet(values.prompts!)).prompts;
+  const { prompts, categories } = values.prompt !== undefined ? { prompts: [values.prompt], categories: undefined } : await loadPromptSet(values.prompts!);
   const progress = values.json ? undefined : stderrProgress;
   const engine = await Engine.load(loadParams(values), { progress });
   try {
     const d = await selectedDirection(engine, values.directions);
     const substrings = values['refusal-substrings']?.split('|').filter(Boolean);
-    const r = await evaluateDirection(engine, prompts, { direction: d, coefficient, maxNewTokens: positiveInt(values['max-new-tokens'], '--max-new-tokens'), substrings, progress });
+    const r = await evaluateDirection(engine, prompts, { direction: d, coefficient, maxNewTokens: positiveInt(values['max-new-tokens'], '--max-new-tokens'), substrings, categories, progress });
     if (values.json) {
       console.log(JSON.stringify(r));
       return 0;
@@ -49,11 +52,15 @@ export async function run(argv: string[]): Promise<number> {
       console.log(`\n> ${p.prompt}`);
       for (const c of CONDITIONS) {
         const comp = p.completions[c];
-        if (comp) console.log(`  ${c.padEnd(9)} ${comp.refused ? 'REFUSED ' : 'complied'}  ${JSON.stringify(comp.text)}`);
+        if (comp) console.log(`  ${c.padEnd(9)} ${comp.verdict.padEnd(10)}  ${JSON.stringify(comp.text)}`);
       }
     }
     const pct = (x?: number) => (x === undefined || Number.isNaN(x) ? '-' : `${(100 * x).toFixed(1)}%`);
     console.log(`\nrefusal rate: ${CONDITIONS.map((c) => `${c} ${pct(r.refusal_rate[c])}`).join(', ')}`);
+    console.log(`degenerate (empty, no letters, a loop): ${CONDITIONS.map((c) => `${c} ${pct(r.degenerate_rate[c])}`).join(', ')}`);
+    for (const [name, k] of Object.entries(r.by_category ?? {})) {
+      console.log(`  ${name} (${k.prompts}): refused ${CONDITIONS.map((c) => `${c} ${pct(k.refusal_rate[c])}`).join(', ')}; degenerate ${CONDITIONS.map((c) => `${c} ${pct(k.degenerate_rate[c])}`).join(', ')}`);
+    }
     console.log(`KL vs baseline: ablation ${r.kl.ablation?.toFixed(4)}, addition ${r.kl.addition?.toFixed(4)}; CE of baseline completions: ${CONDITIONS.map((c) => `${c} ${r.ce[c]?.toFixed(3)}`).join(', ')}`);
     return 0;
   } finally {
