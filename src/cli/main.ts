@@ -4,6 +4,7 @@ import pkg from '../../package.json';
 import { toRpcError } from '../engine/server';
 import { UsageError } from './args';
 import * as ablate from './commands/ablate';
+import * as capabilityCmd from './commands/capability';
 import * as doctor from './commands/doctor';
 import * as exportCmd from './commands/export';
 import * as extract from './commands/extract';
@@ -20,7 +21,7 @@ interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = { inspect, doctor, generate, extract, score, ablate, space, export: exportCmd, organism, fixture: fixtureCmd };
+const COMMANDS: Record<string, Command> = { inspect, doctor, generate, extract, score, ablate, capability: capabilityCmd, space, export: exportCmd, organism, fixture: fixtureCmd };
 
 const USAGE = `usage: refusal-lens <command> [options]
 
