@@ -38,7 +38,7 @@ export const Steering = z
   .object({
     /** Directional ablation of span(basis) at every layer: x <- x - B Bᵀ x. Orthonormalized by the engine. */
     ablate: z.array(vector).min(1).optional(),
-    /** Activation addition x <- x + coefficient·vector into the residual entering each listed layer. */
+    /** Activation addition x <- x + coefficient·vector into the residual entering each listed layer (layer L: the final norm's input). */
     add: z
       .array(
         z.object({

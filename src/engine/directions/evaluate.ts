@@ -81,10 +81,10 @@ export function conditionSteering(condition: Condition, d: DirectionRef, coeffic
   return undefined;
 }
 
-/** Mean −log p of `completion` after `prompt` (teacher forcing), under the given steering. */
+/** Mean −log p of `completion` after `prompt` (teacher forcing), under the given steering, applied at the positions it covers in generation. */
 export async function crossEntropy(model: LoadedModel, prompt: number[], completion: number[], steering?: SteeringTensors, signal?: AbortSignal): Promise<number> {
   if (completion.length === 0) return NaN;
-  const [out] = await forward(model.decoder, [[...prompt, ...completion]], { hooks: [], logits: 'all', steering, signal });
+  const [out] = await forward(model.decoder, [[...prompt, ...completion]], { hooks: [], logits: 'all', steering, signal, generated: completion.length });
   const V = out.logits!.length / (prompt.length + completion.length);
   let total = 0;
   completion.forEach((t, i) => {
