@@ -238,6 +238,21 @@ export const SpaceParams = z
   })
   .strict();
 
+/** Pan et al.'s intervention on residual-space components at the last token (directions/intervene.ts). */
+export const InterveneParams = z
+  .object({
+    prompts: PromptList,
+    /** One per prompt: rates per category come back too. */
+    categories: z.array(z.string()).optional(),
+    components: z.array(vector).min(1),
+    /** Absent: remove the components; present: subtract alpha·ĉ at each layer's output. */
+    alpha: finite.optional(),
+    layers: z.array(z.number().int().nonnegative()).min(1).optional(),
+    maxNewTokens: z.number().int().positive().max(2048).default(64),
+  })
+  .strict()
+  .refine((p) => !p.categories || p.categories.length === p.prompts.length, { message: 'categories: give one category per prompt', path: ['categories'] });
+
 /** Writes the built-in model organism (a planted refusal circuit, see src/modelgen/organism.ts) once. */
 export const OrganismParams = z.object({ dir: z.string().min(1), seed: z.number().int().nonnegative().default(1) }).strict();
 export const OrganismResult = z.object({
@@ -283,6 +298,7 @@ export const EngineMethods = {
   score: { params: ScoreParams, result: engineResult<import('./engine/directions/score').ScoreResult>() },
   evaluate: { params: EvaluateParams, result: engineResult<import('./engine/directions/evaluate').EvaluateResult>() },
   space: { params: SpaceParams, result: engineResult<import('./engine/directions/space').SpaceResult>() },
+  intervene: { params: InterveneParams, result: engineResult<import('./engine/directions/intervene').InterveneResult>() },
   export: { params: ExportParams, result: z.object({ onnx: z.string() }) },
   organism: { params: OrganismParams, result: OrganismResult },
   shutdown: { params: Empty, result: z.object({}) },
@@ -472,14 +488,30 @@ export const ExplorerViewData = z.object({
           eigenvalues: z.array(z.number()),
           effectiveRank: z.record(z.string(), z.number()),
           accuracy: z.array(z.number()),
+          /** Best-of-N component and the held-out logistic-probe baseline (absent in results saved before they existed). */
+          best: z.object({ component: z.number().int(), accuracy: z.number().nullable() }).optional(),
+          probe: z.number().nullable().optional(),
           topTokens: z.array(z.array(z.string())),
         }),
       ),
       interactions: z.array(z.object({ from: z.number().int(), to: z.number().int(), matrix: z.array(z.array(z.number())) })),
       interactionMethod: z.string(),
+      /** The last intervention run from a component's row. */
+      intervention: z
+        .object({
+          layer: z.number().int(),
+          component: z.number().int(),
+          mode: z.enum(['remove', 'subtract']),
+          prompts: z.number().int(),
+          refusalRate: z.object({ baseline: z.number(), intervened: z.number() }),
+          degenerateRate: z.object({ baseline: z.number(), intervened: z.number() }),
+          perplexity: z.object({ baseline: z.number().nullable(), intervened: z.number().nullable() }),
+          categories: z.array(z.object({ name: z.string(), prompts: z.number().int(), baseline: z.number(), intervened: z.number() })),
+        })
+        .optional(),
     })
     .optional(),
-  task: z.object({ kind: z.enum(['extract', 'space', 'export']), message: z.string(), fraction: z.number().optional() }).optional(),
+  task: z.object({ kind: z.enum(['extract', 'space', 'export', 'intervene']), message: z.string(), fraction: z.number().optional() }).optional(),
 });
 export type ExplorerViewData = z.infer<typeof ExplorerViewData>;
 
@@ -514,6 +546,8 @@ export const WebviewToHost = z.discriminatedUnion('type', [
   z.object({ type: z.literal('pickPrompts'), which: z.enum(['harmful', 'harmless']) }),
   z.object({ type: z.literal('useCandidate'), layer: z.number().int().nonnegative(), position: z.number().int() }),
   z.object({ type: z.literal('space') }),
+  /** Remove component k of a space layer at the last token and measure refusal (Pan et al.'s intervention). */
+  z.object({ type: z.literal('intervene'), layer: z.number().int().nonnegative(), component: z.number().int().nonnegative() }),
   z.object({ type: z.literal('import') }),
   z.object({ type: z.literal('export') }),
   z.object({ type: z.literal('exportModel') }),

@@ -10,6 +10,7 @@
 //   score     runtime/forward before every batch; forwardVariants before every occlusion group
 //   evaluate  directions/evaluate: before every prompt, after every generation, inside generate and forward
 //   space     forward batches, after every layer's SVD, before every interaction run (directions/space)
+//   intervene directions/intervene: before every prompt, after every generation, inside generate and forward
 //   export    directions/export: after decoding and rewriting, inside every weight copy, after encoding
 //   organism  ensureOrganism below: after building the weights and after writing each part
 import { existsSync, promises as fs, readdirSync } from 'node:fs';
@@ -24,6 +25,7 @@ import { extractRefusalDirection } from './directions/extract';
 import { promptSet, splitTrainVal } from './directions/prompts';
 import { scorePrompt } from './directions/score';
 import { safetySpace } from './directions/space';
+import { intervene } from './directions/intervene';
 import { Engine } from './engine';
 import { EngineError } from './model/errors';
 import type { CallContext, Handlers } from './server';
@@ -85,6 +87,7 @@ export function createHandlers(): Handlers {
         await base?.dispose();
       }
     },
+    intervene: (params, ctx) => intervene(loaded(), params.prompts, { ...params, signal: ctx.signal, progress: ctx.progress }),
     export: async (params, ctx) => ({ onnx: await exportAbliterated(loaded().info, params.vectors, params.out, { signal: ctx.signal, progress: ctx.progress }) }),
     organism: (params, ctx) => ensureOrganism(params.dir, params.seed, ctx),
     async shutdown() {

@@ -2,6 +2,7 @@
 // their fixtures through these same functions).
 import { rates, type EvaluateResult, type PromptResult } from '../engine/directions/evaluate';
 import type { ExtractResult } from '../engine/directions/extract';
+import type { InterveneResult } from '../engine/directions/intervene';
 import type { ScoreResult } from '../engine/directions/score';
 import type { SpaceResult } from '../engine/directions/space';
 import type { DiffRow, DiffViewData, ExplorerViewData, ScoreViewData } from '../protocol';
@@ -70,8 +71,31 @@ export function spaceView(r: SpaceResult): NonNullable<ExplorerViewData['space']
     mode: r.mode,
     prompts: r.prompts,
     refusedFraction: r.refusedFraction,
-    layers: r.layers.map((l) => ({ layer: l.layer, eigenvalues: l.eigenvalues.slice(0, 16), effectiveRank: l.effectiveRank, accuracy: l.accuracy, topTokens: l.topTokens ?? [] })),
+    layers: r.layers.map((l) => ({
+      layer: l.layer,
+      eigenvalues: l.eigenvalues.slice(0, 16),
+      effectiveRank: l.effectiveRank,
+      accuracy: l.accuracy,
+      best: { component: l.best.component, accuracy: nullable(l.best.accuracy) },
+      probe: nullable(l.probe),
+      topTokens: l.topTokens ?? [],
+    })),
     interactions: r.interactions,
     interactionMethod: r.interactionMethod,
+  };
+}
+
+/** An intervention's figures for the explorer (the component it removed, rates overall and per category). */
+export function interventionView(r: InterveneResult, layer: number, component: number): NonNullable<NonNullable<ExplorerViewData['space']>['intervention']> {
+  const pair = (x: { baseline: number; intervened: number }) => ({ baseline: x.baseline, intervened: x.intervened });
+  return {
+    layer,
+    component,
+    mode: r.mode,
+    prompts: r.results.length,
+    refusalRate: pair(r.refusal_rate),
+    degenerateRate: pair(r.degenerate_rate),
+    perplexity: { baseline: nullable(r.perplexity.baseline), intervened: nullable(r.perplexity.intervened) },
+    categories: Object.entries(r.by_category ?? {}).map(([name, k]) => ({ name, prompts: k.prompts, ...pair(k.refusal_rate) })),
   };
 }

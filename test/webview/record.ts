@@ -6,11 +6,12 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { evaluateDirection } from '../../src/engine/directions/evaluate';
 import { extractRefusalDirection } from '../../src/engine/directions/extract';
+import { intervene } from '../../src/engine/directions/intervene';
 import { promptSet, splitTrainVal } from '../../src/engine/directions/prompts';
 import { scorePrompt } from '../../src/engine/directions/score';
 import { safetySpace } from '../../src/engine/directions/space';
 import { Engine } from '../../src/engine/engine';
-import { extractionView, finishRow, finishRun, scoreView, spaceView, summarise } from '../../src/host/views';
+import { extractionView, finishRow, finishRun, interventionView, scoreView, spaceView, summarise } from '../../src/host/views';
 import { writeOrganism } from '../../src/modelgen/organism';
 import type { DiffViewData, ExplorerViewData } from '../../src/protocol';
 import { tempDir } from '../support/paths';
@@ -65,6 +66,11 @@ async function main(): Promise<void> {
     extraction: extractionView(ex),
     space: spaceView(space),
   };
+  // The explorer's intervention on the dominant component at the direction's layer, on 8 harmful and 8 framed prompts.
+  const set = [...p.harmful_test.slice(0, 8), ...p.jailbreak_test.slice(0, 8)];
+  const categories8 = set.map((_, i) => (i < 8 ? 'harmful' : 'jailbreak'));
+  const iv = await intervene(engine, set, { components: [at.components[0]], categories: categories8 });
+  explorer.space!.intervention = interventionView(iv, direction.layer, 0);
   write('explorer', explorer);
   await engine.dispose();
 }

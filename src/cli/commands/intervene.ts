@@ -70,7 +70,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!at) throw new UsageError(`the space file has no layer ${wanted} (it has ${layers.map((l) => l.layer).join(', ')})`);
   const missing = ks.find((k) => !at.components[k]);
   if (missing !== undefined) throw new UsageError(`layer ${at.layer} of the space file has components 0..${at.components.length - 1}, not ${missing}`);
-  const { prompts } = await loadPromptSet(values.prompts!);
+  const { prompts, categories } = await loadPromptSet(values.prompts!);
   const top = positiveInt(values['remove-triggers'], '--remove-triggers');
   const progress = values.json ? undefined : stderrProgress;
   const engine = await Engine.load(loadParams(values), { progress });
@@ -80,6 +80,7 @@ export async function run(argv: string[]): Promise<number> {
       alpha,
       layers: values.layers === undefined ? undefined : ints(values.layers, '--layers'),
       maxNewTokens: positiveInt(values['max-new-tokens'], '--max-new-tokens'),
+      categories,
       triggers: top ? { vector: at.components[0], layer: at.layer, top } : undefined,
       progress,
     });
@@ -92,6 +93,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(`${r.mode} L${at.layer} C${ks.join(',')}${alpha === undefined ? '' : ` (alpha ${alpha})`} at the last token, ${prompts.length} prompts`);
     console.log(`refusal rate: baseline ${pct(r.refusal_rate.baseline)}, intervened ${pct(r.refusal_rate.intervened)}${top ? `, top-${top} triggers removed ${pct(r.refusal_rate.trigger_removed)}` : ''}`);
     console.log(`degenerate:   baseline ${pct(r.degenerate_rate.baseline)}, intervened ${pct(r.degenerate_rate.intervened)}`);
+    for (const [name, k] of Object.entries(r.by_category ?? {})) console.log(`  ${name} (${k.prompts}): ${pct(k.refusal_rate.baseline)} → ${pct(k.refusal_rate.intervened)}`);
     console.log(`perplexity of the baseline's completions: ${r.perplexity.baseline.toFixed(3)} → ${r.perplexity.intervened.toFixed(3)}`);
     return 0;
   } finally {

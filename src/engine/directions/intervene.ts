@@ -25,6 +25,8 @@ export interface InterveneOptions {
   layers?: number[];
   maxNewTokens?: number;
   substrings?: string[];
+  /** One per prompt (a prompt file's category column): refusal rates per category come back too. */
+  categories?: string[];
   /** Trigger removal: the dominant component and its layer, and how many top tokens to drop. */
   triggers?: { vector: number[]; layer: number; top: number };
   signal?: AbortSignal;
@@ -40,12 +42,15 @@ export interface InterveneResult {
   mode: 'remove' | 'subtract';
   alpha: number | null;
   layers: number[];
-  results: { prompt: string; baseline: Run; intervened: Run; trigger_removed?: Run & { removed: string[] } }[];
-  refusal_rate: { baseline: number; intervened: number; trigger_removed?: number };
-  degenerate_rate: { baseline: number; intervened: number; trigger_removed?: number };
+  results: { prompt: string; category?: string; baseline: Run; intervened: Run; trigger_removed?: Run & { removed: string[] } }[];
+  refusal_rate: Rates;
+  degenerate_rate: Rates;
   /** exp of the token-pooled cross-entropy of the baseline's completions (EOS excluded). */
   perplexity: { baseline: number; intervened: number };
+  by_category?: Record<string, { prompts: number; refusal_rate: Rates }>;
 }
+
+type Rates = { baseline: number; intervened: number; trigger_removed?: number };
 
 export function interventionSteering(components: number[][], hidden: number, L: number, alpha?: number, layers?: number[]): SteeringParsed {
   for (const [i, c] of components.entries()) {
@@ -62,6 +67,9 @@ export function interventionSteering(components: number[][], hidden: number, L: 
 
 export async function intervene(model: LoadedModel, prompts: string[], opts: InterveneOptions): Promise<InterveneResult> {
   const { layers: L, hiddenSize } = model.info;
+  if (opts.categories && opts.categories.length !== prompts.length) {
+    throw new EngineError('BAD_REQUEST', `${opts.categories.length} categories for ${prompts.length} prompts: give one category per prompt`);
+  }
   const steering = steeringTensors(interventionSteering(opts.components, hiddenSize, L, opts.alpha, opts.layers), L, hiddenSize);
   if (opts.triggers && (opts.triggers.layer >= L || opts.triggers.vector.length !== hiddenSize)) {
     throw new EngineError('BAD_REQUEST', `trigger removal needs a component at a layer below ${L} with ${hiddenSize} values`);
@@ -87,7 +95,7 @@ export async function intervene(model: LoadedModel, prompts: string[], opts: Int
       nll.intervened += scored.length * (await crossEntropy(model, ids, scored, steering, opts.signal));
       tokens += scored.length;
     }
-    const row: InterveneResult['results'][number] = { prompt, baseline, intervened };
+    const row: InterveneResult['results'][number] = { prompt, ...(opts.categories ? { category: opts.categories[i] } : {}), baseline, intervened };
     if (opts.triggers) {
       const ranked = await occlusionTriggers(model, ids, unit(opts.triggers.vector), opts.triggers.layer, opts.signal);
       const drop = new Set(ranked.slice(0, opts.triggers.top).map((t) => t.index));
@@ -96,15 +104,20 @@ export async function intervene(model: LoadedModel, prompts: string[], opts: Int
     }
     results.push(row);
   }
-  const share = (v: Verdict, k: 'baseline' | 'intervened' | 'trigger_removed') => results.filter((r) => r[k]?.verdict === v).length / results.length;
-  const rate = (v: Verdict) => ({ baseline: share(v, 'baseline'), intervened: share(v, 'intervened'), ...(opts.triggers ? { trigger_removed: share(v, 'trigger_removed') } : {}) });
+  const rate = (rows: typeof results, v: Verdict): Rates => {
+    const share = (k: 'baseline' | 'intervened' | 'trigger_removed') => rows.filter((r) => r[k]?.verdict === v).length / rows.length;
+    return { baseline: share('baseline'), intervened: share('intervened'), ...(opts.triggers ? { trigger_removed: share('trigger_removed') } : {}) };
+  };
+  const groups = new Map<string, typeof results>();
+  for (const r of results) if (r.category !== undefined) groups.set(r.category, [...(groups.get(r.category) ?? []), r]);
   return {
     mode: opts.alpha === undefined ? 'remove' : 'subtract',
     alpha: opts.alpha ?? null,
     layers: opts.layers ?? Array.from({ length: L }, (_, j) => j),
     results,
-    refusal_rate: rate('refused'),
-    degenerate_rate: rate('degenerate'),
+    refusal_rate: rate(results, 'refused'),
+    degenerate_rate: rate(results, 'degenerate'),
     perplexity: { baseline: Math.exp(nll.baseline / tokens), intervened: Math.exp(nll.intervened / tokens) },
+    ...(opts.categories ? { by_category: Object.fromEntries([...groups].map(([name, rows]) => [name, { prompts: rows.length, refusal_rate: rate(rows, 'refused') }])) } : {}),
   };
 }
