@@ -1,7 +1,6 @@
 import { CONDITIONS, evaluateDirection } from '../../engine/directions/evaluate';
-import { loadPromptSet } from '../../engine/directions/prompts';
 import { Engine } from '../../engine/engine';
-import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, positiveInt, stderrProgress, UsageError } from '../args';
+import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, positiveInt, stderrProgress, UsageError, promptLoader, PROMPTS_HELP } from '../args';
 import { selectedDirection } from './direction';
 
 export const summary = 'completions with the direction ablated and added, beside the baseline, with refusal verdicts and KL';
@@ -19,6 +18,7 @@ per category too.
   --coefficient <c>      activation addition coefficient (default 1; the paper uses -1 on harmful prompts)
   --max-new-tokens <n>   default 64 (the paper generates 512)
   --refusal-substrings <a|b|...>  what counts as a refusal (default: the paper's list, case-insensitive)
+${PROMPTS_HELP}
 ${MODEL_HELP}`;
 
 const OPTIONS = {
@@ -33,11 +33,12 @@ const OPTIONS = {
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, OPTIONS);
+  const read = promptLoader(values);
   if (!values.directions) throw new UsageError('--directions is required');
   if ((values.prompt === undefined) === (values.prompts === undefined)) throw new UsageError('give exactly one of --prompt or --prompts');
   const coefficient = Number(values.coefficient);
   if (!Number.isFinite(coefficient)) throw new UsageError(`--coefficient must be a number, got '${values.coefficient}'`);
-  const { prompts, categories } = values.prompt !== undefined ? { prompts: [values.prompt], categories: undefined } : await loadPromptSet(values.prompts!);
+  const { prompts, categories } = values.prompt !== undefined ? { prompts: [values.prompt], categories: undefined } : await read(values.prompts!);
   const progress = values.json ? undefined : stderrProgress;
   const engine = await Engine.load(loadParams(values), { progress });
   try {

@@ -1,10 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { intervene } from '../../engine/directions/intervene';
-import { loadPromptSet } from '../../engine/directions/prompts';
 import type { SpaceLayer } from '../../engine/directions/space';
 import { Engine } from '../../engine/engine';
 import { EngineError } from '../../engine/model/errors';
-import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, positiveInt, stderrProgress, UsageError } from '../args';
+import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, positiveInt, stderrProgress, UsageError, promptLoader, PROMPTS_HELP } from '../args';
 
 export const summary = 'intervene on safety-residual-space components (Pan et al.): refusal rates, perplexity cost, trigger removal';
 
@@ -25,6 +24,7 @@ prompt without its n strongest trigger tokens for component 0 of --layer (occlus
   --layers <j,j,...>      layers whose output is steered with --alpha (default: all)
   --remove-triggers <n>   also report the refusal rate with each prompt's top-n trigger tokens removed
   --max-new-tokens <n>    default 64
+${PROMPTS_HELP}
 ${MODEL_HELP}`;
 
 const OPTIONS = {
@@ -59,6 +59,7 @@ async function readSpace(file: string): Promise<SpaceLayer[]> {
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, OPTIONS);
+  const read = promptLoader(values);
   for (const flag of ['space', 'component', 'prompts'] as const) if (!values[flag]) throw new UsageError(`--${flag} is required`);
   const named = /^L(\d+)C(\d+)$/i.exec(values.component!);
   const ks = named ? [Number(named[2])] : ints(values.component!, '--component');
@@ -70,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!at) throw new UsageError(`the space file has no layer ${wanted} (it has ${layers.map((l) => l.layer).join(', ')})`);
   const missing = ks.find((k) => !at.components[k]);
   if (missing !== undefined) throw new UsageError(`layer ${at.layer} of the space file has components 0..${at.components.length - 1}, not ${missing}`);
-  const { prompts, categories } = await loadPromptSet(values.prompts!);
+  const { prompts, categories } = await read(values.prompts!);
   const top = positiveInt(values['remove-triggers'], '--remove-triggers');
   const progress = values.json ? undefined : stderrProgress;
   const engine = await Engine.load(loadParams(values), { progress });

@@ -1,10 +1,9 @@
 import path from 'node:path';
 import { DEFAULT_HARMFUL, DEFAULT_HARMLESS } from '../../engine/directions/defaultPrompts';
 import { writeFilesAtomic } from '../../engine/atomicWrite';
-import { loadPromptSet } from '../../engine/directions/prompts';
 import { safetySpace } from '../../engine/directions/space';
 import { Engine } from '../../engine/engine';
-import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, positiveInt, stderrProgress, UsageError } from '../args';
+import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, positiveInt, stderrProgress, UsageError, promptLoader, PROMPTS_HELP } from '../args';
 
 export const summary = 'the safety residual space (Pan et al.): components, spectrum, effective rank, interactions';
 
@@ -23,6 +22,7 @@ promotes, < 0 suppresses).
   --harmless <file>          one-model mode's reference prompts (default: built-in harmless set)
   --interaction-prompts <f>  prompts to measure interactions on (e.g. jailbreaks; default: spread over --prompts)
   --components <k>           components per layer (default 6)
+${PROMPTS_HELP}
 ${MODEL_HELP}`;
 
 const OPTIONS = {
@@ -37,10 +37,11 @@ const OPTIONS = {
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, OPTIONS);
+  const read = promptLoader(values);
   if (!values.out) throw new UsageError('--out is required');
-  const prompts = values.prompts ? (await loadPromptSet(values.prompts)).prompts : [...DEFAULT_HARMFUL, ...DEFAULT_HARMLESS];
-  const harmless = values.harmless ? (await loadPromptSet(values.harmless)).prompts : DEFAULT_HARMLESS;
-  const interactionOn = values['interaction-prompts'] ? (await loadPromptSet(values['interaction-prompts'])).prompts : undefined;
+  const prompts = values.prompts ? (await read(values.prompts)).prompts : [...DEFAULT_HARMFUL, ...DEFAULT_HARMLESS];
+  const harmless = values.harmless ? (await read(values.harmless)).prompts : DEFAULT_HARMLESS;
+  const interactionOn = values['interaction-prompts'] ? (await read(values['interaction-prompts'])).prompts : undefined;
   const progress = values.json ? undefined : stderrProgress;
   const params = loadParams(values);
   const aligned = await Engine.load(params, { progress });

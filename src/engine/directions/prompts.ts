@@ -37,17 +37,20 @@ export function promptSet(name: string, prompts: (string | PromptRecord)[]): Pro
   return { name, prompts: texts, ...(categories ? { categories } : {}), hash: hashPrompts(texts) };
 }
 
-function fromRecord(r: unknown, where: string): PromptRecord {
-  if (typeof r === 'string') return { prompt: r };
+/** The prompt of one record: `column` if given (exact name, else any case), else the first of FIELDS it has. */
+export function fromRecord(r: unknown, where: string, column?: string): PromptRecord {
+  if (typeof r === 'string' && !column) return { prompt: r };
   if (r && typeof r === 'object') {
     const fields = Object.entries(r as Record<string, unknown>);
     const category = fields.find(([k, v]) => CATEGORY_FIELDS.includes(k.toLowerCase()) && typeof v === 'string')?.[1] as string | undefined;
-    for (const f of FIELDS) {
-      const v = fields.find(([k]) => k.toLowerCase() === f)?.[1];
+    const named = (name: string) => (r as Record<string, unknown>)[name] ?? fields.find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
+    for (const f of column ? [column] : FIELDS) {
+      const v = named(f);
       if (typeof v === 'string') return { prompt: v, ...(category?.trim() ? { category: category.trim() } : {}) };
     }
   }
-  throw new EngineError('BAD_REQUEST', `${where}: expected a string or an object with one of the fields ${FIELDS.join(', ')}`);
+  const want = column ? `the field '${column}'` : `one of the fields ${FIELDS.join(', ')}`;
+  throw new EngineError('BAD_REQUEST', `${where}: expected ${column ? 'an object' : 'a string or an object'} with ${want}`);
 }
 
 /** Minimal RFC 4180 CSV: quoted fields, doubled quotes, commas and newlines inside quotes. */
@@ -88,7 +91,7 @@ export function parsePrompts(text: string, file: string): string[] {
 }
 
 /** Prompts with their category where the file has a category field or column. */
-export function parsePromptRecords(text: string, file: string): PromptRecord[] {
+export function parsePromptRecords(text: string, file: string, column?: string): PromptRecord[] {
   const ext = path.extname(file).toLowerCase();
   if (ext === '.json') {
     let data: unknown;
@@ -98,7 +101,7 @@ export function parsePromptRecords(text: string, file: string): PromptRecord[] {
       throw new EngineError('BAD_REQUEST', `${file} is not valid JSON (${(e as Error).message})`);
     }
     if (!Array.isArray(data)) throw new EngineError('BAD_REQUEST', `${file}: expected a JSON array of prompts`);
-    return data.map((r, i) => fromRecord(r, `${file}[${i}]`));
+    return data.map((r, i) => fromRecord(r, `${file}[${i}]`, column));
   }
   if (ext === '.jsonl') {
     return text
@@ -107,7 +110,7 @@ export function parsePromptRecords(text: string, file: string): PromptRecord[] {
       .filter(([l]) => l.trim())
       .map(([l, i]) => {
         try {
-          return fromRecord(JSON.parse(l), `${file}:${i + 1}`);
+          return fromRecord(JSON.parse(l), `${file}:${i + 1}`, column);
         } catch (e) {
           if (e instanceof EngineError) throw e;
           throw new EngineError('BAD_REQUEST', `${file}:${i + 1} is not valid JSON (${(e as Error).message})`);
@@ -118,7 +121,8 @@ export function parsePromptRecords(text: string, file: string): PromptRecord[] {
     const rows = parseCsv(text);
     if (rows.length === 0) return [];
     const header = rows[0].map((h) => h.trim().toLowerCase());
-    const col = header.findIndex((h) => FIELDS.includes(h));
+    const col = column ? header.indexOf(column.toLowerCase()) : header.findIndex((h) => FIELDS.includes(h));
+    if (column && col < 0) throw new EngineError('BAD_REQUEST', `${file}: no column '${column}' (the header has ${rows[0].join(', ')})`);
     const cat = header.findIndex((h) => CATEGORY_FIELDS.includes(h));
     // With a recognised header use that column; otherwise every row's first field is a prompt.
     if (col < 0) return rows.map((r) => ({ prompt: r[0] }));
