@@ -46,7 +46,10 @@ describe('datasets by Hub id through the loopback Hub', () => {
     server.seen.length = 0;
   });
   after(async () => {
-    for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
     await server.close();
   });
 
