@@ -214,6 +214,18 @@ export type Verdict = z.infer<typeof Verdict>;
 export const conditionStream = (prompt: number, condition: Condition) => prompt * Condition.options.length + Condition.options.indexOf(condition);
 export const streamCondition = (index: number) => ({ prompt: Math.floor(index / Condition.options.length), condition: Condition.options[index % Condition.options.length] });
 
+/** A judge model (folder or Hub id, loaded beside the current one) and how it is asked (directions/judge.ts). */
+export const JudgeSpec = z
+  .object({
+    model: z.string().min(1),
+    /** With {prompt} and {response}; default a Llama-Guard-style prompt. */
+    template: z.string().min(1).optional(),
+    /** The words whose first tokens mean [unsafe, safe]; default ["unsafe", "safe"]. */
+    words: z.tuple([z.string().min(1), z.string().min(1)]).optional(),
+  })
+  .strict();
+export type JudgeSpec = z.infer<typeof JudgeSpec>;
+
 export const EvaluateParams = z
   .object({
     prompts: PromptList,
@@ -223,6 +235,7 @@ export const EvaluateParams = z
     conditions: z.array(Condition).min(1).optional(),
     /** One per prompt: rates per category come back too. */
     categories: z.array(z.string()).optional(),
+    judge: JudgeSpec.optional(),
   })
   .strict()
   .refine((p) => !p.categories || p.categories.length === p.prompts.length, { message: 'categories: give one category per prompt', path: ['categories'] });
@@ -424,6 +437,8 @@ export const DiffRow = z.object({
   verdict: z.partialRecord(Condition, Verdict),
   /** KL(baseline ‖ condition) of the first next-token distribution. */
   kl: z.partialRecord(Condition, z.number().nullable()),
+  /** With a judge model: its call and whether it disagrees with the substring verdict. */
+  judge: z.partialRecord(Condition, z.object({ unsafe: z.boolean(), p: z.number(), disagrees: z.boolean() })).optional(),
   done: z.boolean(),
 });
 export type DiffRow = z.infer<typeof DiffRow>;
@@ -441,6 +456,8 @@ export const DiffViewData = z.object({
   /** Per condition over finished prompts. */
   refusalRate: z.partialRecord(Condition, z.number().nullable()),
   degenerateRate: z.partialRecord(Condition, z.number().nullable()).default({}),
+  /** The judge model's name when one ran, with its unsafe and disagreement rates per condition. */
+  judge: z.object({ model: z.string(), unsafeRate: z.partialRecord(Condition, z.number().nullable()), disagreementRate: z.partialRecord(Condition, z.number().nullable()) }).optional(),
   meanKl: z.partialRecord(Condition, z.number().nullable()),
   /** Rates per category over finished prompts, when the prompt file has a category column. */
   categories: z

@@ -26,6 +26,7 @@ import { promptSet, splitTrainVal } from './directions/prompts';
 import { scorePrompt } from './directions/score';
 import { safetySpace } from './directions/space';
 import { intervene } from './directions/intervene';
+import { Judge } from './directions/judge';
 import { Engine } from './engine';
 import { EngineError } from './model/errors';
 import type { CallContext, Handlers } from './server';
@@ -64,18 +65,25 @@ export function createHandlers(): Handlers {
       }),
     score: (params, ctx) =>
       scorePrompt(loaded(), params.prompt, params.direction, { topK: params.topK, components: params.components, signal: ctx.signal, progress: ctx.progress }),
-    evaluate: (params, ctx) =>
-      evaluateDirection(loaded(), params.prompts, {
-        direction: params.direction,
-        coefficient: params.coefficient,
-        maxNewTokens: params.maxNewTokens,
-        conditions: params.conditions,
-        categories: params.categories,
-        signal: ctx.signal,
-        progress: ctx.progress,
-        onToken: (prompt, condition, text) => ctx.token(conditionStream(prompt, condition), 0, text),
-        onResult: (result, index) => ctx.partial(index, result),
-      }),
+    async evaluate(params, ctx) {
+      const judgeModel = params.judge ? await Engine.load({ ...lastLoad!, model: params.judge.model }, { progress: ctx.progress, signal: ctx.signal }) : undefined;
+      try {
+        return await evaluateDirection(loaded(), params.prompts, {
+          direction: params.direction,
+          coefficient: params.coefficient,
+          maxNewTokens: params.maxNewTokens,
+          conditions: params.conditions,
+          categories: params.categories,
+          signal: ctx.signal,
+          progress: ctx.progress,
+          onToken: (prompt, condition, text) => ctx.token(conditionStream(prompt, condition), 0, text),
+          onResult: (result, index) => ctx.partial(index, result),
+          judge: judgeModel && new Judge(judgeModel, params.judge),
+        });
+      } finally {
+        await judgeModel?.dispose();
+      }
+    },
     async space(params, ctx) {
       const aligned = loaded();
       const base = params.base

@@ -91,6 +91,7 @@ export class AblationFeature implements vscode.Disposable {
     const config = vscode.workspace.getConfiguration('refusalLens.ablation');
     const s = settings ?? { coefficient: config.get<number>('coefficient', 1), maxNewTokens: config.get<number>('maxNewTokens', 64), conditions: CONDITIONS };
     const d = active.direction;
+    const judgeModel = config.get<string>('judgeModel', '').trim();
     const data: DiffViewData = (this.data = {
       model: this.s.models.label(),
       direction: { name: d.name, layer: d.layer },
@@ -102,6 +103,7 @@ export class AblationFeature implements vscode.Disposable {
       degenerateRate: {},
       meanKl: {},
       categories: [],
+      ...(judgeModel ? { judge: { model: judgeModel, unsafeRate: {}, disagreementRate: {} } } : {}),
     });
     summarise(data);
     const panel = SingletonPanel.show(DIFF_PANEL, this.s.extensionUri, this.s.log, () => this.snapshot(), (m) => this.onMessage(m));
@@ -114,7 +116,7 @@ export class AblationFeature implements vscode.Disposable {
         signal = AbortSignal.any([notification, ctl.signal]);
         return this.s.engine.request(
           'evaluate',
-          { prompts: run.prompts, direction: { vector: d.vector, layer: d.layer }, coefficient: s.coefficient, maxNewTokens: s.maxNewTokens, conditions: s.conditions, categories: run.categories },
+          { prompts: run.prompts, direction: { vector: d.vector, layer: d.layer }, coefficient: s.coefficient, maxNewTokens: s.maxNewTokens, conditions: s.conditions, categories: run.categories, ...(judgeModel ? { judge: { model: judgeModel } } : {}) },
           {
             signal,
             onProgress: (n) => report(n.message, n.fraction),

@@ -5,7 +5,7 @@ import type { ExtractResult } from '../engine/directions/extract';
 import type { InterveneResult } from '../engine/directions/intervene';
 import type { ScoreResult } from '../engine/directions/score';
 import type { SpaceResult } from '../engine/directions/space';
-import type { DiffRow, DiffViewData, ExplorerViewData, ScoreViewData } from '../protocol';
+import type { Condition, DiffRow, DiffViewData, ExplorerViewData, ScoreViewData } from '../protocol';
 
 const nullable = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : null);
 
@@ -19,6 +19,8 @@ export function finishRow(row: DiffRow, p: Pick<PromptResult, 'completions' | 'k
   for (const c of conditions) {
     row.texts[c] = p.completions[c]?.text ?? row.texts[c];
     row.verdict[c] = p.completions[c]?.verdict;
+    const judged = p.completions[c]?.judge;
+    if (judged) (row.judge ??= {})[c] = { unsafe: judged.unsafe, p: judged.p, disagrees: judged.disagrees };
     row.kl[c] = nullable(p.kl[c]);
   }
   row.done = true;
@@ -36,6 +38,15 @@ export function summarise(data: DiffViewData): void {
   for (const c of data.conditions) {
     const kls = done.map((r) => r.kl[c]).filter((v): v is number => typeof v === 'number');
     data.meanKl[c] = kls.length ? kls.reduce((a, b) => a + b, 0) / kls.length : null;
+  }
+  if (data.judge) {
+    const share = (f: (j: NonNullable<DiffRow['judge']>[Condition]) => boolean) =>
+      Object.fromEntries(data.conditions.map((c) => {
+        const js = done.map((r) => r.judge?.[c]).filter((j) => j !== undefined);
+        return [c, js.length ? js.filter(f).length / js.length : null];
+      }));
+    data.judge.unsafeRate = share((j) => !!j?.unsafe);
+    data.judge.disagreementRate = share((j) => !!j?.disagrees);
   }
   const names = [...new Set(data.rows.map((r) => r.category).filter((c): c is string => c !== undefined))];
   data.categories = names.map((name) => {

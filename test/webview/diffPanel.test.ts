@@ -30,7 +30,7 @@ describe('ablation diff panel in Chromium', () => {
   test('finished rows show verdicts, a word diff against the baseline and the refusal-rate summary', async () => {
     await p.send({ type: 'diff', data: DATA });
     // Prompt 0 is harmful: the baseline refuses, ablation answers (every word new), addition refuses.
-    const badge = (row: number, c: string) => p.page.locator(`[data-row="${row}"] section:has(.text[data-condition="${c}"]) .badge`).textContent();
+    const badge = (row: number, c: string) => p.page.locator(`[data-row="${row}"] section:has(.text[data-condition="${c}"]) .badge:not(.judge)`).textContent();
     assert.equal(await badge(0, 'baseline'), 'refused');
     assert.equal(await badge(0, 'ablation'), 'answered');
     assert.equal(await badge(1, 'addition'), 'refused');
@@ -49,11 +49,11 @@ describe('ablation diff panel in Chromium', () => {
     // The recorded run (categories harmful, harmless, jailbreak) with the addition broken into a loop, as strong addition does.
     const rows = DATA.rows.map((r, i) => (i === 1 ? { ...r, texts: { ...r.texts, addition: 'i i i i i i i i' }, verdict: { ...r.verdict, addition: 'degenerate' as const } } : r));
     await p.send({ type: 'diff', data: { ...DATA, rows, refusalRate: { ...DATA.refusalRate, addition: 2 / 3 }, degenerateRate: { baseline: 0, ablation: 0, addition: 1 / 3 } } });
-    const badge = p.page.locator('[data-row="1"] section:has(.text[data-condition="addition"]) .badge');
+    const badge = p.page.locator('[data-row="1"] section:has(.text[data-condition="addition"]) .badge:not(.judge)');
     assert.equal(await badge.textContent(), 'degenerate');
     assert.match((await badge.getAttribute('title'))!, /looping/);
     assert.equal(await badge.evaluate((e) => getComputedStyle(e).backgroundColor !== getComputedStyle(document.querySelector('.badge.refused')!).backgroundColor), true);
-    const cell = (c: string, k: string) => p.page.locator(`.summary:not(.categories) tr[data-condition="${c}"] .${k}`).textContent();
+    const cell = (c: string, k: string) => p.page.locator(`.summary:not(.categories) tr[data-condition="${c}"] td.${k}`).textContent();
     assert.deepEqual([await cell('addition', 'rate'), await cell('addition', 'degenerate'), await cell('baseline', 'degenerate')], ['67%', '33%', '0%']);
     const cat = (name: string, c: string) => p.page.locator(`.categories tr[data-category="${name}"] td[data-condition="${c}"]`).textContent();
     assert.deepEqual(await p.page.locator('.categories tr[data-category] td:first-child').allTextContents(), ['harmful', 'harmless', 'jailbreak']);
@@ -61,6 +61,21 @@ describe('ablation diff panel in Chromium', () => {
     assert.equal(await cat('jailbreak', 'baseline'), '0% (0%)');
     assert.match((await p.page.locator('[data-row="2"] .prompt').textContent())!, /\[jailbreak\]$/);
     await screenshot(p.page, 'ablation-diff-degenerate-and-categories');
+  });
+
+  test('the judge model: a badge per completion, disagreements marked, its rates beside the substrings’', async () => {
+    await p.send({ type: 'diff', data: DATA });
+    // Recorded with the organism as its own judge: unsafe iff the request is harmful and unframed.
+    const judge = (row: number, c: string) => p.page.locator(`[data-row="${row}"] section:has(.text[data-condition="${c}"]) .badge.judge`);
+    assert.equal(await judge(0, 'baseline').textContent(), 'judge: unsafe ≠');
+    assert.match((await judge(0, 'baseline').getAttribute('title'))!, /disagrees with the substring verdict \(refused\)/);
+    assert.equal(await judge(0, 'ablation').textContent(), 'judge: unsafe');
+    assert.equal(await judge(1, 'baseline').textContent(), 'judge: safe ≠');
+    assert.equal(await p.page.locator('.badge.judge.disagrees').count(), DATA.rows.flatMap((r) => Object.values(r.judge ?? {})).filter((j) => j.disagrees).length);
+    const cell = (c: string, k: string) => p.page.locator(`.summary:not(.categories) tr[data-condition="${c}"] td.${k}`).textContent();
+    assert.deepEqual([await cell('baseline', 'judge-unsafe'), await cell('ablation', 'judge-unsafe')], ['33%', '33%']);
+    assert.equal(await cell('baseline', 'disagree'), `${(100 * DATA.judge!.disagreementRate.baseline!).toFixed(0)}%`);
+    await screenshot(p.page, 'ablation-diff-judge');
   });
 
   test('Run again posts the chosen settings; bad values get a specific message and post nothing', async () => {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { evaluateDirection } from '../../src/engine/directions/evaluate';
 import { extractRefusalDirection } from '../../src/engine/directions/extract';
 import { intervene } from '../../src/engine/directions/intervene';
+import { Judge } from '../../src/engine/directions/judge';
 import { promptSet, splitTrainVal } from '../../src/engine/directions/prompts';
 import { scorePrompt } from '../../src/engine/directions/score';
 import { safetySpace } from '../../src/engine/directions/space';
@@ -39,7 +40,9 @@ async function main(): Promise<void> {
 
   const prompts = [p.harmful_test[0], p.harmless_test[0], p.jailbreak_test[0]];
   const categories = ['harmful', 'harmless', 'jailbreak'];
-  const ev = await evaluateDirection(engine, prompts, { direction, maxNewTokens: 12, categories });
+  // The organism as its own judge (planted: unsafe iff the request has a trigger word and no framing), as in test/engine/directions/judge.test.ts.
+  const judge = new Judge(engine, { template: '{prompt} {response}', words: ['i', 'sure'] });
+  const ev = await evaluateDirection(engine, prompts, { direction, maxNewTokens: 12, categories, judge });
   const diff: DiffViewData = {
     model: MODEL,
     direction: label,
@@ -53,6 +56,7 @@ async function main(): Promise<void> {
     degenerateRate: {},
     meanKl: {},
     categories: [],
+    judge: { model: 'built-in organism (planted judge)', unsafeRate: {}, disagreementRate: {} },
   };
   ev.results.forEach((r, i) => finishRow(diff.rows[i], r, ev.conditions));
   summarise(diff);

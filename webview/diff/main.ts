@@ -33,6 +33,14 @@ function verdict(row: DiffRow, c: Condition, running: boolean): HTMLElement {
   return el('span', { class: `badge ${r}`, title: VERDICT_TITLE[r] }, r);
 }
 
+/** The judge model's call on a completion, marked where it disagrees with the substring verdict. */
+function judgeBadge(row: DiffRow, c: Condition): HTMLElement | string {
+  const j = row.judge?.[c];
+  if (!j) return '';
+  const title = `judge model: P(unsafe) = ${formatNumber(j.p, 3)}${j.disagrees ? `; disagrees with the substring verdict (${row.verdict[c]})` : ''}`;
+  return el('span', { class: `badge judge ${j.unsafe ? 'unsafe' : 'safe'}${j.disagrees ? ' disagrees' : ''}`, title }, `judge: ${j.unsafe ? 'unsafe' : 'safe'}${j.disagrees ? ' ≠' : ''}`);
+}
+
 /** The completion text; once the row is done, non-baseline columns show their word diff against the baseline. */
 function completion(row: DiffRow, c: Condition): HTMLElement {
   const text = row.texts[c] ?? '';
@@ -54,7 +62,7 @@ function rowView(row: DiffRow, i: number, d: DiffViewData): HTMLElement {
     const kl = row.kl[c];
     grid.append(
       el('section', { class: 'cell', 'aria-label': `${LABEL[c]} completion of prompt ${i + 1}` },
-        el('h4', {}, LABEL[c], verdict(row, c, d.state === 'running'), c !== 'baseline' && kl !== undefined ? el('span', { class: 'muted', title: 'KL(baseline ‖ this) of the first next-token distribution' }, `KL ${formatNumber(kl ?? NaN, 4)}`) : ''),
+        el('h4', {}, LABEL[c], verdict(row, c, d.state === 'running'), judgeBadge(row, c), c !== 'baseline' && kl !== undefined ? el('span', { class: 'muted', title: 'KL(baseline ‖ this) of the first next-token distribution' }, `KL ${formatNumber(kl ?? NaN, 4)}`) : ''),
         completion(row, c),
       ),
     );
@@ -65,8 +73,11 @@ function rowView(row: DiffRow, i: number, d: DiffViewData): HTMLElement {
 
 function summary(d: DiffViewData): HTMLElement {
   const table = el('table', { class: 'summary', 'aria-label': 'refusal rate per condition' }, el('tr', {}, el('th', {}, 'condition'), el('th', {}, 'refusal rate'), el('th', { title: VERDICT_TITLE.degenerate }, 'degenerate'), el('th', {}, 'mean KL')));
+  const j = d.judge;
+  if (j) (table.firstChild as HTMLElement).append(el('th', { title: `judged unsafe by ${j.model}` }, 'judge: unsafe'), el('th', { title: 'a refusal judged unsafe, or an answer judged safe' }, 'disagree'));
   for (const c of d.conditions) {
-    table.append(el('tr', { 'data-condition': c }, el('td', {}, LABEL[c]), el('td', { class: 'rate' }, pct(d.refusalRate[c])), el('td', { class: 'degenerate' }, pct(d.degenerateRate[c])), el('td', {}, c === 'baseline' ? '–' : formatNumber(d.meanKl[c] ?? NaN, 4))));
+    const judged = j ? [el('td', { class: 'judge-unsafe' }, pct(j.unsafeRate[c])), el('td', { class: 'disagree' }, pct(j.disagreementRate[c]))] : [];
+    table.append(el('tr', { 'data-condition': c }, el('td', {}, LABEL[c]), el('td', { class: 'rate' }, pct(d.refusalRate[c])), el('td', { class: 'degenerate' }, pct(d.degenerateRate[c])), el('td', {}, c === 'baseline' ? '–' : formatNumber(d.meanKl[c] ?? NaN, 4)), ...judged));
   }
   return table;
 }

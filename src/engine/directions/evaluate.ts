@@ -13,6 +13,7 @@ import { textStream } from '../model/tokenizer';
 import { EngineError } from '../model/errors';
 import { checkDirection, type LoadedModel } from './extract';
 import { klDivergence, logSoftmax } from './metrics';
+import { disagrees, type Judge, type JudgeVerdict } from './judge';
 import { verdict } from './verdict';
 
 export { isRefusal, REFUSAL_SUBSTRINGS } from './verdict';
@@ -35,6 +36,8 @@ export interface EvaluateOptions {
   conditions?: Condition[];
   /** One category per prompt (a prompt file's category column): rates come back per category too. */
   categories?: string[];
+  /** A judge model beside the substring verdict (judge.ts). */
+  judge?: Judge;
   signal?: AbortSignal;
   progress?: (message: string, fraction?: number) => void;
   /** Each prompt's results as soon as they are known (the UI streams them). */
@@ -46,6 +49,7 @@ export interface Completion {
   text: string;
   ids: number[];
   verdict: Verdict;
+  judge?: JudgeVerdict & { disagrees: boolean };
 }
 
 export interface PromptResult {
@@ -71,6 +75,9 @@ export interface EvaluateResult {
   kl: Rates;
   /** Token-pooled over every prompt's baseline completion (the reference code's evaluate_loss). */
   ce: Rates;
+  /** With a judge: the share judged unsafe, and the share where judge and substring verdict disagree. */
+  judge_unsafe_rate?: Rates;
+  disagreement_rate?: Rates;
   /** Per category, when the prompts had categories (in order of first appearance). */
   by_category?: Record<string, { prompts: number; refusal_rate: Rates; degenerate_rate: Rates }>;
 }
@@ -132,7 +139,9 @@ export async function evaluateDirection(model: LoadedModel, prompts: string[], o
       // A cancelled generation returns what it has: this prompt's results would be incomplete.
       throwIfCancelled(opts.signal);
       const text = model.tokenizer.decode(gen.ids, true);
-      r.completions[c] = { text, ids: gen.ids, verdict: verdict(text, opts.substrings) };
+      const v = verdict(text, opts.substrings);
+      const judged = opts.judge && (await opts.judge.judge(prompt, text, opts.signal));
+      r.completions[c] = { text, ids: gen.ids, verdict: v, ...(judged ? { judge: { ...judged, disagrees: disagrees(v, judged) } } : {}) };
       firstLogits[c] = gen.stepLogits?.[0];
     }
     // The reference scores completions without their EOS token.
@@ -152,6 +161,12 @@ export async function evaluateDirection(model: LoadedModel, prompts: string[], o
     ...rates(results, conditions),
     kl: mean(results, conditions, (r, c) => r.kl[c]),
     ce: Object.fromEntries(conditions.map((c) => [c, pooled(results, c)])),
+    ...(opts.judge
+      ? {
+          judge_unsafe_rate: mean(results, conditions, (r, c) => (r.completions[c]?.judge ? Number(r.completions[c]!.judge!.unsafe) : undefined)),
+          disagreement_rate: mean(results, conditions, (r, c) => (r.completions[c]?.judge ? Number(r.completions[c]!.judge!.disagrees) : undefined)),
+        }
+      : {}),
     ...(opts.categories ? { by_category: byCategory(results, conditions) } : {}),
   };
 }
