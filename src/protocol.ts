@@ -251,6 +251,15 @@ export const SpaceParams = z
   })
   .strict();
 
+/** Capability of the model as is and with the direction ablated (directions/capability.ts); without items or text, the built-in set. */
+export const CapabilityParams = z
+  .object({
+    direction: DirectionRef,
+    mc: z.array(z.object({ question: z.string().min(1), choices: z.array(z.string().min(1)).min(2), answer: z.number().int().nonnegative() }).strict()).optional(),
+    text: z.array(z.string().min(1)).optional(),
+  })
+  .strict();
+
 /** Pan et al.'s intervention on residual-space components at the last token (directions/intervene.ts). */
 export const InterveneParams = z
   .object({
@@ -311,6 +320,7 @@ export const EngineMethods = {
   score: { params: ScoreParams, result: engineResult<import('./engine/directions/score').ScoreResult>() },
   evaluate: { params: EvaluateParams, result: engineResult<import('./engine/directions/evaluate').EvaluateResult>() },
   space: { params: SpaceParams, result: engineResult<import('./engine/directions/space').SpaceResult>() },
+  capability: { params: CapabilityParams, result: engineResult<Record<string, import('./engine/directions/capability').CapabilityResult>>() },
   intervene: { params: InterveneParams, result: engineResult<import('./engine/directions/intervene').InterveneResult>() },
   export: { params: ExportParams, result: z.object({ onnx: z.string() }) },
   organism: { params: OrganismParams, result: OrganismResult },
@@ -459,6 +469,15 @@ export const DiffViewData = z.object({
   /** The judge model's name when one ran, with its unsafe and disagreement rates per condition. */
   judge: z.object({ model: z.string(), unsafeRate: z.partialRecord(Condition, z.number().nullable()), disagreementRate: z.partialRecord(Condition, z.number().nullable()) }).optional(),
   meanKl: z.partialRecord(Condition, z.number().nullable()),
+  /** The last capability check (the button under the controls): accuracy and perplexity per condition. */
+  capability: z
+    .object({
+      items: z.number().int(),
+      tokens: z.number().int(),
+      accuracy: z.record(z.string(), z.number().nullable()),
+      perplexity: z.record(z.string(), z.number().nullable()),
+    })
+    .optional(),
   /** Rates per category over finished prompts, when the prompt file has a category column. */
   categories: z
     .array(z.object({ name: z.string(), prompts: z.number().int(), refusalRate: z.partialRecord(Condition, z.number().nullable()), degenerateRate: z.partialRecord(Condition, z.number().nullable()) }))
@@ -558,6 +577,8 @@ export const WebviewToHost = z.discriminatedUnion('type', [
     conditions: z.array(Condition).min(1),
   }),
   z.object({ type: z.literal('cancel') }),
+  /** Multiple-choice accuracy and perplexity with and without the direction (the built-in set). */
+  z.object({ type: z.literal('capability') }),
   // Direction explorer
   z.object({ type: z.literal('extract') }),
   z.object({ type: z.literal('pickPrompts'), which: z.enum(['harmful', 'harmless']) }),

@@ -10,6 +10,7 @@
 //   score     runtime/forward before every batch; forwardVariants before every occlusion group
 //   evaluate  directions/evaluate: before every prompt, after every generation, inside generate and forward
 //   space     forward batches, after every layer's SVD, before every interaction run (directions/space)
+//   capability directions/capability: before every item and text window, inside forward
 //   intervene directions/intervene: before every prompt, after every generation, inside generate and forward
 //   export    directions/export: after decoding and rewriting, inside every weight copy, after encoding
 //   organism  ensureOrganism below: after building the weights and after writing each part
@@ -25,6 +26,8 @@ import { extractRefusalDirection } from './directions/extract';
 import { promptSet, splitTrainVal } from './directions/prompts';
 import { scorePrompt } from './directions/score';
 import { safetySpace } from './directions/space';
+import { capabilityWithAblation } from './directions/capability';
+import { BUILTIN_MC, BUILTIN_TEXT } from './directions/capabilitySet';
 import { intervene } from './directions/intervene';
 import { Judge } from './directions/judge';
 import { Engine } from './engine';
@@ -95,6 +98,8 @@ export function createHandlers(): Handlers {
         await base?.dispose();
       }
     },
+    capability: (params, ctx) =>
+      capabilityWithAblation(loaded(), params.direction, { mc: params.mc ?? BUILTIN_MC, text: params.text ?? BUILTIN_TEXT, signal: ctx.signal, progress: ctx.progress }),
     intervene: (params, ctx) => intervene(loaded(), params.prompts, { ...params, signal: ctx.signal, progress: ctx.progress }),
     export: async (params, ctx) => ({ onnx: await exportAbliterated(loaded().info, params.vectors, params.out, { signal: ctx.signal, progress: ctx.progress }) }),
     organism: (params, ctx) => ensureOrganism(params.dir, params.seed, ctx),

@@ -44,6 +44,7 @@ export class AblationFeature implements vscode.Disposable {
 
   private onMessage(msg: WebviewToHost): void {
     if (msg.type === 'cancel') this.running?.abort();
+    else if (msg.type === 'capability') void this.capability();
     else if (msg.type === 'rerun' && this.last) void this.run(this.last, { coefficient: msg.coefficient, maxNewTokens: msg.maxNewTokens, conditions: msg.conditions });
   }
 
@@ -146,6 +147,26 @@ export class AblationFeature implements vscode.Disposable {
     } finally {
       if (this.running === ctl) this.running = undefined;
       post({ type: 'diff', data });
+    }
+  }
+
+  /** Multiple-choice accuracy and perplexity (the built-in set) with and without the active direction, shown under the summary. */
+  private async capability(): Promise<void> {
+    const data = this.data;
+    const info = await this.s.models.ensureLoaded();
+    if (!data || !info) return;
+    try {
+      const active = await requireDirection(this.s.directions, info, this.s.models.label(), this.s.log);
+      if (!active) return;
+      const d = active.direction;
+      const r = await withEngineProgress('capability check', (signal, report) =>
+        this.s.engine.request('capability', { direction: { vector: d.vector, layer: d.layer } }, { signal, onProgress: (n) => report(n.message, n.fraction) }),
+      );
+      const per = (f: (c: (typeof r)[string]) => number) => Object.fromEntries(Object.entries(r).map(([k, c]) => [k, Number.isFinite(f(c)) ? f(c) : null]));
+      data.capability = { items: r.baseline.picks.length, tokens: r.baseline.tokens, accuracy: per((c) => c.accuracy), perplexity: per((c) => c.perplexity) };
+      SingletonPanel.get(DIFF_PANEL.viewType)?.post({ type: 'diff', data });
+    } catch (e) {
+      await reportError(this.s.log, e, 'the capability check');
     }
   }
 

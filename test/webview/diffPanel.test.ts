@@ -78,6 +78,17 @@ describe('ablation diff panel in Chromium', () => {
     await screenshot(p.page, 'ablation-diff-judge');
   });
 
+  test('Check capability asks the host; the recorded check shows accuracy and perplexity per condition', async () => {
+    await p.send({ type: 'diff', data: DATA });
+    await p.page.locator('#capability').click();
+    assert.deepEqual((await p.posted()).at(-1), { type: 'capability' });
+    // Recorded on planted items: the answer chains survive ablation, the first word after a harmful request flips.
+    const row = (m: string) => p.page.locator(`.capability tr[data-metric="${m}"] td`).allTextContents();
+    assert.deepEqual(await p.page.locator('.capability th').allTextContents(), ['capability', 'Baseline', 'Direction ablated']);
+    assert.deepEqual(await row('accuracy'), ['accuracy', '100%', '50%']);
+    assert.match((await row('perplexity')).join(' '), /^perplexity 1\.\d\d \d+\.\d\d$/);
+  });
+
   test('Run again posts the chosen settings; bad values get a specific message and post nothing', async () => {
     const field = (id: string) => p.page.locator(`#${id} input`);
     await field('coefficient').fill('-1');

@@ -82,6 +82,20 @@ function summary(d: DiffViewData): HTMLElement {
   return table;
 }
 
+/** The last capability check: does the model stay capable with the direction ablated? */
+function capability(d: DiffViewData): HTMLElement | string {
+  const c = d.capability;
+  if (!c) return '';
+  const names = Object.keys(c.accuracy);
+  const label = (k: string) => LABEL[k as Condition] ?? k;
+  const table = el('table', { class: 'summary capability', 'aria-label': 'capability per condition' }, el('tr', {}, el('th', {}, 'capability'), ...names.map((k) => el('th', {}, label(k)))));
+  table.append(
+    el('tr', { 'data-metric': 'accuracy' }, el('td', { title: `${c.items} multiple-choice items, by the log-likelihood of each choice` }, 'accuracy'), ...names.map((k) => el('td', {}, pct(c.accuracy[k])))),
+    el('tr', { 'data-metric': 'perplexity' }, el('td', { title: `${c.tokens} tokens of plain text` }, 'perplexity'), ...names.map((k) => el('td', {}, formatNumber(c.perplexity[k] ?? NaN, 2)))),
+  );
+  return table;
+}
+
 /** Refusal (and degenerate) rate per category and condition, when the prompt file has categories. */
 function categories(d: DiffViewData): HTMLElement | string {
   if (d.categories.length === 0) return '';
@@ -109,9 +123,11 @@ function controls(d: DiffViewData): HTMLElement {
     problem.hidden = !why;
     if (!why) post({ type: 'rerun', coefficient: k, maxNewTokens: n, conditions });
   });
+  const check = el('vscode-button', { appearance: 'secondary', id: 'capability', title: 'multiple-choice accuracy and perplexity on a small built-in set, with and without the direction ablated' }, 'Check capability');
+  check.addEventListener('click', () => post({ type: 'capability' }));
   const cancel = el('vscode-button', { appearance: 'secondary', id: 'cancel' }, 'Cancel');
   cancel.addEventListener('click', () => post({ type: 'cancel' }));
-  return el('div', { class: 'controls' }, coefficient, maxTokens, ...boxes, rerun, ...(d.state === 'running' ? [cancel] : []), problem);
+  return el('div', { class: 'controls' }, coefficient, maxTokens, ...boxes, rerun, check, ...(d.state === 'running' ? [cancel] : []), problem);
 }
 
 function render(): void {
@@ -130,6 +146,7 @@ function render(): void {
     ),
     controls(d),
     summary(d),
+    capability(d),
     categories(d),
     ...d.rows.map((r, i) => rowView(r, i, d)),
   );

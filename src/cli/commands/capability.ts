@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { BUILTIN_MC, BUILTIN_TEXT } from '../../engine/directions/capabilitySet';
-import { capability, paragraphs, parseMc, PERPLEXITY_WINDOW, type CapabilityResult } from '../../engine/directions/capability';
-import { conditionSteering } from '../../engine/directions/evaluate';
+import { capability, capabilityWithAblation, paragraphs, parseMc, PERPLEXITY_WINDOW, type CapabilityResult } from '../../engine/directions/capability';
 import { Engine } from '../../engine/engine';
 import { EngineError } from '../../engine/model/errors';
 import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, stderrProgress } from '../args';
@@ -40,14 +39,11 @@ export async function run(argv: string[]): Promise<number> {
   const text = values.text ? paragraphs(await readText(values.text)) : BUILTIN_TEXT;
   const progress = values.json ? undefined : stderrProgress;
   const params = loadParams(values);
-  const results: Record<string, CapabilityResult> = {};
+  let results: Record<string, CapabilityResult>;
   const engine = await Engine.load(params, { progress });
   try {
-    results.baseline = await capability(engine, { mc, text, progress });
-    if (values.directions) {
-      const d = await selectedDirection(engine, values.directions);
-      results.ablation = await capability(engine, { mc, text, steering: conditionSteering('ablation', d, 1), progress });
-    }
+    const d = values.directions ? await selectedDirection(engine, values.directions) : undefined;
+    results = await capabilityWithAblation(engine, d, { mc, text, progress });
   } finally {
     await engine.dispose();
   }

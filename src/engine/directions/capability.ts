@@ -8,6 +8,7 @@ import { throwIfCancelled } from '../cancel';
 import { EngineError } from '../model/errors';
 import { forward } from '../runtime/forward';
 import { steeringTensors, type SteeringTensors } from '../runtime/steering';
+import { conditionSteering, type DirectionRef } from './evaluate';
 import type { LoadedModel } from './extract';
 import { logSoftmax } from './metrics';
 
@@ -124,4 +125,11 @@ export function paragraphs(text: string): string[] {
     .split(/\r?\n\s*\r?\n/)
     .map((p) => p.trim())
     .filter(Boolean);
+}
+
+/** The baseline and, given a direction, the direction ablated at every layer and position. */
+export async function capabilityWithAblation(model: LoadedModel, direction: DirectionRef | undefined, opts: Omit<CapabilityOptions, 'steering'>): Promise<Record<string, CapabilityResult>> {
+  const out: Record<string, CapabilityResult> = { baseline: await capability(model, opts) };
+  if (direction) out.ablation = await capability(model, { ...opts, steering: conditionSteering('ablation', direction, 1) });
+  return out;
 }
