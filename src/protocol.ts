@@ -226,6 +226,9 @@ export const JudgeSpec = z
   .strict();
 export type JudgeSpec = z.infer<typeof JudgeSpec>;
 
+const oneCategoryPerPrompt = (p: { prompts: string[]; categories?: string[] }) => !p.categories || p.categories.length === p.prompts.length;
+const CATEGORY_MESSAGE = { message: 'categories: give one category per prompt', path: ['categories'] };
+
 export const EvaluateParams = z
   .object({
     prompts: PromptList,
@@ -238,7 +241,7 @@ export const EvaluateParams = z
     judge: JudgeSpec.optional(),
   })
   .strict()
-  .refine((p) => !p.categories || p.categories.length === p.prompts.length, { message: 'categories: give one category per prompt', path: ['categories'] });
+  .refine(oneCategoryPerPrompt, CATEGORY_MESSAGE);
 
 export const SpaceParams = z
   .object({
@@ -273,7 +276,7 @@ export const InterveneParams = z
     maxNewTokens: z.number().int().positive().max(2048).default(64),
   })
   .strict()
-  .refine((p) => !p.categories || p.categories.length === p.prompts.length, { message: 'categories: give one category per prompt', path: ['categories'] });
+  .refine(oneCategoryPerPrompt, CATEGORY_MESSAGE);
 
 /** Writes the built-in model organism (a planted refusal circuit, see src/modelgen/organism.ts) once. */
 export const OrganismParams = z.object({ dir: z.string().min(1), seed: z.number().int().nonnegative().default(1) }).strict();

@@ -88,6 +88,15 @@ export function conditionSteering(condition: Condition, d: DirectionRef, coeffic
   return undefined;
 }
 
+export function checkCategories(categories: string[] | undefined, prompts: number): void {
+  if (categories && categories.length !== prompts) throw new EngineError('BAD_REQUEST', `${categories.length} categories for ${prompts} prompts: give one category per prompt`);
+}
+
+/** A completion as the reference code scores it: without its final EOS token. */
+export function withoutEos(ids: number[], eosIds: number[]): number[] {
+  return ids.length && eosIds.includes(ids.at(-1)!) ? ids.slice(0, -1) : ids;
+}
+
 /** Mean −log p of `completion` after `prompt` (teacher forcing), under the given steering, applied at the positions it covers in generation. */
 export async function crossEntropy(model: LoadedModel, prompt: number[], completion: number[], steering?: SteeringTensors, signal?: AbortSignal): Promise<number> {
   if (completion.length === 0) return NaN;
@@ -103,9 +112,7 @@ export async function crossEntropy(model: LoadedModel, prompt: number[], complet
 
 export async function evaluateDirection(model: LoadedModel, prompts: string[], opts: EvaluateOptions): Promise<EvaluateResult> {
   checkDirection(model.info, opts.direction);
-  if (opts.categories && opts.categories.length !== prompts.length) {
-    throw new EngineError('BAD_REQUEST', `${opts.categories.length} categories for ${prompts.length} prompts: give one category per prompt`);
-  }
+  checkCategories(opts.categories, prompts.length);
   const conditions = opts.conditions ?? CONDITIONS;
   const coefficient = opts.coefficient ?? 1;
   const { layers, hiddenSize } = model.info;
@@ -144,8 +151,7 @@ export async function evaluateDirection(model: LoadedModel, prompts: string[], o
       r.completions[c] = { text, ids: gen.ids, verdict: v, ...(judged ? { judge: { ...judged, disagrees: disagrees(v, judged) } } : {}) };
       firstLogits[c] = gen.stepLogits?.[0];
     }
-    // The reference scores completions without their EOS token.
-    const scored = r.completions.baseline?.ids.filter((t, k, all) => !(k === all.length - 1 && model.tokenizer.eosIds.includes(t)));
+    const scored = r.completions.baseline && withoutEos(r.completions.baseline.ids, model.tokenizer.eosIds);
     r.ceTokens = scored?.length ?? 0;
     for (const c of conditions) {
       if (firstLogits.baseline && firstLogits[c]) r.kl[c] = klDivergence(firstLogits.baseline, firstLogits[c]!);

@@ -11,7 +11,7 @@ import { throwIfCancelled } from '../cancel';
 import { EngineError } from '../model/errors';
 import { generate } from '../runtime/generate';
 import { steeringTensors, type SteeringTensors } from '../runtime/steering';
-import { crossEntropy } from './evaluate';
+import { checkCategories, crossEntropy, withoutEos } from './evaluate';
 import type { LoadedModel } from './extract';
 import { occlusionTriggers, unit } from './score';
 import { verdict } from './verdict';
@@ -67,9 +67,7 @@ export function interventionSteering(components: number[][], hidden: number, L: 
 
 export async function intervene(model: LoadedModel, prompts: string[], opts: InterveneOptions): Promise<InterveneResult> {
   const { layers: L, hiddenSize } = model.info;
-  if (opts.categories && opts.categories.length !== prompts.length) {
-    throw new EngineError('BAD_REQUEST', `${opts.categories.length} categories for ${prompts.length} prompts: give one category per prompt`);
-  }
+  checkCategories(opts.categories, prompts.length);
   const steering = steeringTensors(interventionSteering(opts.components, hiddenSize, L, opts.alpha, opts.layers), L, hiddenSize);
   if (opts.triggers && (opts.triggers.layer >= L || opts.triggers.vector.length !== hiddenSize)) {
     throw new EngineError('BAD_REQUEST', `trigger removal needs a component at a layer below ${L} with ${hiddenSize} values`);
@@ -89,7 +87,7 @@ export async function intervene(model: LoadedModel, prompts: string[], opts: Int
     const ids = model.tokenizer.encode(prompt, { chat: true }).ids;
     const { ids: out, run: baseline } = await run(ids);
     const { run: intervened } = await run(ids, steering);
-    const scored = out.filter((t, k) => !(k === out.length - 1 && model.tokenizer.eosIds.includes(t)));
+    const scored = withoutEos(out, model.tokenizer.eosIds);
     if (scored.length) {
       nll.baseline += scored.length * (await crossEntropy(model, ids, scored, undefined, opts.signal));
       nll.intervened += scored.length * (await crossEntropy(model, ids, scored, steering, opts.signal));
