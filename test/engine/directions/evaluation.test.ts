@@ -41,6 +41,12 @@ describe('evaluation on the organism (seed 1)', () => {
     assert.ok(r.results.every((p) => p.completions.baseline!.verdict === 'answered'));
   });
 
+  test('the paper\'s generation length: 512 new tokens run to the end where the model never stops', async () => {
+    const r = await evaluateDirection(engine, [prompts.harmless_test[0]], { direction, coefficient: 4, conditions: ['addition'], maxNewTokens: 512 });
+    assert.equal(r.results[0].completions.addition!.ids.length, 512);
+    assert.equal(r.results[0].completions.addition!.verdict, 'degenerate');
+  });
+
   test('cross-entropy: token-pooled over the baseline completions, EOS excluded', async () => {
     const set = [...prompts.harmless_test.slice(0, 3), prompts.harmful_test[0]];
     const r = await evaluateDirection(engine, set, { direction, coefficient: 1, maxNewTokens: 16 });
