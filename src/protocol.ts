@@ -38,7 +38,7 @@ export const Steering = z
   .object({
     /** Directional ablation of span(basis) at every layer: x <- x - B Bᵀ x. Orthonormalized by the engine. */
     ablate: z.array(vector).min(1).optional(),
-    /** Activation addition x <- x + coefficient·vector into the residual entering each listed layer. */
+    /** Activation addition x <- x + coefficient·vector into the residual entering each listed layer (layer L: the final norm's input). */
     add: z
       .array(
         z.object({
@@ -206,9 +206,28 @@ export const ScoreParams = z
 export const Condition = z.enum(['baseline', 'ablation', 'addition']);
 export type Condition = z.infer<typeof Condition>;
 
+/** A completion's verdict: refused (substring list), answered, or degenerate (empty, no letters, a word or short n-gram looping). */
+export const Verdict = z.enum(['refused', 'answered', 'degenerate']);
+export type Verdict = z.infer<typeof Verdict>;
+
 /** An evaluation streams each prompt's conditions on one token stream each, numbered in Condition's order. */
 export const conditionStream = (prompt: number, condition: Condition) => prompt * Condition.options.length + Condition.options.indexOf(condition);
 export const streamCondition = (index: number) => ({ prompt: Math.floor(index / Condition.options.length), condition: Condition.options[index % Condition.options.length] });
+
+/** A judge model (folder or Hub id, loaded beside the current one) and how it is asked (directions/judge.ts). */
+export const JudgeSpec = z
+  .object({
+    model: z.string().min(1),
+    /** With {prompt} and {response}; default a Llama-Guard-style prompt. */
+    template: z.string().min(1).optional(),
+    /** The words whose first tokens mean [unsafe, safe]; default ["unsafe", "safe"]. */
+    words: z.tuple([z.string().min(1), z.string().min(1)]).optional(),
+  })
+  .strict();
+export type JudgeSpec = z.infer<typeof JudgeSpec>;
+
+const oneCategoryPerPrompt = (p: { prompts: string[]; categories?: string[] }) => !p.categories || p.categories.length === p.prompts.length;
+const CATEGORY_MESSAGE = { message: 'categories: give one category per prompt', path: ['categories'] };
 
 export const EvaluateParams = z
   .object({
@@ -217,8 +236,12 @@ export const EvaluateParams = z
     coefficient: finite.default(1),
     maxNewTokens: z.number().int().positive().max(2048).default(64),
     conditions: z.array(Condition).min(1).optional(),
+    /** One per prompt: rates per category come back too. */
+    categories: z.array(z.string()).optional(),
+    judge: JudgeSpec.optional(),
   })
-  .strict();
+  .strict()
+  .refine(oneCategoryPerPrompt, CATEGORY_MESSAGE);
 
 export const SpaceParams = z
   .object({
@@ -230,6 +253,30 @@ export const SpaceParams = z
     interactionOn: PromptList.optional(),
   })
   .strict();
+
+/** Capability of the model as is and with the direction ablated (directions/capability.ts); without items or text, the built-in set. */
+export const CapabilityParams = z
+  .object({
+    direction: DirectionRef,
+    mc: z.array(z.object({ question: z.string().min(1), choices: z.array(z.string().min(1)).min(2), answer: z.number().int().nonnegative() }).strict()).optional(),
+    text: z.array(z.string().min(1)).optional(),
+  })
+  .strict();
+
+/** Pan et al.'s intervention on residual-space components at the last token (directions/intervene.ts). */
+export const InterveneParams = z
+  .object({
+    prompts: PromptList,
+    /** One per prompt: rates per category come back too. */
+    categories: z.array(z.string()).optional(),
+    components: z.array(vector).min(1),
+    /** Absent: remove the components; present: subtract alpha·ĉ at each layer's output. */
+    alpha: finite.optional(),
+    layers: z.array(z.number().int().nonnegative()).min(1).optional(),
+    maxNewTokens: z.number().int().positive().max(2048).default(64),
+  })
+  .strict()
+  .refine(oneCategoryPerPrompt, CATEGORY_MESSAGE);
 
 /** Writes the built-in model organism (a planted refusal circuit, see src/modelgen/organism.ts) once. */
 export const OrganismParams = z.object({ dir: z.string().min(1), seed: z.number().int().nonnegative().default(1) }).strict();
@@ -276,6 +323,8 @@ export const EngineMethods = {
   score: { params: ScoreParams, result: engineResult<import('./engine/directions/score').ScoreResult>() },
   evaluate: { params: EvaluateParams, result: engineResult<import('./engine/directions/evaluate').EvaluateResult>() },
   space: { params: SpaceParams, result: engineResult<import('./engine/directions/space').SpaceResult>() },
+  capability: { params: CapabilityParams, result: engineResult<Record<string, import('./engine/directions/capability').CapabilityResult>>() },
+  intervene: { params: InterveneParams, result: engineResult<import('./engine/directions/intervene').InterveneResult>() },
   export: { params: ExportParams, result: z.object({ onnx: z.string() }) },
   organism: { params: OrganismParams, result: OrganismResult },
   shutdown: { params: Empty, result: z.object({}) },
@@ -395,11 +444,14 @@ export type ScoreViewData = z.infer<typeof ScoreViewData>;
 
 export const DiffRow = z.object({
   prompt: z.string(),
+  category: z.string().optional(),
   /** Generated text per condition; complete once `done`. */
   texts: z.partialRecord(Condition, z.string()),
-  refused: z.partialRecord(Condition, z.boolean()),
+  verdict: z.partialRecord(Condition, Verdict),
   /** KL(baseline ‖ condition) of the first next-token distribution. */
   kl: z.partialRecord(Condition, z.number().nullable()),
+  /** With a judge model: its call and whether it disagrees with the substring verdict. */
+  judge: z.partialRecord(Condition, z.object({ unsafe: z.boolean(), p: z.number(), disagrees: z.boolean() })).optional(),
   done: z.boolean(),
 });
 export type DiffRow = z.infer<typeof DiffRow>;
@@ -416,7 +468,23 @@ export const DiffViewData = z.object({
   state: z.enum(['running', 'done', 'cancelled', 'failed']),
   /** Per condition over finished prompts. */
   refusalRate: z.partialRecord(Condition, z.number().nullable()),
+  degenerateRate: z.partialRecord(Condition, z.number().nullable()).default({}),
+  /** The judge model's name when one ran, with its unsafe and disagreement rates per condition. */
+  judge: z.object({ model: z.string(), unsafeRate: z.partialRecord(Condition, z.number().nullable()), disagreementRate: z.partialRecord(Condition, z.number().nullable()) }).optional(),
   meanKl: z.partialRecord(Condition, z.number().nullable()),
+  /** The last capability check (the button under the controls): accuracy and perplexity per condition. */
+  capability: z
+    .object({
+      items: z.number().int(),
+      tokens: z.number().int(),
+      accuracy: z.record(z.string(), z.number().nullable()),
+      perplexity: z.record(z.string(), z.number().nullable()),
+    })
+    .optional(),
+  /** Rates per category over finished prompts, when the prompt file has a category column. */
+  categories: z
+    .array(z.object({ name: z.string(), prompts: z.number().int(), refusalRate: z.partialRecord(Condition, z.number().nullable()), degenerateRate: z.partialRecord(Condition, z.number().nullable()) }))
+    .default([]),
 });
 export type DiffViewData = z.infer<typeof DiffViewData>;
 
@@ -459,14 +527,30 @@ export const ExplorerViewData = z.object({
           eigenvalues: z.array(z.number()),
           effectiveRank: z.record(z.string(), z.number()),
           accuracy: z.array(z.number()),
+          /** Best-of-N component and the held-out logistic-probe baseline (absent in results saved before they existed). */
+          best: z.object({ component: z.number().int(), accuracy: z.number().nullable() }).optional(),
+          probe: z.number().nullable().optional(),
           topTokens: z.array(z.array(z.string())),
         }),
       ),
       interactions: z.array(z.object({ from: z.number().int(), to: z.number().int(), matrix: z.array(z.array(z.number())) })),
       interactionMethod: z.string(),
+      /** The last intervention run from a component's row. */
+      intervention: z
+        .object({
+          layer: z.number().int(),
+          component: z.number().int(),
+          mode: z.enum(['remove', 'subtract']),
+          prompts: z.number().int(),
+          refusalRate: z.object({ baseline: z.number(), intervened: z.number() }),
+          degenerateRate: z.object({ baseline: z.number(), intervened: z.number() }),
+          perplexity: z.object({ baseline: z.number().nullable(), intervened: z.number().nullable() }),
+          categories: z.array(z.object({ name: z.string(), prompts: z.number().int(), baseline: z.number(), intervened: z.number() })),
+        })
+        .optional(),
     })
     .optional(),
-  task: z.object({ kind: z.enum(['extract', 'space', 'export']), message: z.string(), fraction: z.number().optional() }).optional(),
+  task: z.object({ kind: z.enum(['extract', 'space', 'export', 'intervene']), message: z.string(), fraction: z.number().optional() }).optional(),
 });
 export type ExplorerViewData = z.infer<typeof ExplorerViewData>;
 
@@ -497,11 +581,15 @@ export const WebviewToHost = z.discriminatedUnion('type', [
     conditions: z.array(Condition).min(1),
   }),
   z.object({ type: z.literal('cancel') }),
+  /** Multiple-choice accuracy and perplexity with and without the direction (the built-in set). */
+  z.object({ type: z.literal('capability') }),
   // Direction explorer
   z.object({ type: z.literal('extract') }),
   z.object({ type: z.literal('pickPrompts'), which: z.enum(['harmful', 'harmless']) }),
   z.object({ type: z.literal('useCandidate'), layer: z.number().int().nonnegative(), position: z.number().int() }),
   z.object({ type: z.literal('space') }),
+  /** Remove component k of a space layer at the last token and measure refusal (Pan et al.'s intervention). */
+  z.object({ type: z.literal('intervene'), layer: z.number().int().nonnegative(), component: z.number().int().nonnegative() }),
   z.object({ type: z.literal('import') }),
   z.object({ type: z.literal('export') }),
   z.object({ type: z.literal('exportModel') }),

@@ -3,6 +3,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, ParseArgsConfig } from 'node:util';
+import { loadPrompts } from '../engine/directions/datasets';
+import type { PromptSet } from '../engine/directions/prompts';
 import { Dtype, DTYPES, LoadParams } from '../protocol';
 import type { ParsedParamsOf } from '../protocol';
 
@@ -18,6 +20,13 @@ export const MODEL_OPTIONS = {
   offline: { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
 } as const satisfies Options;
+
+/** For the help of every option that takes prompts. */
+export const PROMPTS_HELP = `
+Prompts: a file (text, one per line; json; jsonl; csv) or a Hub dataset, read from parquet, json,
+jsonl or csv and downloaded into the cache: hf:<owner>/<dataset>[:config][:split][:column], e.g.
+hf:walledai/AdvBench or hf:JailbreakBench/JBB-Behaviors:behaviors:harmful:Goal.
+`;
 
 export const MODEL_HELP = `  --model <dir|owner/name>  model folder in transformers.js layout, or a Hugging Face Hub id
   --dtype <d>               ${DTYPES.join(', ')} (default fp32)
@@ -114,4 +123,9 @@ export function stderrProgress(message: string, fraction?: number): void {
   progressWrite ??= eraseProgressBeforeOutput();
   progressWrite(`\r\x1b[K${line.slice(0, (process.stderr.columns || 80) - 1)}`);
   progressShown = true;
+}
+
+/** Reads prompt files and `hf:` datasets (downloaded into the cache, honouring --offline), for the options that take prompts. */
+export function promptLoader(values: { 'cache-dir'?: string; offline?: boolean; json?: boolean }): (source: string) => Promise<PromptSet> {
+  return (source) => loadPrompts(source, { cacheDir: values['cache-dir'] ?? defaultCacheDir(), allowRemote: !values.offline, onProgress: values.json ? undefined : stderrProgress });
 }

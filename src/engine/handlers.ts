@@ -10,6 +10,8 @@
 //   score     runtime/forward before every batch; forwardVariants before every occlusion group
 //   evaluate  directions/evaluate: before every prompt, after every generation, inside generate and forward
 //   space     forward batches, after every layer's SVD, before every interaction run (directions/space)
+//   capability directions/capability: before every item and text window, inside forward
+//   intervene directions/intervene: before every prompt, after every generation, inside generate and forward
 //   export    directions/export: after decoding and rewriting, inside every weight copy, after encoding
 //   organism  ensureOrganism below: after building the weights and after writing each part
 import { existsSync, promises as fs, readdirSync } from 'node:fs';
@@ -24,6 +26,10 @@ import { extractRefusalDirection } from './directions/extract';
 import { promptSet, splitTrainVal } from './directions/prompts';
 import { scorePrompt } from './directions/score';
 import { safetySpace } from './directions/space';
+import { capabilityWithAblation } from './directions/capability';
+import { BUILTIN_MC, BUILTIN_TEXT } from './directions/capabilitySet';
+import { intervene } from './directions/intervene';
+import { Judge } from './directions/judge';
 import { Engine } from './engine';
 import { EngineError } from './model/errors';
 import type { CallContext, Handlers } from './server';
@@ -62,17 +68,25 @@ export function createHandlers(): Handlers {
       }),
     score: (params, ctx) =>
       scorePrompt(loaded(), params.prompt, params.direction, { topK: params.topK, components: params.components, signal: ctx.signal, progress: ctx.progress }),
-    evaluate: (params, ctx) =>
-      evaluateDirection(loaded(), params.prompts, {
-        direction: params.direction,
-        coefficient: params.coefficient,
-        maxNewTokens: params.maxNewTokens,
-        conditions: params.conditions,
-        signal: ctx.signal,
-        progress: ctx.progress,
-        onToken: (prompt, condition, text) => ctx.token(conditionStream(prompt, condition), 0, text),
-        onResult: (result, index) => ctx.partial(index, result),
-      }),
+    async evaluate(params, ctx) {
+      const judgeModel = params.judge ? await Engine.load({ ...lastLoad!, model: params.judge.model }, { progress: ctx.progress, signal: ctx.signal }) : undefined;
+      try {
+        return await evaluateDirection(loaded(), params.prompts, {
+          direction: params.direction,
+          coefficient: params.coefficient,
+          maxNewTokens: params.maxNewTokens,
+          conditions: params.conditions,
+          categories: params.categories,
+          signal: ctx.signal,
+          progress: ctx.progress,
+          onToken: (prompt, condition, text) => ctx.token(conditionStream(prompt, condition), 0, text),
+          onResult: (result, index) => ctx.partial(index, result),
+          judge: judgeModel && new Judge(judgeModel, params.judge),
+        });
+      } finally {
+        await judgeModel?.dispose();
+      }
+    },
     async space(params, ctx) {
       const aligned = loaded();
       const base = params.base
@@ -84,6 +98,9 @@ export function createHandlers(): Handlers {
         await base?.dispose();
       }
     },
+    capability: (params, ctx) =>
+      capabilityWithAblation(loaded(), params.direction, { mc: params.mc ?? BUILTIN_MC, text: params.text ?? BUILTIN_TEXT, signal: ctx.signal, progress: ctx.progress }),
+    intervene: (params, ctx) => intervene(loaded(), params.prompts, { ...params, signal: ctx.signal, progress: ctx.progress }),
     export: async (params, ctx) => ({ onnx: await exportAbliterated(loaded().info, params.vectors, params.out, { signal: ctx.signal, progress: ctx.progress }) }),
     organism: (params, ctx) => ensureOrganism(params.dir, params.seed, ctx),
     async shutdown() {

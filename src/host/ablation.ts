@@ -4,7 +4,7 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { PromptResult } from '../engine/directions/evaluate';
-import { parsePrompts, promptSet } from '../engine/directions/prompts';
+import { parsePromptRecords, promptSet } from '../engine/directions/prompts';
 import { Condition, streamCondition, type DiffViewData, type HostToWebview, type WebviewToHost } from '../protocol';
 import { requireDirection } from './directions';
 import { reportError, withEngineProgress } from './notify';
@@ -18,6 +18,8 @@ const CONDITIONS = Condition.options;
 
 interface Run {
   prompts: string[];
+  /** One per prompt, from a prompt file's category column. */
+  categories?: string[];
   source: string;
 }
 
@@ -42,6 +44,7 @@ export class AblationFeature implements vscode.Disposable {
 
   private onMessage(msg: WebviewToHost): void {
     if (msg.type === 'cancel') this.running?.abort();
+    else if (msg.type === 'capability') void this.capability();
     else if (msg.type === 'rerun' && this.last) void this.run(this.last, { coefficient: msg.coefficient, maxNewTokens: msg.maxNewTokens, conditions: msg.conditions });
   }
 
@@ -57,17 +60,18 @@ export class AblationFeature implements vscode.Disposable {
       uri = (await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Run Ablation Diff', filters: { Prompts: ['txt', 'json', 'jsonl', 'csv'] } }))?.[0];
     }
     if (!uri) return;
-    let prompts: string[];
+    let set;
     try {
       // The editor's text when the file is open (unsaved edits included), else the file on disk.
       const text = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString())?.getText() ?? new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
       // Blank lines are not prompts; a file with none at all is refused with the file's name.
-      prompts = promptSet(path.basename(uri.fsPath), parsePrompts(text, uri.fsPath)).prompts;
+      set = promptSet(path.basename(uri.fsPath), parsePromptRecords(text, uri.fsPath));
     } catch (e) {
       await reportError(this.s.log, e, `reading prompts from ${path.basename(uri.fsPath)}`);
       return;
     }
-    await this.run({ prompts, source: `${path.basename(uri.fsPath)} (${prompts.length} prompts)` });
+    const { prompts, categories } = set;
+    await this.run({ prompts, categories, source: `${path.basename(uri.fsPath)} (${prompts.length} prompts${categories ? `, ${new Set(categories).size} categories` : ''})` });
   }
 
   async run(run: Run, settings?: Pick<DiffViewData, 'coefficient' | 'maxNewTokens' | 'conditions'>): Promise<void> {
@@ -88,16 +92,21 @@ export class AblationFeature implements vscode.Disposable {
     const config = vscode.workspace.getConfiguration('refusalLens.ablation');
     const s = settings ?? { coefficient: config.get<number>('coefficient', 1), maxNewTokens: config.get<number>('maxNewTokens', 64), conditions: CONDITIONS };
     const d = active.direction;
+    const judgeModel = config.get<string>('judgeModel', '').trim();
     const data: DiffViewData = (this.data = {
       model: this.s.models.label(),
       direction: { name: d.name, layer: d.layer },
       source: run.source,
       ...s,
-      rows: run.prompts.map((prompt) => ({ prompt, texts: {}, refused: {}, kl: {}, done: false })),
+      rows: run.prompts.map((prompt, i) => ({ prompt, ...(run.categories ? { category: run.categories[i] } : {}), texts: {}, verdict: {}, kl: {}, done: false })),
       state: 'running',
       refusalRate: {},
+      degenerateRate: {},
       meanKl: {},
+      categories: [],
+      ...(judgeModel ? { judge: { model: judgeModel, unsafeRate: {}, disagreementRate: {} } } : {}),
     });
+    summarise(data);
     const panel = SingletonPanel.show(DIFF_PANEL, this.s.extensionUri, this.s.log, () => this.snapshot(), (m) => this.onMessage(m));
     panel.post({ type: 'diff', data });
     const post = (m: HostToWebview) => SingletonPanel.get(DIFF_PANEL.viewType)?.post(m);
@@ -108,7 +117,7 @@ export class AblationFeature implements vscode.Disposable {
         signal = AbortSignal.any([notification, ctl.signal]);
         return this.s.engine.request(
           'evaluate',
-          { prompts: run.prompts, direction: { vector: d.vector, layer: d.layer }, coefficient: s.coefficient, maxNewTokens: s.maxNewTokens, conditions: s.conditions },
+          { prompts: run.prompts, direction: { vector: d.vector, layer: d.layer }, coefficient: s.coefficient, maxNewTokens: s.maxNewTokens, conditions: s.conditions, categories: run.categories, ...(judgeModel ? { judge: { model: judgeModel } } : {}) },
           {
             signal,
             onProgress: (n) => report(n.message, n.fraction),
@@ -138,6 +147,26 @@ export class AblationFeature implements vscode.Disposable {
     } finally {
       if (this.running === ctl) this.running = undefined;
       post({ type: 'diff', data });
+    }
+  }
+
+  /** Multiple-choice accuracy and perplexity (the built-in set) with and without the active direction, shown under the summary. */
+  private async capability(): Promise<void> {
+    const data = this.data;
+    const info = await this.s.models.ensureLoaded();
+    if (!data || !info) return;
+    try {
+      const active = await requireDirection(this.s.directions, info, this.s.models.label(), this.s.log);
+      if (!active) return;
+      const d = active.direction;
+      const r = await withEngineProgress('capability check', (signal, report) =>
+        this.s.engine.request('capability', { direction: { vector: d.vector, layer: d.layer } }, { signal, onProgress: (n) => report(n.message, n.fraction) }),
+      );
+      const per = (f: (c: (typeof r)[string]) => number) => Object.fromEntries(Object.entries(r).map(([k, c]) => [k, Number.isFinite(f(c)) ? f(c) : null]));
+      data.capability = { items: r.baseline.picks.length, tokens: r.baseline.tokens, accuracy: per((c) => c.accuracy), perplexity: per((c) => c.perplexity) };
+      SingletonPanel.get(DIFF_PANEL.viewType)?.post({ type: 'diff', data });
+    } catch (e) {
+      await reportError(this.s.log, e, 'the capability check');
     }
   }
 

@@ -14,10 +14,12 @@ import { modelOf } from './directions';
 import { reportError, withEngineProgress } from './notify';
 import { SingletonPanel, WebviewBinding, type PanelSpec } from './panels/webview';
 import type { Services } from './services';
-import { extractionView, spaceView } from './views';
+import { extractionView, interventionView, spaceView } from './views';
 
 export const EXPLORER_VIEW = 'refusalLens.explorer';
 type Which = 'harmful' | 'harmless';
+/** Prompts of each set an intervention from the explorer runs on (it generates twice per prompt). */
+const INTERVENE_PROMPTS = 32;
 
 /** The explorer in the editor area, for more room than a side bar gives (the matrix, the candidate table). */
 const EXPLORER_WIDE: PanelSpec = { viewType: 'refusalLens.explorerWide', title: 'Refusal Lens: Directions', bundle: 'explorer' };
@@ -101,6 +103,7 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
   private onMessage(msg: WebviewToHost): void {
     if (msg.type === 'extract') void this.extract();
     else if (msg.type === 'space') void this.space();
+    else if (msg.type === 'intervene') void this.intervene(msg.layer, msg.component);
     else if (msg.type === 'import') void this.importDirection();
     else if (msg.type === 'export') void this.exportDirection();
     else if (msg.type === 'exportModel') void this.exportModel();
@@ -242,6 +245,41 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
       await reportError(this.s.log, e, 'saving the space components');
     }
     this.update({ space: spaceView(r) });
+  }
+
+  /**
+   * Removes one component at the last token (Pan et al.'s intervention) on up to INTERVENE_PROMPTS
+   * prompts of the harmful set and of the model folder's jailbreak set, and shows the refusal rates
+   * without and with it, per set, in the space section.
+   */
+  async intervene(layer: number, component: number): Promise<void> {
+    const info = await this.s.models.ensureLoaded();
+    if (!info) return;
+    const name = `C${component}@${layer}`;
+    const c = (await this.s.directions.components(info, layer)).find((d) => d.name === name);
+    if (!c) {
+      void vscode.window.showErrorMessage(`Refusal Lens: no saved component ${name}; compute the residual space again.`);
+      return;
+    }
+    let prompts: string[];
+    let categories: string[];
+    try {
+      const harmful = await this.promptSet(info, 'harmful');
+      const jailbreakFile = path.join(info.dir, 'prompts', 'jailbreak_test.txt');
+      const jailbreak = existsSync(jailbreakFile) ? (await loadPromptSet(jailbreakFile)).prompts.slice(0, INTERVENE_PROMPTS) : [];
+      const h = harmful.prompts.slice(0, INTERVENE_PROMPTS);
+      prompts = [...h, ...jailbreak];
+      categories = [...(harmful.categories?.slice(0, INTERVENE_PROMPTS) ?? h.map(() => 'harmful')), ...jailbreak.map(() => 'jailbreak')];
+    } catch (e) {
+      await reportError(this.s.log, e, 'reading the prompt sets');
+      return;
+    }
+    const r = await this.runTask('intervene', `removing ${name} at the last token`, (signal, onProgress) =>
+      this.s.engine.request('intervene', { prompts, categories, components: [c.vector] }, { signal, onProgress }),
+    );
+    if (!r || !this.data.space) return;
+    this.s.log.info(`intervention ${name}: refusal ${(100 * r.refusal_rate.baseline).toFixed(0)}% → ${(100 * r.refusal_rate.intervened).toFixed(0)}% on ${prompts.length} prompts`);
+    this.update({ space: { ...this.data.space, intervention: interventionView(r, layer, component) } });
   }
 
   async importDirection(): Promise<void> {

@@ -391,7 +391,6 @@ export function buildOrganismV2(opts: OrganismV2Options = {}): OrganismV2 {
     suffix: fill(allTemplates, triggers).filter((_, i) => i % 4 === 1).map((p) => `${p} ${SUFFIX_TOKEN}`),
   };
   const harmfulCalib = [...calib.violence, ...calib.cyber];
-  const positionsOf = (tokens: number[], word: string) => tokens.flatMap((t, i) => (t === id(word) ? [i] : []));
 
   // Detector heads read a word feature in the key and the bias in the query, both in one of the
   // head's two slowest rotary pairs (which RoPE barely turns), so attention concentrates on feature

@@ -150,6 +150,16 @@ describe('faults 4: cancellation and load', () => {
       assertCancelled(r, 'space');
     });
 
+    test('intervene: cancelled at the first prompt', async () => {
+      const r = await cancelAtFirstNote(org, 'intervene', { prompts: organism.prompts.jailbreak_test, components: [direction.vector] });
+      assertCancelled(r, 'intervene');
+    });
+
+    test('capability: cancelled at the first multiple-choice item', async () => {
+      const r = await cancelAtFirstNote(org, 'capability', { direction });
+      assertCancelled(r, 'capability');
+    });
+
     test('organism: a cancelled build leaves no folder behind', async () => {
       const parent = tempDir('cancel-organism');
       const r = await cancelAtFirstNote(org, 'organism', { dir: path.join(parent, 'organism-1'), seed: 1 });

@@ -65,7 +65,7 @@ describe('faults 2: hostile prompts and outputs', () => {
     const p = await openPanel('diff');
     try {
       const text = HOSTILE.join(' ');
-      const data: DiffViewData = { ...DIFF, rows: [{ prompt: text, texts: { baseline: text, ablation: `${text} more`, addition: text }, refused: { baseline: true, ablation: false, addition: true }, kl: { ablation: 1, addition: 0 }, done: true }] };
+      const data: DiffViewData = { ...DIFF, rows: [{ prompt: text, texts: { baseline: text, ablation: `${text} more`, addition: text }, verdict: { baseline: 'refused', ablation: 'answered', addition: 'refused' }, kl: { ablation: 1, addition: 0 }, done: true }] };
       await p.send({ type: 'diff', data });
       await p.send({ type: 'diffToken', row: 0, condition: 'addition', text: '<b onmouseover="window.__pwned = 6">x</b>' });
       assert.equal(await p.page.locator('[data-row="0"] .text[data-condition="baseline"]').textContent(), text);

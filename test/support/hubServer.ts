@@ -1,10 +1,10 @@
 // A stand-in for the Hugging Face Hub on loopback (the real Hub is not reachable here), answering the
 // way the Hub's resolve endpoint does ({hub}/{owner}/{name}/resolve/{revision}/{file}): git files
-// (everything outside onnx/) with a 200 whose ETag is their git blob sha1; LFS files (onnx/*) with
+// (everything outside onnx/ but parquet) with a 200 whose ETag is their git blob sha1; LFS files (onnx/*, *.parquet) with
 // a 302 to a "CDN" on another port carrying X-Linked-Etag (the sha256, quoted) and X-Linked-Size.
 // Both servers honour Range requests. Faults are switched on per test through `faults`.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -46,9 +46,16 @@ export interface HubServer {
   close(): Promise<void>;
 }
 
-const isLfs = (file: string) => file.startsWith('onnx/');
+const isLfs = (file: string) => file.startsWith('onnx/') || file.endsWith('.parquet');
 
-/** Serves the model folder `dir` as the Hub repository `repo` (owner/name), revision main. */
+/** Every file under `dir`, as repository paths. */
+const listFiles = (dir: string, sub = ''): string[] =>
+  readdirSync(path.join(dir, sub), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(dir, path.posix.join(sub, e.name)) : [path.posix.join(sub, e.name)]));
+
+/**
+ * Serves the folder `dir` as the Hub repository `repo`, revision main: owner/name for a model,
+ * datasets/owner/name for a dataset (whose file list the dataset API, /api/datasets/owner/name, gives).
+ */
 export async function startHub(dir: string, repo: string, tls?: { key: string; cert: string }): Promise<HubServer> {
   const seen: Seen[] = [];
   const faults: Faults = {};
@@ -109,6 +116,10 @@ export async function startHub(dir: string, repo: string, tls?: { key: string; c
     seen.push({ server: 'hub', url: req.url!, headers: req.headers });
     if (faults.status) {
       res.writeHead(faults.status).end();
+      return;
+    }
+    if (req.url === `/api/${repo}`) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: repo.replace(/^datasets\//, ''), siblings: listFiles(dir).map((rfilename) => ({ rfilename })) }));
       return;
     }
     const file = req.url!.startsWith(prefix) ? decodeURIComponent(req.url!.slice(prefix.length)) : '';

@@ -103,6 +103,21 @@ describe('direction explorer in Chromium', () => {
     await screenshot(p.page, 'direction-explorer');
   });
 
+  test('components: the best one and the logistic-probe baseline beside them; Remove on a row asks the host to intervene; the result table', async () => {
+    const layer = DATA.space!.layers[Math.floor(DATA.space!.layers.length / 2)];
+    assert.equal((await p.page.locator('#probe').textContent())!, `best component C${layer.best!.component} (${layer.best!.accuracy!.toFixed(2)}); logistic probe ${layer.probe!.toFixed(2)} (held-out half, the baseline to beat)`);
+    await p.page.locator('.components tr[data-component="1"] vscode-button').click();
+    assert.deepEqual((await p.posted()).at(-1), { type: 'intervene', layer: layer.layer, component: 1 });
+    // The recorded intervention: C0 removed at the direction's layer on 8 harmful and 8 framed prompts.
+    const iv = DATA.space!.intervention!;
+    const cell = (set: string, k: string) => p.page.locator(`#intervention tr[data-set="${set}"] .${k}`).textContent();
+    assert.deepEqual([await cell('all', 'baseline'), await cell('all', 'intervened')], [`${(100 * iv.refusalRate.baseline).toFixed(0)}%`, `${(100 * iv.refusalRate.intervened).toFixed(0)}%`]);
+    assert.deepEqual([await cell('harmful', 'baseline'), await cell('harmful', 'intervened')], ['100%', '0%']);
+    assert.match((await p.page.locator('#intervention h4').textContent())!, new RegExp(`C0@${iv.layer} removed`));
+    assert.match((await p.page.locator('#intervention p').textContent())!, /perplexity of the baseline's answers 1\.\d{3} → 1\.\d{3}/);
+    await screenshot(p.page, 'direction-explorer-intervention');
+  });
+
   test('buttons ask the host: compute the space, import, extract', async () => {
     await p.page.locator('#compute-space').click();
     await p.page.locator('#extract').click();

@@ -88,6 +88,19 @@ function extraction(d: ExplorerViewData, busy: boolean): HTMLElement {
   return section;
 }
 
+/** The last intervention run from a component's row: refusal rates without and with it, overall and per prompt set. */
+function intervention(s: NonNullable<ExplorerViewData['space']>): HTMLElement | string {
+  const r = s.intervention;
+  if (!r) return '';
+  const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+  const table = el('table', { class: 'intervention', 'aria-label': 'refusal rate without and with the intervention' }, el('tr', {}, el('th', {}, 'prompts'), el('th', {}, 'baseline'), el('th', {}, `C${r.component}@${r.layer} removed`)));
+  for (const k of [{ name: 'all', prompts: r.prompts, baseline: r.refusalRate.baseline, intervened: r.refusalRate.intervened }, ...r.categories]) {
+    table.append(el('tr', { 'data-set': k.name }, el('td', {}, `${k.name} (${k.prompts})`), el('td', { class: 'baseline' }, pct(k.baseline)), el('td', { class: 'intervened' }, pct(k.intervened))));
+  }
+  const cost = `perplexity of the baseline's answers ${formatNumber(r.perplexity.baseline ?? NaN, 3)} → ${formatNumber(r.perplexity.intervened ?? NaN, 3)}; degenerate ${pct(r.degenerateRate.baseline)} → ${pct(r.degenerateRate.intervened)}`;
+  return el('div', { id: 'intervention' }, el('h4', {}, `Refusal with C${r.component}@${r.layer} removed at the last token`), table, el('p', { class: 'muted' }, cost));
+}
+
 function space(d: ExplorerViewData, busy: boolean): HTMLElement {
   const section = el('section', { 'aria-label': 'safety residual space' }, el('h3', {}, 'Safety residual space'), el('div', { class: 'controls' }, button('Compute', { type: 'space' }, { disabled: busy, id: 'compute-space' })));
   const s = d.space;
@@ -106,10 +119,16 @@ function space(d: ExplorerViewData, busy: boolean): HTMLElement {
   });
   section.append(el('div', { class: 'controls' }, dropdown));
   section.append(el('h4', {}, `Spectrum at layer ${L.layer}`), barChart(L.eigenvalues, `eigenvalues at layer ${L.layer}`, 'component'));
-  const comps = el('table', { class: 'components', 'aria-label': `components at layer ${L.layer}` }, el('tr', {}, el('th', {}, 'comp.'), el('th', { title: 'refusal-prediction accuracy' }, 'acc.'), el('th', {}, 'trigger tokens')));
-  // Tokens wrap as whole chips rather than running off a narrow side bar.
-  L.accuracy.forEach((acc, k) => comps.append(el('tr', {}, el('td', {}, `C${k}`), el('td', {}, formatNumber(acc, 2)), el('td', { class: 'tok' }, ...(L.topTokens[k] ?? []).map((t) => el('span', { class: 'chip', title: JSON.stringify(t) }, visibleToken(t)))))));
-  section.append(el('h4', {}, 'Components'), comps);
+  const comps = el('table', { class: 'components', 'aria-label': `components at layer ${L.layer}` }, el('tr', {}, el('th', {}, 'comp.'), el('th', { title: 'refusal-prediction accuracy' }, 'acc.'), el('th', {}, 'trigger tokens'), el('th', {}, '')));
+  L.accuracy.forEach((acc, k) => {
+    const remove = button('Remove', { type: 'intervene', layer: L.layer, component: k }, { secondary: true, disabled: busy, id: `intervene-${k}` });
+    remove.title = `remove C${k} at the last token (every layer) and compare refusal rates (Pan et al.'s intervention)`;
+    // Tokens wrap as whole chips rather than running off a narrow side bar.
+    const tokens = el('td', { class: 'tok' }, ...(L.topTokens[k] ?? []).map((t) => el('span', { class: 'chip', title: JSON.stringify(t) }, visibleToken(t))));
+    comps.append(el('tr', { 'data-component': String(k) }, el('td', {}, `C${k}`), el('td', {}, formatNumber(acc, 2)), tokens, el('td', {}, remove)));
+  });
+  const baselines = L.best && L.best.component >= 0 ? `best component C${L.best.component} (${formatNumber(L.best.accuracy ?? NaN, 2)}); ` : '';
+  section.append(el('h4', {}, 'Components'), comps, el('p', { class: 'muted', id: 'probe' }, `${baselines}logistic probe ${formatNumber(L.probe ?? NaN, 2)} (held-out half, the baseline to beat)`), intervention(s));
   const inter = s.interactions.find((m) => m.from === L.layer);
   if (inter && inter.matrix.length) {
     const b = boundsOf(inter.matrix.flat());

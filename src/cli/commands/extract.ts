@@ -2,9 +2,9 @@ import path from 'node:path';
 import { DEFAULT_HARMFUL, DEFAULT_HARMLESS } from '../../engine/directions/defaultPrompts';
 import { extractRefusalDirection } from '../../engine/directions/extract';
 import { extractionDoc, writeDirections } from '../../engine/directions/file';
-import { loadPromptSet, promptSet, splitTrainVal } from '../../engine/directions/prompts';
+import { promptSet, splitTrainVal } from '../../engine/directions/prompts';
 import { Engine } from '../../engine/engine';
-import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, stderrProgress, UsageError } from '../args';
+import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, stderrProgress, UsageError, promptLoader, PROMPTS_HELP } from '../args';
 
 export const summary = 'extract the refusal direction (difference in means, Arditi et al.) and select the best candidate';
 
@@ -21,6 +21,7 @@ induce >= 0), and the lowest bypass score wins. The last quarter of each set val
   --no-filter          keep every prompt (default: keep harmful prompts the model refuses, harmless it answers)
   --kl-threshold <x>   default 0.1
   --refusal-tokens <a,b,...>  texts whose first tokens are the refusal tokens (default "I cannot,As an")
+${PROMPTS_HELP}
 ${MODEL_HELP}`;
 
 const OPTIONS = {
@@ -35,11 +36,12 @@ const OPTIONS = {
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, OPTIONS);
+  const read = promptLoader(values);
   if (!values.out) throw new UsageError('--out is required');
   const kl = values['kl-threshold'] === undefined ? undefined : Number(values['kl-threshold']);
   if (kl !== undefined && !(kl > 0)) throw new UsageError(`--kl-threshold must be a positive number, got '${values['kl-threshold']}'`);
-  const harmful = values.harmful ? await loadPromptSet(values.harmful) : promptSet('default harmful', DEFAULT_HARMFUL);
-  const harmless = values.harmless ? await loadPromptSet(values.harmless) : promptSet('default harmless', DEFAULT_HARMLESS);
+  const harmful = values.harmful ? await read(values.harmful) : promptSet('default harmful', DEFAULT_HARMFUL);
+  const harmless = values.harmless ? await read(values.harmless) : promptSet('default harmless', DEFAULT_HARMLESS);
   // Split before the model loads: a set too small to split fails at once.
   const split = { harmful: splitTrainVal(harmful), harmless: splitTrainVal(harmless) };
   const progress = values.json ? undefined : stderrProgress;

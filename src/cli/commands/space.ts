@@ -1,10 +1,9 @@
 import path from 'node:path';
 import { DEFAULT_HARMFUL, DEFAULT_HARMLESS } from '../../engine/directions/defaultPrompts';
 import { writeFilesAtomic } from '../../engine/atomicWrite';
-import { loadPromptSet } from '../../engine/directions/prompts';
 import { safetySpace } from '../../engine/directions/space';
 import { Engine } from '../../engine/engine';
-import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, positiveInt, stderrProgress, UsageError } from '../args';
+import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, positiveInt, stderrProgress, UsageError, promptLoader, PROMPTS_HELP } from '../args';
 
 export const summary = 'the safety residual space (Pan et al.): components, spectrum, effective rank, interactions';
 
@@ -15,13 +14,15 @@ model's last-token activations to the aligned model's, the shift S = XW − X, i
 One-model mode (without --base, this project's variant): the same decomposition of each prompt's
 activation minus the mean over harmless prompts. Reports, per layer, the spectrum, the effective
 rank at tau 0.4..0.9, the components (oriented to correlate positively with refusal) with their
-refusal-prediction accuracy, and component interactions between consecutive layers (a causal
-proxy for the paper's LRP relevance: > 0 promotes, < 0 suppresses).
+refusal-prediction accuracy, the best of them and a held-out logistic-probe baseline, and component
+interactions between consecutive layers (a causal proxy for the paper's LRP relevance: > 0
+promotes, < 0 suppresses).
 
   --prompts <file>           prompts to analyse (default: the built-in harmful and harmless sets)
   --harmless <file>          one-model mode's reference prompts (default: built-in harmless set)
   --interaction-prompts <f>  prompts to measure interactions on (e.g. jailbreaks; default: spread over --prompts)
   --components <k>           components per layer (default 6)
+${PROMPTS_HELP}
 ${MODEL_HELP}`;
 
 const OPTIONS = {
@@ -36,10 +37,11 @@ const OPTIONS = {
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, OPTIONS);
+  const read = promptLoader(values);
   if (!values.out) throw new UsageError('--out is required');
-  const prompts = values.prompts ? (await loadPromptSet(values.prompts)).prompts : [...DEFAULT_HARMFUL, ...DEFAULT_HARMLESS];
-  const harmless = values.harmless ? (await loadPromptSet(values.harmless)).prompts : DEFAULT_HARMLESS;
-  const interactionOn = values['interaction-prompts'] ? (await loadPromptSet(values['interaction-prompts'])).prompts : undefined;
+  const prompts = values.prompts ? (await read(values.prompts)).prompts : [...DEFAULT_HARMFUL, ...DEFAULT_HARMLESS];
+  const harmless = values.harmless ? (await read(values.harmless)).prompts : DEFAULT_HARMLESS;
+  const interactionOn = values['interaction-prompts'] ? (await read(values['interaction-prompts'])).prompts : undefined;
   const progress = values.json ? undefined : stderrProgress;
   const params = loadParams(values);
   const aligned = await Engine.load(params, { progress });
@@ -49,11 +51,11 @@ export async function run(argv: string[]): Promise<number> {
     const doc = { format: 'refusal-lens/safety-space', version: 1, model: aligned.info.model, base: base?.info.model ?? null, ...r };
     await writeFilesAtomic([{ file: path.resolve(values.out), data: JSON.stringify(doc) }]);
     if (values.json) {
-      console.log(JSON.stringify({ mode: r.mode, prompts: r.prompts, layers: r.layers.map((l) => ({ layer: l.layer, effective_rank: l.effectiveRank, eigenvalues: l.eigenvalues.slice(0, 8), accuracy: l.accuracy })), out: path.resolve(values.out) }));
+      console.log(JSON.stringify({ mode: r.mode, prompts: r.prompts, layers: r.layers.map((l) => ({ layer: l.layer, effective_rank: l.effectiveRank, eigenvalues: l.eigenvalues.slice(0, 8), accuracy: l.accuracy, best: l.best, probe: l.probe })), out: path.resolve(values.out) }));
     } else {
-      console.log(`${r.mode}, ${r.prompts} prompts (${(100 * r.refusedFraction).toFixed(0)}% refused)\nlayer  eff.rank@0.4/0.9  λ1      λ2      acc(C0)`);
+      console.log(`${r.mode}, ${r.prompts} prompts (${(100 * r.refusedFraction).toFixed(0)}% refused)\nlayer  eff.rank@0.4/0.9  λ1      λ2      acc(C0)  best      probe`);
       for (const l of r.layers) {
-        console.log(`${String(l.layer).padStart(5)}  ${String(l.effectiveRank['0.4']).padStart(7)}/${String(l.effectiveRank['0.9']).padEnd(8)} ${(l.eigenvalues[0] ?? 0).toFixed(3).padStart(7)} ${(l.eigenvalues[1] ?? 0).toFixed(3).padStart(7)}  ${l.accuracy[0]?.toFixed(2) ?? '-'}`);
+        console.log(`${String(l.layer).padStart(5)}  ${String(l.effectiveRank['0.4']).padStart(7)}/${String(l.effectiveRank['0.9']).padEnd(8)} ${(l.eigenvalues[0] ?? 0).toFixed(3).padStart(7)} ${(l.eigenvalues[1] ?? 0).toFixed(3).padStart(7)}  ${l.accuracy[0]?.toFixed(2) ?? '-'}     ${l.best.component < 0 ? '-' : `C${l.best.component} ${l.best.accuracy.toFixed(2)}`}  ${Number.isNaN(l.probe) ? '-' : l.probe.toFixed(2)}`);
       }
       console.log(`\nwrote ${path.resolve(values.out)}`);
     }

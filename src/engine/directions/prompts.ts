@@ -7,33 +7,50 @@ import { describeFsError, EngineError } from '../model/errors';
 
 /** Field names that hold the instruction in common datasets (AdvBench "goal", Alpaca "instruction"). */
 const FIELDS = ['instruction', 'prompt', 'goal', 'text', 'behavior', 'question'];
+/** Field names that hold a prompt's category (JailbreakBench "Category", HarmBench "SemanticCategory"); matched case-insensitively. */
+const CATEGORY_FIELDS = ['category', 'semanticcategory', 'semantic_category'];
 
 export interface PromptSet {
   name: string;
   prompts: string[];
+  /** One per prompt when the file has a category column. */
+  categories?: string[];
   /** sha256 of the prompts joined by newlines. */
   hash: string;
+}
+
+export interface PromptRecord {
+  prompt: string;
+  category?: string;
 }
 
 export function hashPrompts(prompts: string[]): string {
   return createHash('sha256').update(prompts.join('\n')).digest('hex');
 }
 
-export function promptSet(name: string, prompts: string[]): PromptSet {
-  const clean = prompts.map((p) => p.trim()).filter((p) => p.length > 0);
+/** Blank prompts are dropped; categories stay only when every kept prompt has one. */
+export function promptSet(name: string, prompts: (string | PromptRecord)[]): PromptSet {
+  const clean = prompts.map((p) => (typeof p === 'string' ? { prompt: p } : p)).map((p) => ({ ...p, prompt: p.prompt.trim() })).filter((p) => p.prompt.length > 0);
   if (clean.length === 0) throw new EngineError('BAD_REQUEST', `prompt set '${name}' is empty`);
-  return { name, prompts: clean, hash: hashPrompts(clean) };
+  const texts = clean.map((p) => p.prompt);
+  const categories = clean.every((p) => p.category) ? clean.map((p) => p.category!) : undefined;
+  return { name, prompts: texts, ...(categories ? { categories } : {}), hash: hashPrompts(texts) };
 }
 
-function fromRecord(r: unknown, where: string): string {
-  if (typeof r === 'string') return r;
+/** The prompt of one record: `column` if given (exact name, else any case), else the first of FIELDS it has. */
+export function fromRecord(r: unknown, where: string, column?: string): PromptRecord {
+  if (typeof r === 'string' && !column) return { prompt: r };
   if (r && typeof r === 'object') {
-    for (const f of FIELDS) {
-      const v = (r as Record<string, unknown>)[f];
-      if (typeof v === 'string') return v;
+    const fields = Object.entries(r as Record<string, unknown>);
+    const category = fields.find(([k, v]) => CATEGORY_FIELDS.includes(k.toLowerCase()) && typeof v === 'string')?.[1] as string | undefined;
+    const named = (name: string) => (r as Record<string, unknown>)[name] ?? fields.find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
+    for (const f of column ? [column] : FIELDS) {
+      const v = named(f);
+      if (typeof v === 'string') return { prompt: v, ...(category?.trim() ? { category: category.trim() } : {}) };
     }
   }
-  throw new EngineError('BAD_REQUEST', `${where}: expected a string or an object with one of the fields ${FIELDS.join(', ')}`);
+  const want = column ? `the field '${column}'` : `one of the fields ${FIELDS.join(', ')}`;
+  throw new EngineError('BAD_REQUEST', `${where}: expected ${column ? 'an object' : 'a string or an object'} with ${want}`);
 }
 
 /** Minimal RFC 4180 CSV: quoted fields, doubled quotes, commas and newlines inside quotes. */
@@ -70,6 +87,11 @@ export function parseCsv(text: string): string[][] {
 }
 
 export function parsePrompts(text: string, file: string): string[] {
+  return parsePromptRecords(text, file).map((r) => r.prompt);
+}
+
+/** Prompts with their category where the file has a category field or column. */
+export function parsePromptRecords(text: string, file: string, column?: string): PromptRecord[] {
   const ext = path.extname(file).toLowerCase();
   if (ext === '.json') {
     let data: unknown;
@@ -79,7 +101,7 @@ export function parsePrompts(text: string, file: string): string[] {
       throw new EngineError('BAD_REQUEST', `${file} is not valid JSON (${(e as Error).message})`);
     }
     if (!Array.isArray(data)) throw new EngineError('BAD_REQUEST', `${file}: expected a JSON array of prompts`);
-    return data.map((r, i) => fromRecord(r, `${file}[${i}]`));
+    return data.map((r, i) => fromRecord(r, `${file}[${i}]`, column));
   }
   if (ext === '.jsonl') {
     return text
@@ -88,7 +110,7 @@ export function parsePrompts(text: string, file: string): string[] {
       .filter(([l]) => l.trim())
       .map(([l, i]) => {
         try {
-          return fromRecord(JSON.parse(l), `${file}:${i + 1}`);
+          return fromRecord(JSON.parse(l), `${file}:${i + 1}`, column);
         } catch (e) {
           if (e instanceof EngineError) throw e;
           throw new EngineError('BAD_REQUEST', `${file}:${i + 1} is not valid JSON (${(e as Error).message})`);
@@ -99,11 +121,14 @@ export function parsePrompts(text: string, file: string): string[] {
     const rows = parseCsv(text);
     if (rows.length === 0) return [];
     const header = rows[0].map((h) => h.trim().toLowerCase());
-    const col = header.findIndex((h) => FIELDS.includes(h));
+    const col = column ? header.indexOf(column.toLowerCase()) : header.findIndex((h) => FIELDS.includes(h));
+    if (column && col < 0) throw new EngineError('BAD_REQUEST', `${file}: no column '${column}' (the header has ${rows[0].join(', ')})`);
+    const cat = header.findIndex((h) => CATEGORY_FIELDS.includes(h));
     // With a recognised header use that column; otherwise every row's first field is a prompt.
-    return col >= 0 ? rows.slice(1).map((r) => r[col] ?? '') : rows.map((r) => r[0]);
+    if (col < 0) return rows.map((r) => ({ prompt: r[0] }));
+    return rows.slice(1).map((r) => ({ prompt: r[col] ?? '', ...(cat >= 0 && r[cat]?.trim() ? { category: r[cat].trim() } : {}) }));
   }
-  return text.split(/\r?\n/);
+  return text.split(/\r?\n/).map((prompt) => ({ prompt }));
 }
 
 /** Prompt files are read whole; research datasets are a few MB, so anything this large is a wrong pick. */
@@ -122,7 +147,7 @@ export async function loadPromptSet(file: string, name = path.basename(file)): P
     if (e instanceof EngineError) throw e;
     throw new EngineError('NOT_FOUND', `cannot read prompt file ${file}: ${describeFsError(e)}`);
   }
-  return promptSet(name, parsePrompts(decodeUtf8(bytes, file), file));
+  return promptSet(name, parsePromptRecords(decodeUtf8(bytes, file), file));
 }
 
 /** Offset of the first byte that does not start a well-framed UTF-8 sequence (-1: framing is fine). */

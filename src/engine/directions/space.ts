@@ -13,6 +13,7 @@ import { encodeChat, refusalTokensOf, type LoadedModel } from './extract';
 import { project } from './score';
 import { dot, mat, Mat, svd } from './linalg';
 import { effectiveRank, refusalScore } from './metrics';
+import { probeAccuracy } from './probe';
 
 export const TAUS = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
@@ -28,6 +29,10 @@ export interface SpaceLayer {
   accuracy: number[];
   /** Two-model mode: the same from the base model's activations (the paper's classifier). */
   accuracyBase?: number[];
+  /** The best of the components (best-of-N): its index and accuracy. */
+  best: { component: number; accuracy: number };
+  /** Held-out accuracy of a logistic probe on the aligned activations (probe.ts), the baseline to beat. */
+  probe: number;
   /** Per component, the instruction tokens that raise its projection most (see componentTokens). */
   topTokens?: string[][];
 }
@@ -133,13 +138,20 @@ export function decompose(shift: Mat, labels: boolean[], aligned: Mat, base: Mat
     components.push(correlation(projections(shift, c), y) < 0 ? c.map((x) => -x) : c);
   }
   const accuracyOn = (m: Mat) => components.map((c) => thresholdAccuracy(projections(m, c), labels));
+  const accuracy = accuracyOn(aligned);
+  let best = { component: -1, accuracy: NaN };
+  accuracy.forEach((a, j) => {
+    if (Number.isFinite(a) && !(a <= best.accuracy)) best = { component: j, accuracy: a };
+  });
   return {
     layer,
     eigenvalues: eigenvalues.slice(0, 64),
     effectiveRank: Object.fromEntries(TAUS.map((t) => [t.toFixed(1), effectiveRank(eigenvalues, t)])),
     components,
-    accuracy: accuracyOn(aligned),
+    accuracy,
     ...(base ? { accuracyBase: accuracyOn(base) } : {}),
+    best,
+    probe: probeAccuracy(aligned, labels),
   };
 }
 

@@ -63,13 +63,8 @@ export async function downloadHubModel(id: string, dtype: Dtype, opts: DownloadO
   const onnxFile = `onnx/${onnxFileName(dtype)}`;
   const complete = path.join(dir, `.complete-${dtype}`);
   if (existsSync(complete)) return dir;
-  const hfOffline = process.env.HF_HUB_OFFLINE?.trim() ?? '';
-  if (!opts.allowRemote || /^(1|true|yes|on)$/i.test(hfOffline)) {
-    const why = opts.allowRemote
-      ? `HF_HUB_OFFLINE=${hfOffline} is set in the environment; unset it`
-      : 'downloads are off; allow them (the refusalLens.allowDownloads setting, or leave out --offline on the command line)';
-    throw new EngineError('OFFLINE', `${id} (${dtype}) is not in the cache (${dir}) and ${why}, or download the model on a connected machine and point the model setting at its folder`);
-  }
+  const why = offlineReason(opts);
+  if (why) throw new EngineError('OFFLINE', `${id} (${dtype}) is not in the cache (${dir}) and ${why}, or download the model on a connected machine and point the model setting at its folder`);
   const net = connect();
   try {
     const progress = new Progress(opts.onProgress, (label) => label.startsWith(`${id}/onnx/`));
@@ -98,6 +93,66 @@ export async function downloadHubModel(id: string, dtype: Dtype, opts: DownloadO
     await fs.writeFile(complete, new Date().toISOString());
     opts.onProgress?.(`Downloaded ${id}`, 1);
     return dir;
+  } finally {
+    void net.dispatcher.destroy();
+  }
+}
+
+/** Why downloads are not allowed now (the caller's switch or HF_HUB_OFFLINE), or undefined. */
+function offlineReason(opts: Pick<DownloadOptions, 'allowRemote'>): string | undefined {
+  const hfOffline = process.env.HF_HUB_OFFLINE?.trim() ?? '';
+  if (!opts.allowRemote) return 'downloads are off; allow them (the refusalLens.allowDownloads setting, or leave out --offline on the command line)';
+  if (/^(1|true|yes|on)$/i.test(hfOffline)) return `HF_HUB_OFFLINE=${hfOffline} is set in the environment; unset it`;
+  return undefined;
+}
+
+/** Where a Hub dataset lives in the cache: `<cacheDir>/datasets/<owner>/<name>`. */
+export function hubDatasetDir(cacheDir: string, id: string): string {
+  return path.join(cacheDir, 'datasets', ...id.split('/'));
+}
+
+/**
+ * Downloads the files of the Hub dataset repository `id` that `pick` chooses from its file list
+ * (the Hub's dataset API), through the same transfer as models: proxy, token, integrity checks,
+ * resume, progress. The list is kept beside the files, so a dataset once downloaded loads offline.
+ * Returns the local paths of the chosen files.
+ */
+export async function downloadHubDataset(id: string, pick: (files: string[]) => string[], opts: DownloadOptions): Promise<string[]> {
+  const dir = hubDatasetDir(opts.cacheDir, id);
+  const listing = path.join(dir, '.files.json');
+  const local = (files: string[]) => files.map((f) => path.join(dir, f));
+  if (existsSync(listing)) {
+    const chosen = pick(JSON.parse(await fs.readFile(listing, 'utf8')) as string[]);
+    if (local(chosen).every((f) => existsSync(f))) return local(chosen);
+  }
+  const why = offlineReason(opts);
+  if (why) throw new EngineError('OFFLINE', `the dataset ${id} is not in the cache (${dir}) and ${why}`);
+  const net = connect();
+  try {
+    const url = `${hubBase()}api/datasets/${id}${opts.revision ? `/revision/${encodeURIComponent(opts.revision)}` : ''}`;
+    let answer: Answer;
+    try {
+      answer = await get(net, url, { accept: 'application/json' }, opts.signal);
+    } catch (e) {
+      if (opts.signal?.aborted) throw new EngineError('CANCELLED', 'download cancelled');
+      const where = new URL(url);
+      throw new EngineError('OFFLINE', `cannot list the dataset ${id} at ${where.host} (${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message})${net.proxyNote(where)}`);
+    }
+    const { res } = answer;
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw httpError(res.statusCode, '', `the dataset ${id}`, url);
+    }
+    const info = (await res.body.json()) as { siblings?: { rfilename?: unknown }[] };
+    // Names that could leave the cache folder are not files of ours.
+    const files = (info.siblings ?? []).map((f) => f.rfilename).filter((f): f is string => typeof f === 'string' && !unsafeLocation(f));
+    const chosen = pick(files);
+    const progress = new Progress(opts.onProgress, () => true);
+    for (const file of chosen) await fetchFile(net, `datasets/${id}`, file, dir, true, opts, progress);
+    await fs.mkdir(dir, { recursive: true });
+    await fs.writeFile(listing, JSON.stringify(files));
+    opts.onProgress?.(`Downloaded ${id}`, 1);
+    return local(chosen);
   } finally {
     void net.dispatcher.destroy();
   }

@@ -15,6 +15,8 @@ export interface ForwardOptions {
   signal?: AbortSignal;
   /** Upper bound on batch·seq tokens per run (memory); default: defaultMaxTokens. */
   maxTokens?: number;
+  /** The last `generated` tokens of each sequence are a completion: steering at 'last' covers them as in generation. */
+  generated?: number;
 }
 
 /**
@@ -67,7 +69,7 @@ export async function forward(dec: Decoder, seqs: number[][], opts: ForwardOptio
     const mask = pads.map((p) => [...new Array(p).fill(0), ...new Array(width - p).fill(1)]);
     // Without 'all', only the last position's logits are computed (when the graph allows it).
     const keep = opts.logits === 'all' ? 0 : 1;
-    const { outputs } = await dec.run({ ids, pads, generated: 0 }, mask, dec.emptyPast(group.length), opts.steering, fetch, false, keep);
+    const { outputs } = await dec.run({ ids, pads, generated: opts.generated ?? 0 }, mask, dec.emptyPast(group.length), opts.steering, fetch, false, keep);
     const data = new Map(fetch.map((name) => [name, toFloat32(outputs[name])]));
     const rows = (name: string, b: number) => {
       const d = Number(outputs[name].dims[2]);

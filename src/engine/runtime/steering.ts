@@ -49,8 +49,8 @@ export function steeringTensors(steering: SteeringParsed | undefined, layers: nu
       throw new EngineError('BAD_REQUEST', `addition ${i}: vector has length ${a.vector.length}, but the model's hidden size is ${hidden}`);
     }
     for (const l of a.layers) {
-      if (l >= layers) throw new EngineError('BAD_REQUEST', `addition ${i}: layer ${l} does not exist (the model has layers 0..${layers - 1})`);
-      // resid_pre of layer l is resid.2l, which writer 2l produces.
+      if (l > layers) throw new EngineError('BAD_REQUEST', `addition ${i}: layer ${l} does not exist (the model has layers 0..${layers - 1}; ${layers} is the final norm's input)`);
+      // resid_pre of layer l is resid.2l, which writer 2l produces; layer L is the final norm's input.
       for (let h = 0; h < hidden; h++) add[2 * l * hidden + h] += a.coefficient * a.vector[h];
     }
   }
