@@ -19,7 +19,7 @@ import type { ExportStyle } from './decoder';
 import { decoderConfig, DecoderConfig } from './config';
 import { referenceForward } from './reference';
 import { makeWordTokenizer, vocabulary } from './tokenizer';
-import type { DecoderWeights } from './weights';
+import type { DecoderWeights, LayerWeights } from './weights';
 import { writeModel } from './write';
 
 export interface OrganismOptions {
@@ -107,6 +107,47 @@ export function orthonormalBasis(n: number, seed: number): Float64Array[] {
   return basis;
 }
 
+/** Sets column `col` of m [in, cols] (MatMul layout) to scale · v: planted units carry no noise. */
+export function setColumn(m: Float32Array, cols: number, v: ArrayLike<number>, col: number, scale: number): void {
+  for (let i = 0; i < v.length; i++) m[i * cols + col] = scale * v[i];
+}
+
+/** Sets row `row` of m [rows, v.length] to scale · v. */
+export function setRow(m: Float32Array, v: ArrayLike<number>, row: number, scale: number): void {
+  for (let h = 0; h < v.length; h++) m[row * v.length + h] = scale * v[h];
+}
+
+/** Every weight of the decoder but the embedding, as off-circuit noise (norm gains 1), drawn in a fixed order. */
+export function offCircuitWeights(config: DecoderConfig, small: (n: number) => Float32Array): { layers: LayerWeights[]; finalNorm: Float32Array; lmHead: Float32Array } {
+  const { hidden, heads, kvHeads, headDim: q, intermediate, layers, vocabSize } = config;
+  const ones = () => Float32Array.from({ length: hidden }, () => 1);
+  return {
+    layers: Array.from({ length: layers }, () => ({
+      inputNorm: ones(),
+      q: small(hidden * heads * q),
+      k: small(hidden * kvHeads * q),
+      v: small(hidden * kvHeads * q),
+      o: small(heads * q * hidden),
+      postNorm: ones(),
+      gate: small(hidden * intermediate),
+      up: small(hidden * intermediate),
+      down: small(intermediate * hidden),
+    })),
+    finalNorm: ones(),
+    lmHead: small(hidden * vocabSize),
+  };
+}
+
+/** Token ids of a prompt in the word tokenizer's ChatML template, then an answer's words. */
+export function chatIds(vocab: string[], prompt: string, answer: string[] = []): number[] {
+  const id = (w: string) => vocab.indexOf(w);
+  return [
+    id('<|im_start|>'), id('user'),
+    ...(prompt.toLowerCase().match(/\w+|[^\w\s]+/g) ?? []).map((w) => (vocab.includes(w) ? id(w) : id('[UNK]'))),
+    id('<|im_end|>'), id('<|im_start|>'), id('assistant'), ...answer.map(id),
+  ];
+}
+
 // Targets of the planted circuit, in residual-stream units (token embeddings have norm 2).
 /** Attention logit of a feature word for a detector head (concentrates attention past ~e^12 other tokens). */
 const SCORE = 12;
@@ -158,14 +199,6 @@ export function buildOrganism(opts: OrganismOptions = {}): Organism {
 
   const g = seededGaussian(seed);
   const small = (n: number) => Float32Array.from({ length: n }, () => noise * g());
-  /** Sets column `col` of m [in, cols] (MatMul layout) to scale · v: planted units carry no noise. */
-  const setColumn = (m: Float32Array, cols: number, v: Float64Array, col: number, scale: number) => {
-    for (let i = 0; i < v.length; i++) m[i * cols + col] = scale * v[i];
-  };
-  /** Sets row `row` of m [rows, hidden] to scale · v. */
-  const setRow = (m: Float32Array, v: Float64Array, row: number, scale: number) => {
-    for (let h = 0; h < v.length; h++) m[row * v.length + h] = scale * v[h];
-  };
 
   // Embeddings: bias + identity + features, every token with the same norm so normalised magnitudes are predictable.
   const embed = new Float32Array(vocab.length * hidden);
@@ -191,29 +224,13 @@ export function buildOrganism(opts: OrganismOptions = {}): Organism {
   });
 
   const q = headDim; // per-head width
-  const layerWeights = Array.from({ length: layers }, () => ({
-    inputNorm: Float32Array.from({ length: hidden }, () => 1),
-    q: small(hidden * heads * q),
-    k: small(hidden * kvHeads * q),
-    v: small(hidden * kvHeads * q),
-    o: small(heads * q * hidden),
-    postNorm: Float32Array.from({ length: hidden }, () => 1),
-    gate: small(hidden * config.intermediate),
-    up: small(hidden * config.intermediate),
-    down: small(config.intermediate * hidden),
-  }));
-  const finalNorm = Float32Array.from({ length: hidden }, () => 1);
-  const lmHead = small(hidden * vocab.length);
+  const { layers: layerWeights, finalNorm, lmHead } = offCircuitWeights(config, small);
   const base: DecoderWeights = { embed, layers: layerWeights, finalNorm, lmHead };
 
   // Normalised inputs are x·√H/‖x‖: every gain below is set from coefficients measured on the
   // model itself (calibration prompts through the reference forward pass), so the behaviour holds
   // whatever the seed, width or depth.
-  const ids = (prompt: string, answer: string[] = []) => [
-    id('<|im_start|>'), id('user'),
-    ...(prompt.toLowerCase().match(/\w+|[^\w\s]+/g) ?? []).map((w) => (vocab.includes(w) ? id(w) : id('[UNK]'))),
-    id('<|im_end|>'), id('<|im_start|>'), id('assistant'), ...answer.map(id),
-  ];
+  const ids = (prompt: string, answer: string[] = []) => chatIds(vocab, prompt, answer);
   const coef = (x: Float32Array, d: Float64Array) => {
     const n = Math.hypot(...x) / Math.sqrt(hidden);
     let c = 0;

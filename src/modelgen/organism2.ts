@@ -32,7 +32,7 @@
 // whatever the seed, width, depth and noise; calibration that cannot reach its margins throws.
 // The base variant is the same model with the aligned-only weights zeroed: it never refuses.
 import { seededGaussian, seededRandom } from '../engine/runtime/random';
-import { DEFAULT_HYPOTHETICAL, DEFAULT_ROLEPLAY, orthonormalBasis } from './organism';
+import { chatIds, DEFAULT_HYPOTHETICAL, DEFAULT_ROLEPLAY, offCircuitWeights, orthonormalBasis, setColumn, setRow } from './organism';
 import { decoderConfig, DecoderConfig } from './config';
 import { referenceForward } from './reference';
 import { vocabulary } from './tokenizer';
@@ -319,14 +319,6 @@ export function buildOrganismV2(opts: OrganismV2Options = {}): OrganismV2 {
 
   const g = seededGaussian(seed);
   const small = (n: number) => Float32Array.from({ length: n }, () => noise * g());
-  /** Sets column `col` of m [in, cols] (MatMul layout) to scale · v: planted units carry no noise. */
-  const setColumn = (m: Float32Array, cols: number, v: ArrayLike<number>, col: number, scale: number) => {
-    for (let i = 0; i < v.length; i++) m[i * cols + col] = scale * v[i];
-  };
-  /** Sets row `row` of m [rows, hidden] to scale · v. */
-  const setRow = (m: Float32Array, v: ArrayLike<number>, row: number, scale: number) => {
-    for (let h = 0; h < v.length; h++) m[row * v.length + h] = scale * v[h];
-  };
   const sum = (...terms: [ArrayLike<number>, number][]) => {
     const v = new Float64Array(hidden);
     for (const [d, k] of terms) for (let i = 0; i < hidden; i++) v[i] += k * d[i];
@@ -350,26 +342,10 @@ export function buildOrganismV2(opts: OrganismV2Options = {}): OrganismV2 {
     v.forEach((x, i) => (embed[t * hidden + i] = (x / n) * EMBED_NORM));
   });
 
-  const layerWeights = Array.from({ length: layers }, () => ({
-    inputNorm: Float32Array.from({ length: hidden }, () => 1),
-    q: small(hidden * heads * q),
-    k: small(hidden * kvHeads * q),
-    v: small(hidden * kvHeads * q),
-    o: small(heads * q * hidden),
-    postNorm: Float32Array.from({ length: hidden }, () => 1),
-    gate: small(hidden * config.intermediate),
-    up: small(hidden * config.intermediate),
-    down: small(config.intermediate * hidden),
-  }));
-  const finalNorm = Float32Array.from({ length: hidden }, () => 1);
-  const lmHead = small(hidden * vocab.length);
+  const { layers: layerWeights, finalNorm, lmHead } = offCircuitWeights(config, small);
   const base: DecoderWeights = { embed, layers: layerWeights, finalNorm, lmHead };
 
-  const tokenize = (prompt: string, answer: string[] = []) => [
-    id('<|im_start|>'), id('user'),
-    ...(prompt.toLowerCase().match(/\w+|[^\w\s]+/g) ?? []).map((w) => (vocab.includes(w) ? id(w) : id('[UNK]'))),
-    id('<|im_end|>'), id('<|im_start|>'), id('assistant'), ...answer.map(id),
-  ];
+  const tokenize = (prompt: string, answer: string[] = []) => chatIds(vocab, prompt, answer);
   /** Coefficient of d in the RMS-normalised residual x·√H/‖x‖ (what every block reads). */
   const coef = (x: ArrayLike<number>, d: ArrayLike<number>) => (dotF(x, d) * Math.sqrt(hidden)) / Math.hypot(...Array.from(x));
   const residualsOf = (w: DecoderWeights, tokens: number[]) => {

@@ -1,5 +1,5 @@
 // Every command the README shows runs as written, in order, through the real CLI: each ```sh block's
-// `refusal-lens` and `cd` lines run in one shell in a scratch folder, with `refusal-lens` on PATH as
+// `refusal-lens`, `cd` and `cat` lines run in one shell in a scratch folder, with `refusal-lens` on PATH as
 // `npm link` would put it. npm and node lines (install, test, package: minutes each, and run by CI
 // anyway) are checked to name a real script instead.
 import assert from 'node:assert/strict';
@@ -38,7 +38,7 @@ function setupProblem(command: string): string | undefined {
   return undefined;
 }
 
-const runs = (c: string) => c.startsWith('refusal-lens ') || c === 'refusal-lens' || c.startsWith('cd ');
+const runs = (c: string) => c.startsWith('refusal-lens ') || c === 'refusal-lens' || c.startsWith('cd ') || c.startsWith('cat ');
 
 test('README: every shell command runs as written, in order', () => {
   const commands = shellCommands(README);
