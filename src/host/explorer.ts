@@ -6,11 +6,10 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import { DEFAULT_HARMFUL, DEFAULT_HARMLESS } from '../engine/directions/defaultPrompts';
 import type { ExtractResult } from '../engine/directions/extract';
-import { extractionDoc } from '../engine/directions/file';
+import { extractionDoc, modelOf } from '../engine/directions/file';
 import { loadPromptSet, promptSet, type PromptSet } from '../engine/directions/prompts';
 import type { SpaceResult } from '../engine/directions/space';
 import type { ExplorerViewData, HostToWebview, ModelInfo, ProgressNote, WebviewToHost } from '../protocol';
-import { modelOf } from './directions';
 import { reportError, withEngineProgress } from './notify';
 import { WebviewBinding } from './panels/webview';
 import type { Services } from './services';
@@ -230,6 +229,7 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
     try {
       const a = await this.s.directions.importFile(info, uri[0].fsPath);
       void vscode.window.showInformationMessage(`Refusal Lens: '${a.direction.name}' (layer ${a.direction.layer}) from ${path.basename(uri[0].fsPath)} is now active.`);
+      if (a.warning) void vscode.window.showWarningMessage(`Refusal Lens: ${a.warning}.`);
     } catch (e) {
       await reportError(this.s.log, e, `importing ${uri[0].fsPath}`);
     }
