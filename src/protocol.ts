@@ -489,8 +489,10 @@ export type CandidateView = z.infer<typeof CandidateView>;
 
 export const ExplorerViewData = z.object({
   model: z.string().optional(),
+  /** The chat template as the direction methods see it (post-instruction and refusal tokens, variables in effect). */
+  chat: ChatInfo.optional(),
   active: z
-    .object({ name: z.string(), layer: z.number().int(), position: z.number().int(), method: z.string(), file: z.string().optional() })
+    .object({ name: z.string(), layer: z.number().int(), position: z.number().int(), method: z.string(), file: z.string().optional(), warning: z.string().optional() })
     .optional(),
   /** Labels of the prompt sets an extraction will use (a file path or "built-in …"). */
   promptSets: z.object({ harmful: z.string(), harmless: z.string() }),

@@ -73,11 +73,11 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
     let active: ExplorerViewData['active'];
     try {
       const a = await this.s.directions.active(info);
-      if (a) active = { name: a.direction.name, layer: a.direction.layer, position: a.direction.position, method: a.direction.method, file: a.file };
+      if (a) active = { name: a.direction.name, layer: a.direction.layer, position: a.direction.position, method: a.direction.method, file: a.file, ...(a.warning ? { warning: a.warning } : {}) };
     } catch (e) {
       this.s.log.warn(`the active direction for ${info.model} could not be read: ${(e as Error).message}`);
     }
-    this.data = { promptSets: { harmful: '', harmless: '' }, ...saved, model: `${this.s.models.label(info)}${this.s.models.current ? '' : ' (not loaded)'}`, active, task: this.data.task };
+    this.data = { promptSets: { harmful: '', harmless: '' }, ...saved, model: `${this.s.models.label(info)}${this.s.models.current ? '' : ' (not loaded)'}`, chat: info.chat, active, task: this.data.task };
     this.binding?.post(this.snapshot());
   }
 
