@@ -2,7 +2,9 @@
 // strftime_now returns), resolved once per tokenizer against what the template really does: each
 // is probed by rendering, never assumed from the model family.
 import type { TemplateInfo, TemplateOptions } from '../../protocol';
+import { PINNED_CLOCK } from './chatTemplate';
 import { EngineError } from './errors';
+import { strftime, todayUtc } from './strftime';
 
 export type ParsedTemplateOptions = { system: 'none' | 'default' | 'custom'; systemPrompt?: string; enableThinking: boolean; date?: string };
 
@@ -11,7 +13,7 @@ export interface Message {
   content: string;
 }
 
-/** Renders messages with the template (generation prompt on or off) and the given extra variables. */
+/** Renders messages with the template (generation prompt on or off) and the given extra variables; throws the template's own error. */
 export type RenderMessages = (messages: Message[], generationPrompt: boolean, vars: Record<string, unknown>) => string;
 
 export interface ResolvedTemplate {
@@ -27,34 +29,6 @@ const USER_PROBE = 'Hello';
 
 export const DEFAULT_TEMPLATE_OPTIONS: ParsedTemplateOptions = { system: 'none', enableThinking: false };
 
-const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
-const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
-
-/** Python's strftime for a fixed UTC date (midnight), the subset chat templates use. */
-export function strftime(date: string, format: string): string {
-  const d = new Date(`${date}T00:00:00Z`);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  const month = MONTHS[d.getUTCMonth()];
-  const day = DAYS[d.getUTCDay()];
-  const codes: Record<string, string> = {
-    Y: String(d.getUTCFullYear()),
-    y: pad(d.getUTCFullYear() % 100),
-    m: pad(d.getUTCMonth() + 1),
-    d: pad(d.getUTCDate()),
-    B: month,
-    b: month.slice(0, 3),
-    A: day,
-    a: day.slice(0, 3),
-    H: '00',
-    M: '00',
-    S: '00',
-    '%': '%',
-  };
-  return format.replace(/%(.)/g, (all, c: string) => codes[c] ?? all);
-}
-
-export const todayUtc = () => new Date().toISOString().slice(0, 10);
-
 /**
  * Resolves the options against the template `source` (its text, to see which variables it reads)
  * by rendering: whether it injects a default system prompt, rejects or drops a system message.
@@ -68,10 +42,15 @@ export function resolveTemplate(source: string, opts: ParsedTemplateOptions, ren
   const date = usesDate ? (opts.date ?? todayUtc()) : undefined;
   const vars: Record<string, unknown> = {
     ...(usesThinking ? { enable_thinking: opts.enableThinking } : {}),
-    ...(date ? { strftime_now: (format: string) => strftime(date, String(format)) } : {}),
+    ...(date ? { [PINNED_CLOCK]: (format: unknown) => strftime(date, String(format)) } : {}),
   };
   const user: Message = { role: 'user', content: USER_PROBE };
-  const plain = render([user], true, vars);
+  let plain: string;
+  try {
+    plain = render([user], true, vars);
+  } catch (e) {
+    throw new EngineError('MODEL_INVALID', `the chat template failed to render a user message: ${(e as Error).message}`);
+  }
   let rejected: string | undefined;
   let withSystem: string | undefined;
   try {

@@ -51,7 +51,7 @@ export class ChatTokenizer {
   ) {
     if (this.hasChatTemplate) {
       const source = String(this.tok.get_chat_template({}));
-      this.template = resolveTemplate(source, templateOptions(template), (messages, generationPrompt, vars) => this.renderMessages(messages, generationPrompt, vars));
+      this.template = resolveTemplate(source, templateOptions(template), (messages, generationPrompt, vars) => this.renderRaw(messages, generationPrompt, vars));
       [this.preInstructionIds, this.postInstructionIds] = this.templateParts();
     }
     this.refusalIds = this.refusalTokenIds(REFUSAL_OPENINGS);
@@ -196,9 +196,13 @@ export class ChatTokenizer {
     ];
   }
 
+  private renderRaw(messages: Message[], generationPrompt: boolean, vars: Record<string, unknown>): string {
+    return this.tok.apply_chat_template(messages, { add_generation_prompt: generationPrompt, tokenize: false, ...vars }) as string;
+  }
+
   private renderMessages(messages: Message[], generationPrompt: boolean, vars: Record<string, unknown>): string {
     try {
-      return this.tok.apply_chat_template(messages, { add_generation_prompt: generationPrompt, tokenize: false, ...vars }) as string;
+      return this.renderRaw(messages, generationPrompt, vars);
     } catch (e) {
       throw new EngineError('MODEL_INVALID', `the chat template failed to render: ${(e as Error).message}`);
     }
@@ -231,7 +235,7 @@ export class ChatTokenizer {
     throw new EngineError(
       'BAD_REQUEST',
       `the prompt ${JSON.stringify(instruction.length > 60 ? `${instruction.slice(0, 57)}...` : instruction)} does not end with the chat template's post-instruction tokens ` +
-        `${show(want)}: its last tokens are ${show(got)} (the end of the instruction merges with the template; remove trailing spaces or symbols)`,
+        `${show(want)}: its last tokens are ${show(got)} (the end of the instruction merges with the template's text; remove trailing whitespace or symbols)`,
     );
   }
 
