@@ -4,7 +4,7 @@
 // runs. Real subprocesses, as a user runs them (test/cli/chatFamilies*.test.ts).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { DIRECTIONS_FORMAT } from '../../src/engine/directions/file';
@@ -58,6 +58,7 @@ export function describeFamily(f: Family): void {
       assert.equal(e.candidates.length, n * LAYERS);
       // A random model may filter every candidate; the report says so and no file is written.
       assert.equal(existsSync(out), r.code === 0, e.report ?? '');
+      if (r.code === 0) assert.equal((JSON.parse(readFileSync(out, 'utf8')) as { model: { template: { system: string } } }).model.template.system, 'none');
       if (r.code !== 0) {
         const vector = Array.from({ length: HIDDEN }, (_, i) => Math.sin(i + 1));
         writeFileSync(out, JSON.stringify({ format: DIRECTIONS_FORMAT, version: 1, model: { id: 'handmade', layers: LAYERS, hidden: HIDDEN }, directions: [{ name: 'r', layer: 1, position: -1, method: 'test', vector }] }));
