@@ -49,7 +49,7 @@ export function resolveTemplate(source: string, opts: ParsedTemplateOptions, ren
   try {
     plain = render([user], true, vars);
   } catch (e) {
-    throw new EngineError('MODEL_INVALID', `the chat template failed to render a user message: ${(e as Error).message}`);
+    throw new EngineError('MODEL_INVALID', `the chat template failed to render: ${(e as Error).message}`);
   }
   let rejected: string | undefined;
   let withSystem: string | undefined;
