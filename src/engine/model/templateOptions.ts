@@ -64,9 +64,9 @@ export function resolveTemplate(source: string, opts: ParsedTemplateOptions, ren
   if (withSystem !== undefined && at >= 0) {
     const before = withSystem.slice(0, at);
     const after = withSystem.slice(at + SYSTEM_MARK.length);
-    if (plain.length >= before.length + after.length && plain.startsWith(before) && plain.endsWith(after)) {
-      defaultSystemPrompt = plain.slice(before.length, plain.length - after.length);
-    }
+    const middle = plain.length >= before.length + after.length && plain.startsWith(before) && plain.endsWith(after) ? plain.slice(before.length, plain.length - after.length) : '';
+    // Only text standing in for the system message: the user's message must stay outside it.
+    if (after.includes(USER_PROBE) && !middle.includes(USER_PROBE)) defaultSystemPrompt = middle;
   }
   let systemMessage: string | undefined;
   if (opts.system === 'custom') {
