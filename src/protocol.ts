@@ -54,6 +54,52 @@ export const Steering = z
 export type Steering = z.input<typeof Steering>;
 export type SteeringParsed = z.output<typeof Steering>;
 
+/**
+ * Chat-template variables a researcher controls. `system`: 'none' (no system prompt; where the
+ * template injects a default one, an empty system message replaces it), 'default' (whatever the
+ * template does without a system message), 'custom' (`systemPrompt`). `enableThinking`: passed as
+ * `enable_thinking` (off for refusal work: a thinking model's first token is otherwise its think tag).
+ * `date`: YYYY-MM-DD that `strftime_now` returns, for templates that print today's date.
+ */
+export const TemplateOptions = z
+  .object({
+    system: z.enum(['none', 'default', 'custom']).default('none'),
+    systemPrompt: z.string().optional(),
+    enableThinking: z.boolean().default(false),
+    date: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'the date must look like 2025-01-31' })
+      .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)), { message: 'not a calendar date' })
+      .optional(),
+  })
+  .strict()
+  .refine((t) => (t.system === 'custom') === (t.systemPrompt !== undefined), { message: "systemPrompt is given exactly when system is 'custom'" });
+export type TemplateOptions = z.input<typeof TemplateOptions>;
+
+/** The template variables a prompt was really rendered with (null: the template does not use that variable). */
+export const TemplateInfo = z.object({
+  system: z.enum(['none', 'default', 'custom']),
+  /** The system text in the rendered prompt ('' for none). */
+  systemPrompt: z.string(),
+  /** The text the template writes when given no system message ('' when it writes none). */
+  defaultSystemPrompt: z.string(),
+  enableThinking: z.boolean().nullable(),
+  date: z.string().nullable(),
+});
+export type TemplateInfo = z.infer<typeof TemplateInfo>;
+
+/** What the chat template gives the direction methods, found from full renderings. */
+export const ChatInfo = z.object({
+  postInstructionTokens: z.array(z.string()),
+  postInstructionTokenIds: z.array(z.number().int()),
+  refusalTokens: z.array(z.string()),
+  refusalTokenIds: z.array(z.number().int()),
+  template: TemplateInfo,
+  /** The rendered prompt for an example instruction. */
+  examplePrompt: z.string(),
+});
+export type ChatInfo = z.infer<typeof ChatInfo>;
+
 export const ModelInfo = z.object({
   /** What the user asked for: a folder or a Hub id. */
   model: z.string(),
@@ -75,7 +121,11 @@ export const ModelInfo = z.object({
   /** Residual tensors exposed: 2·layers + 1 for a standard decoder. */
   residualHooks: z.number().int(),
   hasChatTemplate: z.boolean(),
+  /** Present when the model has a chat template. */
+  chat: ChatInfo.optional(),
   tokenizerClass: z.string(),
+  /** Entries of the tokenizer (may exceed vocabSize, the model's embedding rows). */
+  tokenizerSize: z.number().int(),
   instrumentedFile: z.string(),
   cacheHit: z.boolean(),
 });
@@ -93,6 +143,7 @@ export const LoadParams = z
     threads: z.number().int().positive().optional(),
     /** Hub downloads are refused unless allowed (VS Code's offline setting maps to false). */
     allowRemote: z.boolean().default(true),
+    template: TemplateOptions.optional(),
   })
   .strict();
 /** Set to 'false' in the engine's environment when VS Code's http.proxyStrictSSL is off: downloads through the proxy then accept certificates that do not verify. */
@@ -175,6 +226,11 @@ export const DoctorResult = z.object({
   tolerance: z.number(),
   residual_hooks: z.number().int(),
   prompts: z.number().int(),
+  /** Chat models: whether every doctor prompt ends with the template's post-instruction tokens (null without a template). */
+  post_instruction_ok: z.boolean().nullable(),
+  post_instruction_tokens: z.array(z.string()),
+  /** Why a check failed (the suffix mismatch, named with both token lists). */
+  problems: z.array(z.string()),
 });
 export type DoctorResult = z.infer<typeof DoctorResult>;
 
@@ -501,8 +557,10 @@ export type CandidateView = z.infer<typeof CandidateView>;
 
 export const ExplorerViewData = z.object({
   model: z.string().optional(),
+  /** The chat template as the direction methods see it (post-instruction and refusal tokens, variables in effect). */
+  chat: ChatInfo.optional(),
   active: z
-    .object({ name: z.string(), layer: z.number().int(), position: z.number().int(), method: z.string(), file: z.string().optional() })
+    .object({ name: z.string(), layer: z.number().int(), position: z.number().int(), method: z.string(), file: z.string().optional(), warning: z.string().optional() })
     .optional(),
   /** Labels of the prompt sets an extraction will use (a file path or "built-in …"). */
   promptSets: z.object({ harmful: z.string(), harmless: z.string() }),

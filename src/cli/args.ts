@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parseArgs, ParseArgsConfig } from 'node:util';
 import { loadPrompts } from '../engine/directions/datasets';
 import type { PromptSet } from '../engine/directions/prompts';
-import { Dtype, DTYPES, LoadParams } from '../protocol';
+import { describeZodError, Dtype, DTYPES, LoadParams, TemplateOptions } from '../protocol';
 import type { ParsedParamsOf } from '../protocol';
 
 export class UsageError extends Error {}
@@ -19,6 +19,9 @@ export const MODEL_OPTIONS = {
   threads: { type: 'string' },
   offline: { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
+  'system-prompt': { type: 'string', default: 'none' },
+  thinking: { type: 'boolean', default: false },
+  date: { type: 'string' },
 } as const satisfies Options;
 
 /** For the help of every option that takes prompts. */
@@ -33,7 +36,11 @@ export const MODEL_HELP = `  --model <dir|owner/name>  model folder in transform
   --cache-dir <dir>         downloads and instrumented graphs (default $REFUSAL_LENS_CACHE or ~/.cache/refusal-lens)
   --threads <n>             onnxruntime intra-op threads (default: all cores)
   --offline                 never download; fail if the model is not local or cached
-  --json                    print one JSON object instead of text`;
+  --json                    print one JSON object instead of text
+  --system-prompt <p>       chat template's system prompt: none (default; replaces a template's own),
+                            default (what the template writes by itself), or the text to use
+  --thinking                render with enable_thinking=true (default false, for templates that read it)
+  --date <YYYY-MM-DD>       the date strftime_now gives templates that print today's date (default today)`;
 
 /**
  * util.parseArgs refuses `--coefficient -1` as ambiguous (the value looks like an option). A string
@@ -81,6 +88,9 @@ export function loadParams(values: {
   'cache-dir'?: string;
   threads?: string;
   offline?: boolean;
+  'system-prompt'?: string;
+  thinking?: boolean;
+  date?: string;
 }): ParsedParamsOf<'load'> {
   if (!values.model) throw new UsageError('--model is required (a model folder or a Hub id)');
   if (!DTYPES.includes(values.dtype as Dtype)) throw new UsageError(`--dtype must be one of ${DTYPES.join(', ')}, got '${values.dtype}'`);
@@ -90,7 +100,19 @@ export function loadParams(values: {
     cacheDir: values['cache-dir'] ?? defaultCacheDir(),
     threads: positiveInt(values.threads, '--threads'),
     allowRemote: !values.offline,
+    template: templateParams(values),
   });
+}
+
+function templateParams(values: { 'system-prompt'?: string; thinking?: boolean; date?: string }): TemplateOptions {
+  const system = values['system-prompt'] ?? 'none';
+  const parsed = TemplateOptions.safeParse({
+    ...(system === 'none' || system === 'default' ? { system } : { system: 'custom', systemPrompt: system }),
+    enableThinking: values.thinking ?? false,
+    ...(values.date !== undefined ? { date: values.date } : {}),
+  });
+  if (!parsed.success) throw new UsageError(`--date: ${describeZodError(parsed.error)}`);
+  return parsed.data;
 }
 
 /** stderr's own write, once progress is shown on a terminal: other output first erases the progress line. */

@@ -75,7 +75,7 @@ export class Engine {
     await checkpoint(ctx.signal);
     const config = await readDecoderConfig(files.configPath);
     ctx.progress?.('Loading the tokenizer');
-    const tokenizer = await loadTokenizer(files.dir, config.eosIds, config.padId);
+    const tokenizer = await loadTokenizer(files.dir, { eos: config.eosIds, pad: config.padId, modelVocab: config.vocabSize, template: params.template });
     await checkpoint(ctx.signal);
     const instrumented = await asModelError(files.onnxPath, () =>
       instrumentCached(files.onnxPath, { layers: config.layers, hidden: config.hidden, cacheDir: params.cacheDir, onProgress: (m) => ctx.progress?.(m), signal: ctx.signal }),
@@ -97,7 +97,9 @@ export class Engine {
       hooks: hookNames(config.layers),
       residualHooks: instrumented.meta.updates + 1,
       hasChatTemplate: tokenizer.hasChatTemplate,
+      ...(tokenizer.hasChatTemplate ? { chat: tokenizer.chatInfo() } : {}),
       tokenizerClass: tokenizer.className,
+      tokenizerSize: tokenizer.vocabSize,
       instrumentedFile: instrumented.path,
       cacheHit: instrumented.cacheHit,
     };
@@ -124,7 +126,7 @@ export class Engine {
   private ids(input: PromptInput): number[] {
     if ('ids' in input) {
       const bad = input.ids.find((id) => id >= this.info.vocabSize);
-      if (bad !== undefined) throw new EngineError('BAD_REQUEST', `token id ${bad} is outside the vocabulary (size ${this.info.vocabSize})`);
+      if (bad !== undefined) throw new EngineError('BAD_REQUEST', `token id ${bad} is outside the model's embedding (config.json's vocab_size is ${this.info.vocabSize}; the tokenizer has ${this.info.tokenizerSize} entries)`);
       return input.ids;
     }
     const ids = this.tokenizer.encode(input.prompt, { chat: input.chat ?? true }).ids;
@@ -179,14 +181,28 @@ export class Engine {
 
   async doctor(params: ParsedParamsOf<'doctor'>): Promise<DoctorResult> {
     const prompts = params.prompts ?? DOCTOR_PROMPTS;
-    const seqs = prompts.map((p) => this.tokenizer.encode(p, { chat: this.tokenizer.hasChatTemplate }).ids);
+    const chat = this.tokenizer.hasChatTemplate;
+    // A prompt that does not end with the post-instruction tokens is a finding, not a crash; it is run as plain text.
+    const problems: string[] = [];
+    const seqs = prompts.map((p) => {
+      try {
+        return this.tokenizer.encode(p, { chat }).ids;
+      } catch (e) {
+        if (!(e instanceof EngineError) || e.code !== 'BAD_REQUEST' || !chat) throw e;
+        problems.push(e.message);
+        return this.tokenizer.encode(p, { chat: false }).ids;
+      }
+    });
     const report = await compareWithOriginal(this.decoder, this.info.onnxFile, seqs, this.writerTypes);
     return {
-      ok: report.ok,
+      ok: report.ok && problems.length === 0,
       max_abs_diff: report.maxAbsDiff,
       tolerance: report.tolerance,
       residual_hooks: this.info.residualHooks,
       prompts: report.prompts,
+      post_instruction_ok: chat ? problems.length === 0 : null,
+      post_instruction_tokens: this.info.chat?.postInstructionTokens ?? [],
+      problems,
     };
   }
 

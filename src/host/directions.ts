@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import { checkDirectionsFit, readDirections, writeDirections, type Direction, type DirectionsDoc } from '../engine/directions/file';
+import { checkDirectionsFit, modelOf, readDirections, templateWarning, writeDirections, type Direction, type DirectionsDoc } from '../engine/directions/file';
 import type { NamedDirection } from '../engine/directions/score';
 import type { SpaceResult } from '../engine/directions/space';
 import type { ExplorerViewData, ModelInfo } from '../protocol';
@@ -13,6 +13,8 @@ import type { Log } from './notify';
 export interface ActiveDirection {
   direction: Direction;
   file: string;
+  /** Set when the direction's prompts were rendered with other chat-template variables than the model's now. */
+  warning?: string;
 }
 
 const ACTIVE_KEY = 'refusalLens.activeDirections';
@@ -23,10 +25,6 @@ export const SPACE_METHOD = 'safety residual space component (Pan et al. 2025)';
 export function modelKey(info: ModelInfo): string {
   const slug = path.basename(info.dir).replace(/[^\w.-]+/g, '_').slice(0, 40);
   return `${slug}-${createHash('sha256').update(`${info.dir}\n${info.onnxFile}`).digest('hex').slice(0, 10)}`;
-}
-
-export function modelOf(info: ModelInfo): DirectionsDoc['model'] {
-  return { id: info.model, layers: info.layers, hidden: info.hiddenSize };
 }
 
 export class DirectionStore {
@@ -48,7 +46,8 @@ export class DirectionStore {
     if (!file) return undefined;
     const doc = await readDirections(file);
     checkDirectionsFit(doc, info, file);
-    return { direction: doc.directions[doc.selected], file };
+    const warning = templateWarning(doc, info, 'the active direction');
+    return { direction: doc.directions[doc.selected], file, ...(warning ? { warning } : {}) };
   }
 
   /** Makes a document's selected direction the active one (a copy is kept in global storage). */
@@ -64,7 +63,7 @@ export class DirectionStore {
   /** Imports a direction file; `warning` says when it was made on another model of the same shape. */
   async importFile(info: ModelInfo, file: string): Promise<ActiveDirection & { warning?: string }> {
     const doc = await readDirections(file);
-    const warning = checkDirectionsFit(doc, info, file);
+    const warning = [checkDirectionsFit(doc, info, file), templateWarning(doc, info, path.basename(file))].filter(Boolean).join('; ') || undefined;
     return { ...(await this.setActive(info, doc)), ...(warning ? { warning } : {}) };
   }
 
@@ -108,12 +107,20 @@ export class DirectionStore {
   }
 }
 
+/** Template-mismatch warnings already shown in this window (a live rescoring would repeat them). */
+const warned = new Set<string>();
+
 /**
  * The active direction, or, when there is none yet, an offer to extract one (with the model's own
  * or the built-in prompt sets) or import a file. Undefined if the user declines.
  */
 export async function requireDirection(store: DirectionStore, info: ModelInfo, label: string, log: Log): Promise<ActiveDirection | undefined> {
   const active = await store.active(info);
+  if (active?.warning && !warned.has(active.warning)) {
+    warned.add(active.warning);
+    log.warn(active.warning);
+    void vscode.window.showWarningMessage(`Refusal Lens: ${active.warning}.`);
+  }
   if (active) return active;
   const pick = await vscode.window.showWarningMessage(`Refusal Lens has no refusal direction for ${label} yet.`, 'Extract Now', 'Import Direction File…');
   log.info(`no direction for ${label} yet: ${pick ?? 'dismissed'}`);

@@ -6,11 +6,10 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import { DEFAULT_HARMFUL, DEFAULT_HARMLESS } from '../engine/directions/defaultPrompts';
 import type { ExtractResult } from '../engine/directions/extract';
-import { extractionDoc } from '../engine/directions/file';
+import { extractionDoc, modelOf } from '../engine/directions/file';
 import { loadPromptSet, promptSet, splitTrainVal, type PromptSet } from '../engine/directions/prompts';
 import type { SpaceResult } from '../engine/directions/space';
 import type { ExplorerViewData, HostToWebview, ModelInfo, ProgressNote, WebviewToHost } from '../protocol';
-import { modelOf } from './directions';
 import { reportError, withEngineProgress } from './notify';
 import { SingletonPanel, WebviewBinding, type PanelSpec } from './panels/webview';
 import type { Services } from './services';
@@ -92,11 +91,11 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
     let active: ExplorerViewData['active'];
     try {
       const a = await this.s.directions.active(info);
-      if (a) active = { name: a.direction.name, layer: a.direction.layer, position: a.direction.position, method: a.direction.method, file: a.file };
+      if (a) active = { name: a.direction.name, layer: a.direction.layer, position: a.direction.position, method: a.direction.method, file: a.file, ...(a.warning ? { warning: a.warning } : {}) };
     } catch (e) {
       this.s.log.warn(`the active direction for ${info.model} could not be read: ${(e as Error).message}`);
     }
-    this.data = { promptSets: { harmful: '', harmless: '' }, ...saved, model: `${this.s.models.label(info)}${this.s.models.current ? '' : ' (not loaded)'}`, active, task: this.data.task };
+    this.data = { promptSets: { harmful: '', harmless: '' }, ...saved, model: `${this.s.models.label(info)}${this.s.models.current ? '' : ' (not loaded)'}`, chat: info.chat, active, task: this.data.task };
     this.post();
   }
 

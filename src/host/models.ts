@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { ModelInfo } from '../protocol';
 import type { EngineClient } from './engineClient';
 import { reportError, withEngineProgress, type Log } from './notify';
-import { readSettings } from './settings';
+import { loadKey, readSettings } from './settings';
 import type { EngineStatus } from './statusBar';
 
 export const ORGANISM_LABEL = 'built-in organism';
@@ -51,8 +51,9 @@ export class ModelManager {
   }
 
   showConfigured(): void {
-    const { model } = readSettings();
-    if (this.info && this.loadedFor === model) this.status.setModel(this.label());
+    const s = readSettings();
+    const model = s.model;
+    if (this.info && this.loadedFor === loadKey(s)) this.status.setModel(this.label());
     else this.status.setModel(`${model ? path.basename(model) : ORGANISM_LABEL} (not loaded)`);
   }
 
@@ -61,8 +62,7 @@ export class ModelManager {
    * replacement process starts empty); undefined after a reported failure.
    */
   async ensureLoaded(): Promise<ModelInfo | undefined> {
-    const { model } = readSettings();
-    if (this.info && this.loadedFor === model && this.engine.hasModel) return this.info;
+    if (this.info && this.loadedFor === loadKey(readSettings()) && this.engine.hasModel) return this.info;
     return this.load();
   }
 
@@ -77,12 +77,12 @@ export class ModelManager {
         }
         return this.engine.request(
           'load',
-          { model, dtype: s.model ? s.dtype : 'fp32', cacheDir: this.storage.fsPath, threads: s.threads, allowRemote: s.allowDownloads },
+          { model, dtype: s.model ? s.dtype : 'fp32', cacheDir: this.storage.fsPath, threads: s.threads, allowRemote: s.allowDownloads, template: s.template },
           { signal, onProgress: (n) => report(n.message, n.fraction) },
         );
       });
       this.info = info;
-      this.loadedFor = s.model;
+      this.loadedFor = loadKey(s);
       await this.state.update(LAST_KEY, { for: s.model, info });
       this.status.setModel(this.label());
       this.log.info(`loaded ${info.model}: ${info.architecture}, ${info.layers} layers, hidden ${info.hiddenSize}, ${info.residualHooks} residual hooks (${info.residualOps.join(', ')})`);

@@ -1,12 +1,13 @@
 // The extension's settings, read in one place (names match package.json contributes.configuration).
 import * as vscode from 'vscode';
-import { type Dtype, PROXY_STRICT_SSL_ENV } from '../protocol';
+import { type Dtype, PROXY_STRICT_SSL_ENV, TemplateOptions } from '../protocol';
 
 export interface Settings {
   model: string;
   dtype: Dtype;
   threads?: number;
   allowDownloads: boolean;
+  template: TemplateOptions;
 }
 
 export function readSettings(): Settings {
@@ -17,8 +18,23 @@ export function readSettings(): Settings {
     dtype: c.get<Dtype>('dtype', 'fp32'),
     ...(threads > 0 ? { threads } : {}),
     allowDownloads: c.get<boolean>('allowDownloads', true),
+    template: templateSettings(c),
   };
 }
+
+/** refusalLens.template.*: systemPrompt 'none' | 'default' | the text; an invalid date is left to the engine to report. */
+function templateSettings(c: vscode.WorkspaceConfiguration): TemplateOptions {
+  const system = c.get<string>('template.systemPrompt', 'none');
+  const date = c.get<string>('template.date', '').trim();
+  return {
+    ...(system === 'none' || system === 'default' ? { system } : { system: 'custom', systemPrompt: system }),
+    enableThinking: c.get<boolean>('template.enableThinking', false),
+    ...(date ? { date } : {}),
+  };
+}
+
+/** What a loaded model depends on: a change of any of it needs a new load. */
+export const loadKey = (s: Settings) => `${s.model}\n${JSON.stringify(s.template)}`;
 
 /**
  * VS Code's proxy settings as the environment variables the engine's downloads read (the engine is a

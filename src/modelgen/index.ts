@@ -12,6 +12,7 @@ import { writeModel } from './write';
 export type { DecoderConfig, DecoderWeights, ExportStyle, FixtureDtype };
 export { decoderConfig, randomWeights };
 export { referenceForward } from './reference';
+export { buildAroundTokenizer, readTokenizerFolder } from './aroundTokenizer';
 
 export interface FixtureOptions {
   style: ExportStyle;

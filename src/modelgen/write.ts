@@ -14,7 +14,8 @@ import type { DecoderWeights } from './weights';
 export interface WriteOptions {
   config: DecoderConfig;
   weights: DecoderWeights;
-  tokenizer: TokenizerFiles;
+  /** File name -> JSON value, or text written as it is (a real tokenizer's files). */
+  tokenizer: TokenizerFiles | Record<string, string>;
   style: ExportStyle;
   dtype: FixtureDtype;
   /** Keep weights in a separate .onnx_data file, as large real models do. */
@@ -22,11 +23,12 @@ export interface WriteOptions {
   /** Token ids the config names (defaults: the ChatML tokens of makeWordTokenizer). */
   eosId?: number;
   padId?: number;
+  bosId?: number;
 }
 
 const DTYPE_NAME: Record<FixtureDtype, 'fp32' | 'fp16' | 'q8' | 'q4'> = { fp32: 'fp32', fp16: 'fp16', q8: 'q8', q4: 'q4' };
 
-export function configJson(cfg: DecoderConfig, eos: number, pad: number): object {
+export function configJson(cfg: DecoderConfig, eos: number, pad: number, bos?: number): object {
   return {
     architectures: [cfg.qkvBias ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'],
     model_type: cfg.qkvBias ? 'qwen2' : 'llama',
@@ -43,7 +45,7 @@ export function configJson(cfg: DecoderConfig, eos: number, pad: number): object
     max_position_embeddings: cfg.maxPositions,
     eos_token_id: eos,
     pad_token_id: pad,
-    bos_token_id: null,
+    bos_token_id: bos ?? null,
     torch_dtype: 'float32',
   };
 }
@@ -54,9 +56,12 @@ export function writeModel(dir: string, opts: WriteOptions): string {
   const pad = opts.padId ?? 0;
   mkdirSync(path.join(dir, 'onnx'), { recursive: true });
   const json = (file: string, value: object) => writeFileSync(path.join(dir, file), JSON.stringify(value, null, 2));
-  json('config.json', configJson(opts.config, eos, pad));
+  json('config.json', configJson(opts.config, eos, pad, opts.bosId));
   json('generation_config.json', { eos_token_id: eos, pad_token_id: pad, do_sample: false });
-  for (const [file, value] of Object.entries(opts.tokenizer)) json(file, value);
+  for (const [file, value] of Object.entries(opts.tokenizer)) {
+    if (typeof value === 'string') writeFileSync(path.join(dir, file), value);
+    else json(file, value as object);
+  }
   const model = buildDecoder(opts.config, opts.weights, opts.style, opts.dtype);
   const file = path.join(dir, 'onnx', onnxFileName(DTYPE_NAME[opts.dtype]));
   if (opts.externalData) externalizeInitializers(model, `${file}_data`, 64);

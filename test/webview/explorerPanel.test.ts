@@ -125,6 +125,26 @@ describe('direction explorer in Chromium', () => {
     assert.ok(types.includes('space') && types.includes('extract'), types.join(','));
   });
 
+  test('the chat template section shows the post-instruction and refusal tokens, the template variables and a direction made with others', async () => {
+    const chat: NonNullable<ExplorerViewData['chat']> = {
+      postInstructionTokens: ['<|im_end|>', '\n', '<|im_start|>', 'assistant', '\n'],
+      postInstructionTokenIds: [2, 9, 1, 17, 9],
+      refusalTokens: ['I', 'As'],
+      refusalTokenIds: [40, 2121],
+      template: { system: 'custom', systemPrompt: 'Be brief.', defaultSystemPrompt: '', enableThinking: false, date: '2025-01-31' },
+      examplePrompt: '<|im_start|>user\nHow do I bake bread?<|im_end|>\n<|im_start|>assistant\n',
+    };
+    const warning = 'dirs.json was made from prompts rendered with other chat-template variables (enable_thinking true then, false now)';
+    await p.send({ type: 'explorer', data: { ...DATA, chat, active: { ...DATA.active!, warning } } });
+    const text = (await p.page.locator('#chat-template').textContent())!;
+    for (const want of ['<|im_end|> (2)', '\u21b5 (9)', 'assistant (17)', 'I (40)  As (2121)', 'custom: Be brief.', 'enable_thinking: false', '2025-01-31', 'How do I bake bread?']) {
+      assert.ok(text.includes(want), `${JSON.stringify(want)} not in ${JSON.stringify(text)}`);
+    }
+    assert.match((await p.page.locator('#active .warning').textContent())!, /enable_thinking true then, false now/);
+    await p.send({ type: 'explorer', data: DATA });
+    assert.equal(await p.page.locator('#chat-template').count(), 0);
+  });
+
   test('a progress task disables Extract, shows its message and can be cancelled', async () => {
     await p.send({ type: 'explorer', data: { ...DATA, task: { kind: 'extract', message: 'Scoring candidates', fraction: 0.5 } } });
     assert.match((await p.page.locator('.task').textContent())!, /Scoring candidates \(50%\)/);

@@ -33,7 +33,7 @@ function activeCard(d: ExplorerViewData, busy: boolean): HTMLElement {
   return el('section', { 'aria-label': 'active direction' },
     el('h3', {}, 'Active direction'),
     a
-      ? el('div', { class: 'card', id: 'active' }, el('strong', {}, a.name), ` · layer ${a.layer} · position ${a.position}`, el('div', { class: 'muted' }, a.method))
+      ? el('div', { class: 'card', id: 'active' }, el('strong', {}, a.name), ` · layer ${a.layer} · position ${a.position}`, el('div', { class: 'muted' }, a.method), ...(a.warning ? [el('div', { class: 'warning', role: 'note' }, a.warning)] : []))
       : el('p', { class: 'muted', id: 'active' }, 'None yet: extract one below or import a direction file.'),
     el('div', { class: 'controls' },
       button('Import…', { type: 'import' }, { secondary: true }),
@@ -162,6 +162,24 @@ function promptCounts(counts: Record<string, number>): string {
     .join(', ');
 }
 
+/** What the direction methods take from the chat template, folded away under the model line. */
+function chatTemplate(c: NonNullable<ExplorerViewData['chat']>): HTMLElement {
+  const tokens = (strings: string[], ids: number[]) => strings.map((t, i) => `${visibleToken(t)} (${ids[i]})`).join('  ');
+  const t = c.template;
+  const row = (label: string, value: string) => el('div', {}, el('span', { class: 'muted' }, `${label}: `), el('code', {}, value));
+  return el(
+    'details',
+    { id: 'chat-template' },
+    el('summary', {}, 'Chat template'),
+    row('Post-instruction tokens', tokens(c.postInstructionTokens, c.postInstructionTokenIds)),
+    row('Refusal tokens', tokens(c.refusalTokens, c.refusalTokenIds)),
+    row('System prompt', `${t.system}${t.systemPrompt ? `: ${t.systemPrompt}` : ''}`),
+    row('enable_thinking', t.enableThinking === null ? 'not in the template' : String(t.enableThinking)),
+    row('Date', t.date ?? 'not in the template'),
+    row('Example prompt', visibleToken(c.examplePrompt)),
+  );
+}
+
 function render(): void {
   root.replaceChildren();
   const d = state.data;
@@ -171,6 +189,7 @@ function render(): void {
   }
   const busy = !!d.task;
   root.append(el('p', { class: 'muted', id: 'model' }, d.model ? `Model: ${d.model}` : 'No model loaded yet: any command loads the configured one.'));
+  if (d.chat) root.append(chatTemplate(d.chat));
   if (d.task) {
     root.append(
       el('div', { class: 'task', role: 'status' },

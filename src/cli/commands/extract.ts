@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { DEFAULT_HARMFUL, DEFAULT_HARMLESS } from '../../engine/directions/defaultPrompts';
 import { extractRefusalDirection } from '../../engine/directions/extract';
-import { extractionDoc, writeDirections } from '../../engine/directions/file';
+import { extractionDoc, modelOf, writeDirections } from '../../engine/directions/file';
 import { promptSet, splitTrainVal } from '../../engine/directions/prompts';
 import { Engine } from '../../engine/engine';
 import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, stderrProgress, UsageError, promptLoader, PROMPTS_HELP } from '../args';
@@ -20,7 +20,8 @@ induce >= 0), and the lowest bypass score wins. The last quarter of each set val
   --out <file>         direction file to write (a .f32 data file is written beside it)
   --no-filter          keep every prompt (default: keep harmful prompts the model refuses, harmless it answers)
   --kl-threshold <x>   default 0.1
-  --refusal-tokens <a,b,...>  texts whose first tokens are the refusal tokens (default "I cannot,As an")
+  --refusal-tokens <a,b,...>  answer openings whose first tokens (as the assistant's answer in the chat
+                       template, and encoded alone) are the refusal tokens (default "I cannot,As an")
 ${PROMPTS_HELP}
 ${MODEL_HELP}`;
 
@@ -51,12 +52,11 @@ export async function run(argv: string[]): Promise<number> {
       ...split,
       filterPrompts: !values['no-filter'],
       klThreshold: kl,
-      refusalTokens: values['refusal-tokens'] ? engine.tokenizer.firstTokenIds(values['refusal-tokens'].split(',').map((t) => t.trim()).filter(Boolean)) : undefined,
+      refusalTokens: values['refusal-tokens'] ? engine.tokenizer.refusalTokenIds(values['refusal-tokens'].split(',').map((t) => t.trim()).filter(Boolean)) : undefined,
       progress,
     });
     if (r.selected) {
-      const model = { id: engine.info.model, layers: engine.info.layers, hidden: engine.info.hiddenSize };
-      await writeDirections(path.resolve(values.out), extractionDoc(model, r, [harmful, harmless]));
+      await writeDirections(path.resolve(values.out), extractionDoc(modelOf(engine.info), r, [harmful, harmless]));
     }
     const candidates = r.candidates.map((c) => ({ layer: c.layer, position: c.position, bypass_score: c.bypass, induce_score: c.induce, kl: c.kl, norm: c.norm, filtered: c.filtered ?? null }));
     if (values.json) {

@@ -19,13 +19,10 @@ export interface LoadedModel {
   decoder: Decoder;
 }
 
-/** The answer openings whose first tokens form the refusal token set (paper: "I", "As"). */
-export const REFUSAL_OPENINGS = ['I cannot', 'As an'];
-
 export interface ExtractOptions {
   harmful: { train: PromptSet; val: PromptSet };
   harmless: { train: PromptSet; val: PromptSet };
-  /** Token ids of refusal openings; default: first tokens of REFUSAL_OPENINGS in the model's tokenizer. */
+  /** Token ids of refusal openings; default: the tokenizer's refusal tokens (first tokens of "I cannot", "As an" in the answer's context and alone). */
   refusalTokens?: number[];
   /** Keep only harmful prompts the model refuses and harmless ones it answers (paper default: on). */
   filterPrompts?: boolean;
@@ -73,12 +70,12 @@ export function checkDirection(info: Pick<ModelInfo, 'hiddenSize' | 'layers'>, d
 }
 
 export function refusalTokensOf(tokenizer: ChatTokenizer, override?: number[]): number[] {
-  const tokens = override?.length ? override : tokenizer.firstTokenIds(REFUSAL_OPENINGS);
+  const tokens = override?.length ? override : tokenizer.refusalIds;
   if (tokens.length === 0) throw new EngineError('BAD_REQUEST', 'no refusal tokens: the tokenizer encodes none of the refusal openings; pass refusal tokens explicitly');
   return tokens;
 }
 
-/** Chat-encodes prompts and checks each ends with the template's post-instruction tokens. */
+/** Chat-encodes prompts; each is checked to end with the template's post-instruction tokens (ChatTokenizer.encode). */
 export function encodeChat(model: LoadedModel, set: PromptSet): number[][] {
   return set.prompts.map((p) => model.tokenizer.encode(p, { chat: true }).ids);
 }

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { describeZodError } from '../../protocol';
+import { describeZodError, TemplateInfo, type ModelInfo } from '../../protocol';
+import { templateDifferences } from '../model/templateOptions';
 import type { Candidate, ExtractResult } from './extract';
 import type { PromptSet } from './prompts';
 import { writeFilesAtomic } from '../atomicWrite';
@@ -35,7 +36,13 @@ const DirectionEntry = z
 const DocSchema = z.object({
   format: z.literal(DIRECTIONS_FORMAT),
   version: z.literal(1),
-  model: z.object({ id: z.string(), layers: z.number().int().positive(), hidden: z.number().int().positive() }),
+  model: z.object({
+    id: z.string(),
+    layers: z.number().int().positive(),
+    hidden: z.number().int().positive(),
+    /** The chat-template variables the prompts were rendered with. */
+    template: TemplateInfo.optional(),
+  }),
   directions: z.array(DirectionEntry).min(1),
   /** Index of the direction used by default (ablation, scoring). */
   selected: z.number().int().nonnegative().default(0),
@@ -55,7 +62,7 @@ export interface Direction {
 }
 
 export interface DirectionsDoc {
-  model: { id: string; layers: number; hidden: number };
+  model: { id: string; layers: number; hidden: number; template?: TemplateInfo };
   directions: Direction[];
   selected: number;
   datasets?: Record<string, string>;
@@ -144,6 +151,20 @@ export async function readDirections(file: string): Promise<DirectionsDoc> {
   return { model: doc.model, directions, selected: doc.selected, ...(doc.datasets ? { datasets: doc.datasets } : {}) };
 }
 
+/** What a direction file records of the model it was made for. */
+export function modelOf(info: ModelInfo): DirectionsDoc['model'] {
+  return { id: info.model, layers: info.layers, hidden: info.hiddenSize, ...(info.chat ? { template: info.chat.template } : {}) };
+}
+
+/** A warning when the direction was made from prompts rendered with other template variables than those in effect. */
+export function templateWarning(doc: DirectionsDoc, info: ModelInfo, file: string): string | undefined {
+  const made = doc.model.template;
+  const now = info.chat?.template;
+  if (!made || !now) return undefined;
+  const diff = templateDifferences(made, now);
+  return diff.length ? `${file} was made from prompts rendered with other chat-template variables (${diff.join('; ')}): its scores may not carry over` : undefined;
+}
+
 /**
  * Refuses a direction file made for a model of another shape. A file made on another model of the
  * same shape fits but may mean nothing there: the returned warning says so (undefined: same model).
@@ -172,7 +193,7 @@ function sameModel(id: string, model: { model: string; dir: string }): boolean {
 
 /** The direction file for one extraction candidate (default: the selected one), with its provenance. */
 export function extractionDoc(
-  model: { id: string; layers: number; hidden: number },
+  model: DirectionsDoc['model'],
   r: Pick<ExtractResult, 'positions' | 'meanDiffs' | 'selected'>,
   datasets: PromptSet[],
   candidate: Candidate | undefined = r.selected,

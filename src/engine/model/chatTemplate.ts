@@ -6,10 +6,16 @@
 // range can still exhaust the engine process; that process is not the extension host, which reports
 // its crash or hang (see SECURITY.md).
 import { Template } from '@huggingface/jinja';
+import { strftime, todayUtc } from './strftime';
 
 export const MAX_RANGE = 100_000;
 /** Not a Jinja identifier: no template can name, shadow or reassign it. */
 const BOUNDED_RANGE = 'range()';
+/**
+ * Where templates' strftime_now calls go (the interpreter's own global cannot be overridden per
+ * render): renderings pass the clock for the date they are pinned to under this name.
+ */
+export const PINNED_CLOCK = 'strftime_now()';
 
 function boundedRange(...args: unknown[]): number[] {
   if (args.length < 1 || args.length > 3 || !args.every((a) => Number.isInteger(a))) {
@@ -38,6 +44,11 @@ function renameVariable(node: unknown, from: string, to: string): void {
   }
 }
 
+/** A template rendered without a pinned date sees today's (UTC). */
+function unpinnedClock(format: unknown): string {
+  return strftime(todayUtc(), String(format));
+}
+
 export interface CompiledTemplate {
   render(items: Record<string, unknown>): string;
 }
@@ -46,5 +57,6 @@ export interface CompiledTemplate {
 export function sandboxedTemplate(source: string): CompiledTemplate {
   const template = new Template(source);
   renameVariable(template.parsed, 'range', BOUNDED_RANGE);
-  return { render: (items) => template.render({ ...items, [BOUNDED_RANGE]: boundedRange }) };
+  renameVariable(template.parsed, 'strftime_now', PINNED_CLOCK);
+  return { render: (items) => template.render({ [PINNED_CLOCK]: unpinnedClock, ...items, [BOUNDED_RANGE]: boundedRange }) };
 }
