@@ -593,6 +593,8 @@ export const ExplorerViewData = z.object({
       ),
       interactions: z.array(z.object({ from: z.number().int(), to: z.number().int(), matrix: z.array(z.array(z.number())) })),
       interactionMethod: z.string(),
+      /** The prompts the interactions were measured on (absent in results saved before it existed). */
+      interactionSet: z.object({ source: z.string(), prompts: z.number().int(), hash: z.string() }).optional(),
       /** The last intervention run from a component's row. */
       intervention: z
         .object({

@@ -25,7 +25,7 @@ test('inspect --json shows post-instruction and refusal tokens, template variabl
   const dirs = path.join(path.dirname(model), 'dirs.json');
   const template = { system: 'none', systemPrompt: '', defaultSystemPrompt: '', enableThinking: false, date: null };
   const vector = Array.from({ length: HIDDEN }, (_, i) => Math.cos(i));
-  writeFileSync(dirs, JSON.stringify({ format: DIRECTIONS_FORMAT, version: 1, model: { id: 'q', layers: 2, hidden: HIDDEN, template }, directions: [{ name: 'r', layer: 1, position: -1, method: 'test', vector }] }));
+  writeFileSync(dirs, JSON.stringify({ format: DIRECTIONS_FORMAT, version: 1, model: { id: model, layers: 2, hidden: HIDDEN, template }, directions: [{ name: 'r', layer: 1, position: -1, method: 'test', vector }] }));
   const same = cli('score', '--model', model, '--directions', dirs, '--prompt', 'hi', '--json');
   assert.equal(same.code, 0, same.stderr);
   assert.doesNotMatch(same.stderr, /warning/);

@@ -100,6 +100,8 @@ describe('direction explorer in Chromium', () => {
     const max = flat.indexOf(Math.max(...flat));
     if (flat[min] < 0) assert.match(await bg(min), /55, 148, 255|0\.2156|0\.58/);
     if (flat[max] > 0) assert.match(await bg(max), /241, 76, 76|0\.945|0\.298/);
+    // The prompts the matrix was measured on, since its sign and size depend on them.
+    assert.match((await p.page.locator('#interaction-method').textContent())!, /measured on 24 interaction prompts \(sha256 3f5a9c0e1b2d…\)/);
     await screenshot(p.page, 'direction-explorer');
   });
 

@@ -4,18 +4,21 @@
 // per-component refusal-prediction accuracy. One-model mode (this project's variant): the same
 // decomposition of each prompt's activation minus the harmless mean. Component interaction is a
 // causal proxy for the paper's LRP relevance: the change of the projection on component k at layer
-// l when component j is removed from the residual at layer l−1 (last position).
+// l per unit step along component j in the residual at layer l−1 (last position).
 import { EngineError } from '../model/errors';
 import { checkpoint, throwIfCancelled } from '../cancel';
 import { forward } from '../runtime/forward';
 import { steeringTensors } from '../runtime/steering';
 import { encodeChat, refusalTokensOf, type LoadedModel } from './extract';
 import { project } from './score';
-import { dot, mat, Mat, svd } from './linalg';
+import { dot, mat, Mat, norm, svd } from './linalg';
 import { effectiveRank, refusalScore } from './metrics';
 import { probeAccuracy } from './probe';
+import { promptSet } from './prompts';
 
 export const TAUS = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+
+const INTERACTION_METHOD = 'causal proxy: change of the projection per unit step along a component at the previous layer (not LRP)';
 
 export interface SpaceLayer {
   /** Hidden-state index: resid_pre of layer l for l < L, the final-norm input for l = L. */
@@ -44,7 +47,9 @@ export interface SpaceResult {
   layers: SpaceLayer[];
   /** interactions[i] relates layers[i] (source, components j) to layers[i+1] (target, components k): matrix[j][k]. */
   interactions: { from: number; to: number; matrix: number[][] }[];
-  interactionMethod: 'causal proxy: projection change on removing a component at the previous layer (not LRP)';
+  interactionMethod: typeof INTERACTION_METHOD;
+  /** The prompts the interactions were measured on (their sign and size depend on them). */
+  interactionSet: { source: 'interaction prompts' | 'analysis prompts'; prompts: number; hash: string };
 }
 
 export interface SpaceOptions {
@@ -190,10 +195,13 @@ async function componentTokens(model: LoadedModel, seqs: number[][], layers: Spa
 }
 
 /**
- * interaction[j][k]: removing c_{from,j} from h_from at the last position (Δ = −(h·c_j) c_j), the
- * mean over prompts of how much the blocks in between lower the projection of h_to on c_{to,k},
- * i.e. proj_k(before) − proj_k(after) minus the direct residual path −Δ·c_k (geometry, not
- * computation). > 0: component j promotes k; < 0: it suppresses k.
+ * interaction[j][k]: the derivative of the projection of h_to on c_{to,k} along c_{from,j} at the last
+ * position, measured with a small step against c_j (Δ = −ε c_j, ε 1% of ‖h‖) as (proj_k(before) −
+ * proj_k(after)) / ε, minus the direct residual path c_j·c_k (geometry, not computation), averaged
+ * over prompts. > 0: component j (as oriented: towards refusal) promotes k; < 0: it suppresses k. A
+ * local derivative at each prompt's own activation: removing a component outright adds, on prompts
+ * whose projection is negative, features they never had (on the planted organism that switched on
+ * the framing suppressor and flipped the sign between prompt sets).
  */
 async function interactions(model: LoadedModel, seqs: number[][], from: SpaceLayer, to: SpaceLayer, signal?: AbortSignal): Promise<number[][]> {
   const { layers: L, hiddenSize: H } = model.info;
@@ -206,14 +214,12 @@ async function interactions(model: LoadedModel, seqs: number[][], from: SpaceLay
     for (const [i, ids] of seqs.entries()) {
       throwIfCancelled(signal);
       const h = last(base[i].residuals[hookOf(from.layer, L)]);
-      // Removing c_j from resid_pre(from) at the last position: add −(h·c_j) c_j where that residual is written.
-      const hj = dot(h, cj);
-      const remove = cj.map((x) => -hj * x);
-      const steering = steeringTensors({ add: [{ vector: remove, layers: [from.layer], coefficient: 1 }], positions: 'last' }, L, H);
+      const eps = 0.01 * norm(h);
+      const steering = steeringTensors({ add: [{ vector: cj.map((x) => -eps * x), layers: [from.layer], coefficient: 1 }], positions: 'last' }, L, H);
       const [out] = await forward(model.decoder, [ids], { hooks: [target], logits: 'none', steering, signal });
       const after = last(out.residuals[target]);
       const before = last(base[i].residuals[target]);
-      to.components.forEach((ck, k) => (matrix[j][k] += (dot(before, ck) - dot(after, ck) - hj * dot(cj, ck)) / seqs.length));
+      to.components.forEach((ck, k) => (matrix[j][k] += ((dot(before, ck) - dot(after, ck)) / eps - dot(cj, ck)) / seqs.length));
     }
   }
   return matrix;
@@ -270,9 +276,10 @@ export async function safetySpace(aligned: LoadedModel, base: LoadedModel | unde
   await componentTokens(aligned, seqs, layers, opts.signal);
   progress('Measuring component interactions', 0.5);
   // An even spread over the prompts, so every kind (harmful, harmless, framed) is represented.
-  const pool = opts.interactionOn?.length ? encodeChat(aligned, { name: 'interactions', prompts: opts.interactionOn, hash: '' }) : seqs;
+  const pool = opts.interactionOn?.length ? opts.interactionOn : opts.prompts;
   const want = Math.min(pool.length, opts.interactionPrompts ?? 24);
-  const sample = Array.from({ length: want }, (_, i) => pool[Math.floor((i * pool.length) / want)]);
+  const picked = promptSet('interactions', Array.from({ length: want }, (_, i) => pool[Math.floor((i * pool.length) / want)]));
+  const sample = encodeChat(aligned, picked);
   const inter: SpaceResult['interactions'] = [];
   for (let l = 1; l < layers.length - 1; l++) {
     progress(`Interactions ${l} → ${l + 1}`, 0.5 + (0.5 * l) / layers.length);
@@ -284,6 +291,7 @@ export async function safetySpace(aligned: LoadedModel, base: LoadedModel | unde
     refusedFraction: labels.filter(Boolean).length / labels.length,
     layers,
     interactions: inter,
-    interactionMethod: 'causal proxy: projection change on removing a component at the previous layer (not LRP)',
+    interactionMethod: INTERACTION_METHOD,
+    interactionSet: { source: opts.interactionOn?.length ? 'interaction prompts' : 'analysis prompts', prompts: picked.prompts.length, hash: picked.hash },
   };
 }

@@ -126,11 +126,25 @@ for (const o of ORGANISMS) {
       }
     });
 
-    test('the role-play and hypothetical components suppress the dominant one (causal interaction < 0)', () => {
+    test('framing, read along the planted role-play and hypothetical directions, suppresses the dominant component on jailbreak, plain harmful and mixed prompts alike', async () => {
       const from = gt.writtenAt.suppression;
-      const link = space.interactions.find((i) => i.from === from && i.to === from + 1)!;
-      assert.ok(link, `no interaction ${from} → ${from + 1}`);
-      assert.ok(link.matrix[1][0] < 0 && link.matrix[2][0] < 0, JSON.stringify(link.matrix));
+      const analysis = [...prompts.harmful_train.slice(0, 40), ...prompts.harmless_train.slice(0, 40), ...prompts.jailbreak_test.slice(0, 40)];
+      const sets = { jailbreak: prompts.jailbreak_test, harmful: prompts.harmful_test, mixed: undefined };
+      for (const [name, on] of Object.entries(sets)) {
+        // The jailbreak space was computed above; the same decomposition measured on other prompts.
+        const r = name === 'jailbreak' ? space : await safetySpace(aligned, base, { prompts: analysis, components: 4, interactionPrompts: 16, ...(on ? { interactionOn: on } : {}) });
+        const link = r.interactions.find((i) => i.from === from && i.to === from + 1)!;
+        assert.ok(link, `no interaction ${from} → ${from + 1}`);
+        // Components are oriented to correlate with refusal, so C1 and C2 point away from the planted
+        // framing directions; along the planted directions, framing suppresses refusal.
+        for (const j of [1, 2]) {
+          const cj = r.layers.find((l) => l.layer === from)!.components[j];
+          const planted = [gt.directions.roleplay, gt.directions.hypothetical].reduce((a, b) => (Math.abs(cos(cj, b)) > Math.abs(cos(cj, a)) ? b : a));
+          assert.ok(Math.sign(cos(cj, planted)) * link.matrix[j][0] < 0, `${name}, C${j}: ${JSON.stringify(link.matrix)}`);
+        }
+        const picked = (on ?? analysis).filter((_, i, all) => Array.from({ length: 16 }, (_, k) => Math.floor((k * all.length) / 16)).includes(i));
+        assert.deepEqual(r.interactionSet, { source: on ? 'interaction prompts' : 'analysis prompts', prompts: 16, hash: promptSet('x', picked).hash });
+      }
     });
   });
 }
