@@ -147,7 +147,7 @@ function space(d: ExplorerViewData, busy: boolean): HTMLElement {
       });
       table.append(tr);
     });
-    section.append(el('h4', {}, `Promote (red) / suppress (blue): layer ${inter.from} → ${inter.to}`), el('div', { class: 'scroll' }, table), el('p', { class: 'muted' }, s.interactionMethod));
+    section.append(el('h4', {}, `Promote (red) / suppress (blue): layer ${inter.from} → ${inter.to}`), el('div', { class: 'scroll' }, table), el('p', { class: 'muted', id: 'interaction-method' }, s.interactionMethod, s.interactionSet ? `; measured on ${s.interactionSet.prompts} ${s.interactionSet.source} (sha256 ${s.interactionSet.hash.slice(0, 12)}…): the sign and size depend on them` : ''));
   }
   return section;
 }
