@@ -165,17 +165,33 @@ export async function extractRefusalDirection(model: LoadedModel, opts: ExtractO
   const klMax = opts.klThreshold ?? 0.1;
   const induceMin = opts.induceThreshold ?? 0;
   const candidates: Candidate[] = [];
+  // The paper's filters in order, and the vector check before them: a candidate's reason is the
+  // first rule it fails, and the all-filtered report groups candidates by that rule.
+  interface Rule { name: string; fails: (c: Candidate) => boolean; reason: (c: Candidate) => string; value?: [label: string, of: (c: Candidate) => number, digits: number] }
+  const rules: Rule[] = [
+    { name: 'zero or non-finite vector', fails: (c) => !(c.norm > 1e-8) || !Number.isFinite(c.norm), reason: (c) => (c.norm === 0 ? 'zero vector (harmful and harmless means are equal here)' : 'non-finite activations') },
+    { name: 'a score is NaN', fails: (c) => [c.bypass, c.kl, c.induce].some((x) => !Number.isFinite(x)), reason: () => 'a score is NaN' },
+    { name: `layer ≥ ${pruneFrom}`, fails: (c) => c.layer >= pruneFrom, reason: () => `layer ≥ ${pruneFrom} (the last ${Math.round((opts.pruneLayerFraction ?? 0.2) * 100)}% of layers)`, value: ['layers', (c) => c.layer, 0] },
+    { name: `KL > ${klMax}`, fails: (c) => c.kl > klMax, reason: (c) => `KL ${c.kl.toFixed(3)} > ${klMax}`, value: ['KL', (c) => c.kl, 3] },
+    { name: `induce score < ${induceMin}`, fails: (c) => c.induce < induceMin, reason: (c) => `induce score ${c.induce.toFixed(2)} < ${induceMin}`, value: ['induce', (c) => c.induce, 2] },
+  ];
+  const failed = new Map<Candidate, Rule>();
+  const judge = (c: Candidate, rule: Rule | undefined) => {
+    if (rule) {
+      c.filtered = rule.reason(c);
+      failed.set(c, rule);
+    }
+    candidates.push(c);
+  };
   const total = n * L;
   for (let p = 0; p < n; p++) {
     for (let l = 0; l < L; l++) {
       throwIfCancelled(opts.signal);
       progress(`Scoring candidate ${candidates.length + 1} of ${total} (position ${p - n}, layer ${l})`, 0.1 + (0.9 * candidates.length) / total);
       const r = Array.from(meanDiffs[p][l]);
-      const norm = Math.hypot(...r);
-      const c: Candidate = { position: p - n, layer: l, bypass: NaN, induce: NaN, kl: NaN, norm };
-      if (!(norm > 1e-8) || !Number.isFinite(norm)) {
-        c.filtered = norm === 0 ? 'zero vector (harmful and harmless means are equal here)' : 'non-finite activations';
-        candidates.push(c);
+      const c: Candidate = { position: p - n, layer: l, bypass: NaN, induce: NaN, kl: NaN, norm: Math.hypot(...r) };
+      if (rules[0].fails(c)) {
+        judge(c, rules[0]);
         continue;
       }
       const ablate = { ablate: [r], positions: 'all' as const };
@@ -183,11 +199,7 @@ export async function extractRefusalDirection(model: LoadedModel, opts: ExtractO
       const ablatedHarmless = await lastLogits(model, sets.harmlessVal, ablate, opts.signal);
       c.kl = mean(ablatedHarmless.map((a, i) => klDivergence(baseHarmless[i], a)));
       c.induce = mean(score(await lastLogits(model, sets.harmlessVal, { add: [{ vector: r, layers: [l], coefficient: 1 }], positions: 'all' }, opts.signal)));
-      if ([c.bypass, c.kl, c.induce].some((x) => !Number.isFinite(x))) c.filtered = 'a score is NaN';
-      else if (l >= pruneFrom) c.filtered = `layer ≥ ${pruneFrom} (the last ${Math.round((opts.pruneLayerFraction ?? 0.2) * 100)}% of layers)`;
-      else if (c.kl > klMax) c.filtered = `KL ${c.kl.toFixed(3)} > ${klMax}`;
-      else if (c.induce < induceMin) c.filtered = `induce score ${c.induce.toFixed(2)} < ${induceMin}`;
-      candidates.push(c);
+      judge(c, rules.slice(1).find((rule) => rule.fails(c)));
     }
   }
   progress('Selecting', 1);
@@ -210,19 +222,14 @@ export async function extractRefusalDirection(model: LoadedModel, opts: ExtractO
     result.selected = selected;
     result.vector = Array.from(meanDiffs[selected.position + n][selected.layer]);
   } else {
-    // One line per filter rule, with the range of the value that failed it (name, digits).
-    const rules: [string, (c: Candidate) => number | undefined, string?, number?][] = [
-      ['zero or non-finite vector', (c) => (Number.isFinite(c.bypass) ? undefined : c.norm)],
-      ['a score is NaN', (c) => (c.filtered === 'a score is NaN' ? 0 : undefined)],
-      [`layer ≥ ${pruneFrom}`, (c) => (c.filtered?.startsWith('layer') ? c.layer : undefined), 'layers', 0],
-      [`KL > ${klMax}`, (c) => (c.filtered?.startsWith('KL') ? c.kl : undefined), 'KL', 3],
-      [`induce score < ${induceMin}`, (c) => (c.filtered?.startsWith('induce') ? c.induce : undefined), 'induce', 2],
-    ];
-    const lines = rules.flatMap(([rule, value, name, digits]) => {
-      const xs = candidates.map(value).filter((x): x is number => x !== undefined);
-      if (!xs.length) return [];
-      const [lo, hi] = [Math.min(...xs), Math.max(...xs)].map((x) => x.toFixed(digits));
-      return [`${xs.length} × ${rule}${name ? ` (${name} ${lo === hi ? lo : `${lo} to ${hi}`})` : ''}`];
+    // One line per rule, with the range of the value that failed it.
+    const lines = rules.flatMap((rule) => {
+      const hit = candidates.filter((c) => failed.get(c) === rule);
+      if (!hit.length) return [];
+      if (!rule.value) return [`${hit.length} × ${rule.name}`];
+      const [label, of, digits] = rule.value;
+      const [lo, hi] = [Math.min(...hit.map(of)), Math.max(...hit.map(of))].map((x) => x.toFixed(digits));
+      return [`${hit.length} × ${rule.name} (${label} ${lo === hi ? lo : `${lo} to ${hi}`})`];
     });
     const best = candidates.filter((c) => Number.isFinite(c.bypass)).sort((a, b) => a.bypass - b.bypass)[0];
     result.report =
