@@ -19,16 +19,13 @@ export interface LoadedModel {
   decoder: Decoder;
 }
 
-export interface ExtractOptions {
+export interface ExtractOptions extends FilterOptions {
   harmful: { train: PromptSet; val: PromptSet };
   harmless: { train: PromptSet; val: PromptSet };
   /** Token ids of refusal openings; default: the tokenizer's refusal tokens (first tokens of "I cannot", "As an" in the answer's context and alone). */
   refusalTokens?: number[];
   /** Keep only harmful prompts the model refuses and harmless ones it answers (paper default: on). */
   filterPrompts?: boolean;
-  pruneLayerFraction?: number;
-  klThreshold?: number;
-  induceThreshold?: number;
   signal?: AbortSignal;
   progress?: (message: string, fraction?: number) => void;
 }
@@ -119,6 +116,53 @@ export async function residualMeans(model: LoadedModel, seqs: number[][], n: num
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+/** The paper's filter thresholds (reference code defaults). */
+export interface FilterOptions {
+  pruneLayerFraction?: number;
+  klThreshold?: number;
+  induceThreshold?: number;
+}
+
+/** One filter: a candidate's reason is the first rule it fails; the all-filtered report groups by rule. */
+export interface FilterRule {
+  name: string;
+  fails: (c: Candidate) => boolean;
+  reason: (c: Candidate) => string;
+  value?: [label: string, of: (c: Candidate) => number, digits: number];
+}
+
+/** First layer the paper prunes: the last `pruneLayerFraction` (0.2) of the layers are never selected. */
+export const prunedFrom = (layers: number, opts: FilterOptions = {}) => Math.floor(layers * (1 - (opts.pruneLayerFraction ?? 0.2)));
+
+/** The vector check, then the paper's filters in the reference code's order (select_direction.py filter_fn). */
+export function filterRules(layers: number, opts: FilterOptions = {}): FilterRule[] {
+  const pruneFrom = prunedFrom(layers, opts);
+  const klMax = opts.klThreshold ?? 0.1;
+  const induceMin = opts.induceThreshold ?? 0;
+  return [
+    { name: 'zero or non-finite vector', fails: (c) => !(c.norm > 1e-8) || !Number.isFinite(c.norm), reason: (c) => (c.norm === 0 ? 'zero vector (harmful and harmless means are equal here)' : 'non-finite activations') },
+    { name: 'a score is NaN', fails: (c) => [c.bypass, c.kl, c.induce].some((x) => !Number.isFinite(x)), reason: () => 'a score is NaN' },
+    { name: `layer ≥ ${pruneFrom}`, fails: (c) => c.layer >= pruneFrom, reason: () => `layer ≥ ${pruneFrom} (the last ${Math.round((opts.pruneLayerFraction ?? 0.2) * 100)}% of layers)`, value: ['layers', (c) => c.layer, 0] },
+    { name: `KL > ${klMax}`, fails: (c) => c.kl > klMax, reason: (c) => `KL ${c.kl.toFixed(3)} > ${klMax}`, value: ['KL', (c) => c.kl, 3] },
+    { name: `induce score < ${induceMin}`, fails: (c) => c.induce < induceMin, reason: (c) => `induce score ${c.induce.toFixed(2)} < ${induceMin}`, value: ['induce', (c) => c.induce, 2] },
+  ];
+}
+
+/** The first rule a candidate fails, with its reason recorded on it; undefined if it passes. */
+export function judgeCandidate(c: Candidate, rules: FilterRule[]): FilterRule | undefined {
+  const rule = rules.find((r) => r.fails(c));
+  if (rule) c.filtered = rule.reason(c);
+  else delete c.filtered;
+  return rule;
+}
+
+/** The paper's selection among judged candidates: the lowest bypass score among those not filtered; ties go to the earlier candidate. */
+export function selectCandidate(candidates: readonly Candidate[]): Candidate | undefined {
+  let best: Candidate | undefined;
+  for (const c of candidates) if (!c.filtered && (!best || c.bypass < best.bypass)) best = c;
+  return best;
+}
+
 export async function extractRefusalDirection(model: LoadedModel, opts: ExtractOptions): Promise<ExtractResult> {
   const L = model.info.layers;
   const n = postInstructionCount(model);
@@ -161,26 +205,12 @@ export async function extractRefusalDirection(model: LoadedModel, opts: ExtractO
   const meanDiffs = mu.map((perPos, p) => perPos.map((m, l) => m.map((x, h) => x - nu[p][l][h])));
 
   const baseHarmless = await lastLogits(model, sets.harmlessVal, undefined, opts.signal);
-  const pruneFrom = Math.floor(L * (1 - (opts.pruneLayerFraction ?? 0.2)));
-  const klMax = opts.klThreshold ?? 0.1;
-  const induceMin = opts.induceThreshold ?? 0;
+  const rules = filterRules(L, opts);
+  const failed = new Map<Candidate, FilterRule>();
   const candidates: Candidate[] = [];
-  // The paper's filters in order, and the vector check before them: a candidate's reason is the
-  // first rule it fails, and the all-filtered report groups candidates by that rule.
-  interface Rule { name: string; fails: (c: Candidate) => boolean; reason: (c: Candidate) => string; value?: [label: string, of: (c: Candidate) => number, digits: number] }
-  const rules: Rule[] = [
-    { name: 'zero or non-finite vector', fails: (c) => !(c.norm > 1e-8) || !Number.isFinite(c.norm), reason: (c) => (c.norm === 0 ? 'zero vector (harmful and harmless means are equal here)' : 'non-finite activations') },
-    { name: 'a score is NaN', fails: (c) => [c.bypass, c.kl, c.induce].some((x) => !Number.isFinite(x)), reason: () => 'a score is NaN' },
-    { name: `layer ≥ ${pruneFrom}`, fails: (c) => c.layer >= pruneFrom, reason: () => `layer ≥ ${pruneFrom} (the last ${Math.round((opts.pruneLayerFraction ?? 0.2) * 100)}% of layers)`, value: ['layers', (c) => c.layer, 0] },
-    { name: `KL > ${klMax}`, fails: (c) => c.kl > klMax, reason: (c) => `KL ${c.kl.toFixed(3)} > ${klMax}`, value: ['KL', (c) => c.kl, 3] },
-    { name: `induce score < ${induceMin}`, fails: (c) => c.induce < induceMin, reason: (c) => `induce score ${c.induce.toFixed(2)} < ${induceMin}`, value: ['induce', (c) => c.induce, 2] },
-  ];
-  const failed = new Map<Candidate, Rule>();
-  const judge = (c: Candidate, rule: Rule | undefined) => {
-    if (rule) {
-      c.filtered = rule.reason(c);
-      failed.set(c, rule);
-    }
+  const judge = (c: Candidate) => {
+    const rule = judgeCandidate(c, rules);
+    if (rule) failed.set(c, rule);
     candidates.push(c);
   };
   const total = n * L;
@@ -191,7 +221,7 @@ export async function extractRefusalDirection(model: LoadedModel, opts: ExtractO
       const r = Array.from(meanDiffs[p][l]);
       const c: Candidate = { position: p - n, layer: l, bypass: NaN, induce: NaN, kl: NaN, norm: Math.hypot(...r) };
       if (rules[0].fails(c)) {
-        judge(c, rules[0]);
+        judge(c);
         continue;
       }
       const ablate = { ablate: [r], positions: 'all' as const };
@@ -199,12 +229,11 @@ export async function extractRefusalDirection(model: LoadedModel, opts: ExtractO
       const ablatedHarmless = await lastLogits(model, sets.harmlessVal, ablate, opts.signal);
       c.kl = mean(ablatedHarmless.map((a, i) => klDivergence(baseHarmless[i], a)));
       c.induce = mean(score(await lastLogits(model, sets.harmlessVal, { add: [{ vector: r, layers: [l], coefficient: 1 }], positions: 'all' }, opts.signal)));
-      judge(c, rules.slice(1).find((rule) => rule.fails(c)));
+      judge(c);
     }
   }
   progress('Selecting', 1);
-  const kept = candidates.filter((c) => !c.filtered);
-  const selected = kept.length ? kept.reduce((a, b) => (b.bypass < a.bypass ? b : a)) : undefined;
+  const selected = selectCandidate(candidates);
   const result: ExtractResult = {
     layers: L,
     positions: Array.from({ length: n }, (_, p) => p - n),
