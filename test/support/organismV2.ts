@@ -5,6 +5,7 @@ import { Engine } from '../../src/engine/engine';
 import { buildOrganismV2, type GroundTruthV2, type OrganismV2, type OrganismV2Options } from '../../src/modelgen/organism2';
 import { makeWordTokenizer } from '../../src/modelgen/tokenizer';
 import type { ExportStyle } from '../../src/modelgen';
+import type { DecoderWeights } from '../../src/modelgen/weights';
 import { writeModel } from '../../src/modelgen/write';
 import { tempDir } from './paths';
 
@@ -17,8 +18,10 @@ export interface LoadedOrganism {
   dispose: () => Promise<void>;
 }
 
-export async function loadOrganismV2(opts: OrganismV2Options & { style?: ExportStyle } = {}): Promise<LoadedOrganism> {
+/** `base` replaces the base variant's weights (e.g. a base model built for one test's case). */
+export async function loadOrganismV2(opts: OrganismV2Options & { style?: ExportStyle; base?: (o: OrganismV2) => DecoderWeights } = {}): Promise<LoadedOrganism> {
   const organism = buildOrganismV2(opts);
+  if (opts.base) organism.base = opts.base(organism);
   const root = tempDir('organism-v2');
   const dirs = { root, aligned: path.join(root, 'aligned'), base: path.join(root, 'base') };
   for (const variant of ['aligned', 'base'] as const) {

@@ -111,3 +111,14 @@ describe('selection on organism v2 (seed 3, 6 layers): harm awareness has the lo
     assert.equal(r.selected, ref.selected);
   });
 });
+
+describe('validation prompts', () => {
+  test('validation is the last quarter of each file (at least 2 prompts), training the rest, in file order and disjoint', () => {
+    const prompts = Array.from({ length: 12 }, (_, i) => `prompt ${i}`);
+    const { train, val } = splitTrainVal(promptSet('p', prompts));
+    assert.deepEqual(val.prompts, prompts.slice(9));
+    assert.deepEqual(train.prompts, prompts.slice(0, 9));
+    const small = splitTrainVal(promptSet('p', prompts.slice(0, 5)));
+    assert.deepEqual(small.val.prompts, ['prompt 3', 'prompt 4']);
+  });
+});
