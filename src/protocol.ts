@@ -299,6 +299,10 @@ export const EvaluateParams = z
   .strict()
   .refine(oneCategoryPerPrompt, CATEGORY_MESSAGE);
 
+/** Where the safety space's refusal labels (component accuracy, probe) come from. */
+export const SpaceLabelSource = z.enum(['aligned-score', 'base-first-token']);
+export type SpaceLabelSource = z.infer<typeof SpaceLabelSource>;
+
 export const SpaceParams = z
   .object({
     prompts: PromptList,
@@ -307,6 +311,8 @@ export const SpaceParams = z
     base: z.string().min(1).optional(),
     components: z.number().int().positive().max(32).default(6),
     interactionOn: PromptList.optional(),
+    /** 'aligned-score': the aligned model's refusal score > 0; 'base-first-token' (two-model mode): the base model's greedy first token is a refusal token, as Pan et al. label. */
+    labels: SpaceLabelSource.default('aligned-score'),
   })
   .strict();
 
@@ -595,6 +601,8 @@ export const ExplorerViewData = z.object({
       interactionMethod: z.string(),
       /** The prompts the interactions were measured on (absent in results saved before it existed). */
       interactionSet: z.object({ source: z.string(), prompts: z.number().int(), hash: z.string() }).optional(),
+      /** Where the refusal labels came from (absent in results saved before it existed). */
+      labels: z.object({ source: SpaceLabelSource, rule: z.string(), note: z.string().optional() }).optional(),
       /** The last intervention run from a component's row. */
       intervention: z
         .object({

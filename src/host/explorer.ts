@@ -9,7 +9,7 @@ import type { ExtractResult } from '../engine/directions/extract';
 import { extractionDoc, modelOf } from '../engine/directions/file';
 import { loadPromptSet, promptSet, splitTrainVal, type PromptSet } from '../engine/directions/prompts';
 import type { SpaceResult } from '../engine/directions/space';
-import type { ExplorerViewData, HostToWebview, ModelInfo, ProgressNote, WebviewToHost } from '../protocol';
+import type { ExplorerViewData, HostToWebview, ModelInfo, ProgressNote, SpaceLabelSource, WebviewToHost } from '../protocol';
 import { reportError, withEngineProgress } from './notify';
 import { SingletonPanel, WebviewBinding, type PanelSpec } from './panels/webview';
 import type { Services } from './services';
@@ -225,13 +225,16 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
       return;
     }
     const { harmful, harmless, jailbreak } = prompts;
-    const base = vscode.workspace.getConfiguration('refusalLens').get<string>('baseModel', '').trim();
+    const config = vscode.workspace.getConfiguration('refusalLens');
+    const base = config.get<string>('baseModel', '').trim();
+    const labels = config.get<SpaceLabelSource>('space.labels', 'aligned-score');
     const r: SpaceResult | undefined = await this.runTask('space', 'computing the safety residual space', (signal, onProgress) =>
       this.s.engine.request(
         'space',
         {
           prompts: [...harmful.prompts, ...harmless.prompts, ...jailbreak],
           ...(base ? { base } : { harmless: harmless.prompts }),
+          labels,
           ...(jailbreak.length ? { interactionOn: jailbreak } : {}),
         },
         { signal, onProgress },

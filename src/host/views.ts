@@ -94,6 +94,7 @@ export function spaceView(r: SpaceResult): NonNullable<ExplorerViewData['space']
     interactions: r.interactions,
     interactionMethod: r.interactionMethod,
     interactionSet: r.interactionSet,
+    labels: r.labels,
   };
 }
 

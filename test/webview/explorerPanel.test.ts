@@ -102,6 +102,8 @@ describe('direction explorer in Chromium', () => {
     if (flat[max] > 0) assert.match(await bg(max), /241, 76, 76|0\.945|0\.298/);
     // The prompts the matrix was measured on, since its sign and size depend on them.
     assert.match((await p.page.locator('#interaction-method').textContent())!, /measured on 24 interaction prompts \(sha256 3f5a9c0e1b2d…\)/);
+    // Which labels component accuracy was measured against.
+    assert.match((await p.page.locator('#space-labels').textContent())!, /% refused \(labels: the base model's greedy first answer token is a refusal token \(Pan et al.'s labels\)\)\.$/);
     await screenshot(p.page, 'direction-explorer');
   });
 

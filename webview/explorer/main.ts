@@ -108,7 +108,7 @@ function space(d: ExplorerViewData, busy: boolean): HTMLElement {
   const layers = s.layers;
   const layer = Math.min(state.spaceLayer ?? Math.floor(layers.length / 2), layers.length - 1);
   const L = layers[layer];
-  section.append(el('p', { class: 'muted' }, `${s.mode}; ${s.prompts} prompts, ${(100 * s.refusedFraction).toFixed(0)}% refused.`));
+  section.append(el('p', { class: 'muted', id: 'space-labels' }, `${s.mode}; ${s.prompts} prompts, ${(100 * s.refusedFraction).toFixed(0)}% refused`, s.labels ? ` (labels: ${s.labels.rule}).` : '.', ...(s.labels?.note ? [el('br'), `Note: ${s.labels.note}.`] : [])));
   const taus = Object.keys(layers[0]?.effectiveRank ?? {});
   const shown = taus.filter((t) => t === '0.5' || t === '0.9');
   section.append(el('h4', {}, 'Effective rank per layer'), lineChart(shown.map((t) => ({ name: `τ = ${t}`, values: layers.map((l) => l.effectiveRank[t] ?? null) })), 'effective rank per layer'), el('div', { class: 'legend-row' }, ...shown.map((t, k) => el('span', {}, el('span', { class: `swatch s${k}` }), `τ = ${t}`))));

@@ -1,13 +1,16 @@
 // Pan et al.'s safety residual space. Two-model mode (the paper's): per layer, the least-squares
 // map from base to aligned last-token activations, the shift S = XW − X, its uncentered SVD;
 // components oriented so their projection correlates positively with refusal, effective ranks,
-// per-component refusal-prediction accuracy. One-model mode (this project's variant): the same
+// per-component refusal-prediction accuracy, with refusal labels from the aligned model's refusal
+// score or, as Pan et al. label, the base model's greedy first token. One-model mode (this project's variant): the same
 // decomposition of each prompt's activation minus the harmless mean. Component interaction is a
 // causal proxy for the paper's LRP relevance: the change of the projection on component k at layer
 // l per unit step along component j in the residual at layer l−1 (last position).
+import type { SpaceLabelSource } from '../../protocol';
 import { EngineError } from '../model/errors';
 import { checkpoint, throwIfCancelled } from '../cancel';
 import { forward } from '../runtime/forward';
+import { argmax } from '../runtime/generate';
 import { steeringTensors } from '../runtime/steering';
 import { encodeChat, refusalTokensOf, type LoadedModel } from './extract';
 import { project } from './score';
@@ -28,9 +31,13 @@ export interface SpaceLayer {
   effectiveRank: Record<string, number>;
   /** Unit components c_{l,k}, k < K. */
   components: number[][];
-  /** Accuracy of predicting refusal from the studied (aligned) model's activation projected on each component. */
+  /** Accuracy of predicting the refusal labels (SpaceResult.labels) from the aligned model's activation projected on each component. */
   accuracy: number[];
-  /** Two-model mode: the same from the base model's activations (the paper's classifier). */
+  /**
+   * Two-model mode: the same from the base model's activations. Pan et al.'s classifier projects base
+   * activations and labels with the base model's first token: this with labels 'base-first-token'
+   * (their threshold is a percentile and their sign −c; the rule here is thresholdAccuracy's).
+   */
   accuracyBase?: number[];
   /** The best of the components (best-of-N): its index and accuracy. */
   best: { component: number; accuracy: number };
@@ -43,7 +50,10 @@ export interface SpaceLayer {
 export interface SpaceResult {
   mode: 'two-model' | 'one-model (project variant: per-prompt activation minus harmless mean)';
   prompts: number;
+  /** Share of the prompts the labels call refused. */
   refusedFraction: number;
+  /** Where the refusal labels came from, the rule, and a note when they are all one class (accuracy is then undefined). */
+  labels: { source: SpaceLabelSource; rule: string; note?: string };
   layers: SpaceLayer[];
   /** interactions[i] relates layers[i] (source, components j) to layers[i+1] (target, components k): matrix[j][k]. */
   interactions: { from: number; to: number; matrix: number[][] }[];
@@ -61,10 +71,17 @@ export interface SpaceOptions {
   interactionPrompts?: number;
   /** Prompts to measure interactions on (default: an even spread over `prompts`), e.g. jailbreaks as in Pan et al. */
   interactionOn?: string[];
+  /** Refusal labels: the aligned model's refusal score > 0 (default), or the base model's greedy first token is a refusal token (two-model mode). */
+  labels?: SpaceLabelSource;
   refusalTokens?: number[];
   signal?: AbortSignal;
   progress?: (message: string, fraction?: number) => void;
 }
+
+const LABEL_RULES: Record<SpaceLabelSource, string> = {
+  'aligned-score': "the aligned model's refusal score (log-odds of the refusal tokens at the last prompt position) > 0",
+  'base-first-token': "the base model's greedy first answer token is a refusal token (Pan et al.'s labels)",
+};
 
 const hookOf = (l: number, L: number) => (l < L ? `resid_pre.${l}` : 'resid_final');
 
@@ -239,6 +256,10 @@ export async function safetySpace(aligned: LoadedModel, base: LoadedModel | unde
     );
   }
   if (opts.prompts.length < 4) throw new EngineError('BAD_REQUEST', `the safety residual space needs at least 4 prompts, got ${opts.prompts.length}`);
+  const labelSource = opts.labels ?? 'aligned-score';
+  if (labelSource === 'base-first-token' && !base) {
+    throw new EngineError('BAD_REQUEST', "labels from the base model's first token need a base model (two-model mode); give the base model, or label with the aligned model's refusal score");
+  }
   const k = opts.components ?? 6;
   const progress = opts.progress ?? (() => {});
   const set = { name: 'prompts', prompts: opts.prompts, hash: '' };
@@ -250,11 +271,15 @@ export async function safetySpace(aligned: LoadedModel, base: LoadedModel | unde
   progress('Collecting aligned activations', 0);
   const y = await lastTokenActivations(aligned, seqs, opts.signal);
   const refusalTokens = refusalTokensOf(aligned.tokenizer, opts.refusalTokens);
-  const labels = y.logits.map((l) => refusalScore(l, refusalTokens) > 0);
+  if (base) progress('Collecting base activations', 0.2);
+  const x = base && (await lastTokenActivations(base, seqs, opts.signal));
+  // Both models tokenize alike (checked above), so the refusal tokens are the same ids in both.
+  const labels = x && labelSource === 'base-first-token' ? x.logits.map((l) => refusalTokens.includes(argmax(l))) : y.logits.map((l) => refusalScore(l, refusalTokens) > 0);
+  const refused = labels.filter(Boolean).length;
+  const who = labelSource === 'base-first-token' ? 'the base model' : 'the aligned model';
+  const note = refused === 0 || refused === labels.length ? `${who} refuses ${refused === 0 ? 'none' : 'all'} of the ${labels.length} prompts by this rule: component accuracy and the probe are undefined` : undefined;
   const layers: SpaceLayer[] = [];
-  if (base) {
-    progress('Collecting base activations', 0.2);
-    const x = await lastTokenActivations(base, seqs, opts.signal);
+  if (x) {
     for (const [l, yl] of y.acts.entries()) {
       // One SVD per layer, synchronous: the cancel check comes after each.
       layers.push(decompose(linearShift(x.acts[l], yl), labels, yl, x.acts[l], l, k));
@@ -288,7 +313,8 @@ export async function safetySpace(aligned: LoadedModel, base: LoadedModel | unde
   return {
     mode: base ? 'two-model' : 'one-model (project variant: per-prompt activation minus harmless mean)',
     prompts: seqs.length,
-    refusedFraction: labels.filter(Boolean).length / labels.length,
+    refusedFraction: refused / labels.length,
+    labels: { source: labelSource, rule: LABEL_RULES[labelSource], ...(note ? { note } : {}) },
     layers,
     interactions: inter,
     interactionMethod: INTERACTION_METHOD,
