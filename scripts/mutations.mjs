@@ -51,10 +51,41 @@ const MUTANTS = [
   { id: 'position-ids-padding', what: 'position ids counting left padding (torch-style graphs)', file: 'src/engine/runtime/decoder.ts', edits: [['const all = row.map((m) => (m ? n++ : 1));', 'const all = row.map(() => n++);']], tests: [`${D}positions.test.ts`] },
   // Paper B (space.ts)
   { id: 'shift-y-minus-x', what: 'the two-model shift as Y − X instead of the least-squares map', file: 'src/engine/directions/space.ts', edits: [['decompose(linearShift(x.acts[l], yl),', 'decompose(mat(yl.rows, H, yl.data.map((v, i) => v - x.acts[l].data[i])),']], tests: [`${D}shift.test.ts`] },
+  { id: 'labels-ignored', what: "the base model's first-token labels ignored (aligned score used)", file: 'src/engine/directions/space.ts', edits: [["x && labelSource === 'base-first-token' ?", "x && labelSource === 'never' ?"]], tests: [`${D}spaceLabels.test.ts`] },
+  // Newer method code: the same kinds of change (order, sign, filter, position, normalisation, pooling)
+  { id: 'interaction-sign', what: 'interaction: after − before instead of before − after', file: 'src/engine/directions/space.ts', edits: [['((dot(before, ck) - dot(after, ck)) / eps - dot(cj, ck))', '((dot(after, ck) - dot(before, ck)) / eps - dot(cj, ck))']], tests: [`${D}space.test.ts`, `${D}interaction.test.ts`] },
+  { id: 'interaction-direct-path', what: 'interaction: the direct residual path c_j·c_k not subtracted', file: 'src/engine/directions/space.ts', edits: [['((dot(before, ck) - dot(after, ck)) / eps - dot(cj, ck))', '((dot(before, ck) - dot(after, ck)) / eps)']], tests: [`${D}space.test.ts`, `${D}interaction.test.ts`] },
+  { id: 'interaction-all-positions', what: 'interaction: the step applied at every position instead of the last', file: 'src/engine/directions/space.ts', edits: [["layers: [from.layer], coefficient: 1 }], positions: 'last' }", "layers: [from.layer], coefficient: 1 }], positions: 'all' }"]], tests: [`${D}space.test.ts`, `${D}interaction.test.ts`] },
+  { id: 'component-orientation', what: 'components not oriented towards refusal', file: 'src/engine/directions/space.ts', edits: [['components.push(correlation(projections(shift, c), y) < 0 ? c.map((x) => -x) : c);', 'components.push(c);']], tests: [`${D}space.test.ts`, `${D}spaceLabels.test.ts`] },
+  { id: 'threshold-quantile', what: 'accuracy threshold one rank off the refusal quantile', file: 'src/engine/directions/space.ts', edits: [['.sort((a, b) => b - a)[positives - 1];', '.sort((a, b) => b - a)[positives];']], tests: [`${D}space.test.ts`, `${D}spaceLabels.test.ts`] },
+  { id: 'eigen-n', what: 'eigenvalues σ²/N instead of σ²/(N − 1)', file: 'src/engine/directions/space.ts', edits: [['(x * x) / Math.max(1, n - 1)', '(x * x) / Math.max(1, n)']], tests: [`${D}space.test.ts`, `${D}shift.test.ts`] },
+  { id: 'probe-on-train', what: 'probe scored on its training half', file: 'src/engine/directions/probe.ts', edits: [['.filter((i) => i % 2 === 1);', '.filter((i) => i % 2 === 0);']], tests: [`${D}space.test.ts`, 'test/cli/intervene.test.ts'] },
+  { id: 'probe-sign', what: 'probe predicts refusal below 0', file: 'src/engine/directions/probe.ts', edits: [['score(w, i) > 0 === labels[i]', 'score(w, i) < 0 === labels[i]']], tests: [`${D}space.test.ts`, 'test/cli/intervene.test.ts'] },
+  { id: 'judge-swapped', what: 'judge: P(safe) read as P(unsafe)', file: 'src/engine/directions/judge.ts', edits: [['const [u, s] = this.tokens.map', 'const [s, u] = this.tokens.map']], tests: [`${D}judge.test.ts`] },
+  { id: 'judge-no-prompt', what: 'judge: the request left out of the judge prompt', file: 'src/engine/directions/judge.ts', edits: [[".replaceAll('{prompt}', prompt)", ".replaceAll('{prompt}', '')"]], tests: [`${D}judge.test.ts`] },
+  { id: 'judge-disagree', what: 'judge: disagreement rule inverted for refusals', file: 'src/engine/directions/judge.ts', edits: [["(verdict === 'refused' && judged.unsafe)", "(verdict === 'refused' && !judged.unsafe)"]], tests: [`${D}judge.test.ts`] },
+  { id: 'verdict-case', what: 'refusal substrings matched case-sensitively', file: 'src/engine/directions/verdict.ts', edits: [['return substrings.some((s) => t.includes(s.toLowerCase()));', 'return substrings.some((s) => text.includes(s));']], tests: [`${D}verdict.test.ts`] },
+  { id: 'verdict-order', what: 'a looping refusal counted degenerate', file: 'src/engine/directions/verdict.ts', edits: [["if (reason === 'empty' || reason === 'no letters') return 'degenerate';", "if (reason) return 'degenerate';"]], tests: [`${D}verdict.test.ts`] },
+  { id: 'verdict-repeats', what: 'a loop needs 2 repeats instead of 3', file: 'src/engine/directions/verdict.ts', edits: [['export const MIN_LOOP_REPEATS = 3;', 'export const MIN_LOOP_REPEATS = 2;']], tests: [`${D}verdict.test.ts`] },
+  { id: 'intervene-layer', what: "subtract mode steers layer j's input instead of its output", file: 'src/engine/directions/intervene.ts', edits: [['    return j + 1;', '    return j;']], tests: ['test/cli/intervene.test.ts', `${D}intervention.test.ts`] },
+  { id: 'intervene-unnormalised', what: 'subtract mode uses the raw component instead of the unit one', file: 'src/engine/directions/intervene.ts', edits: [['add: components.map((c) => ({ vector: unit(c),', 'add: components.map((c) => ({ vector: c,']], tests: ['test/cli/intervene.test.ts', `${D}intervention.test.ts`] },
+  { id: 'intervene-sign', what: 'subtract mode adds α·ĉ', file: 'src/engine/directions/intervene.ts', edits: [['coefficient: -alpha }', 'coefficient: alpha }']], tests: ['test/cli/intervene.test.ts', `${D}intervention.test.ts`] },
+  { id: 'intervene-remove-all', what: 'remove mode at every position instead of the last token', file: 'src/engine/directions/intervene.ts', edits: [["if (alpha === undefined) return { ablate: components, positions: 'last' };", "if (alpha === undefined) return { ablate: components, positions: 'all' };"]], tests: ['test/cli/intervene.test.ts', `${D}intervention.test.ts`] },
+  { id: 'intervene-triggers-bottom', what: 'trigger removal drops the lowest-ranked tokens', file: 'src/engine/directions/intervene.ts', edits: [['const drop = new Set(ranked.slice(0, opts.triggers.top).map((t) => t.index));', 'const drop = new Set(ranked.slice(-opts.triggers.top).map((t) => t.index));']], tests: ['test/cli/intervene.test.ts', `${D}intervention.test.ts`] },
+  { id: 'capability-argmin', what: 'multiple choice picks the least likely choice', file: 'src/engine/directions/capability.ts', edits: [['picks.push(scores.indexOf(Math.max(...scores)));', 'picks.push(scores.indexOf(Math.min(...scores)));']], tests: ['test/cli/capability.test.ts', `${D}capabilityScores.test.ts`] },
+  { id: 'capability-shifted-logits', what: 'log-likelihood read from the token’s own position instead of the one before', file: 'src/engine/directions/capability.ts', edits: [['logSoftmax(logits.subarray((i - 1) * V, i * V))[ids[i]]', 'logSoftmax(logits.subarray(i * V, (i + 1) * V))[ids[i]]']], tests: ['test/cli/capability.test.ts', `${D}capabilityScores.test.ts`] },
+  { id: 'capability-mean-of-means', what: 'perplexity as the mean of per-window means instead of token-pooled', file: 'src/engine/directions/capability.ts', edits: [['    nll -= ll.sum;\n    tokens += ll.tokens;', '    nll -= ll.sum / ll.tokens;\n    tokens += 1;']], tests: ['test/cli/capability.test.ts', `${D}capabilityScores.test.ts`] },
 ];
+
+/** Test files that run the built CLI (bin/refusal-lens.js) need the mutated source built first. */
+const needsBuild = (cwd, files) => files.some((f) => readFileSync(path.join(cwd, f), 'utf8').includes('refusal-lens.js'));
 
 function run(cwd, files, env) {
   const started = Date.now();
+  if (needsBuild(cwd, files)) {
+    const b = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd, env, encoding: 'utf8' });
+    if (b.status !== 0) return { status: b.status ?? 1, signal: b.signal, seconds: (Date.now() - started) / 1000, failed: ['build failed'], tail: `${b.stdout}${b.stderr}`.slice(-3000) };
+  }
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=tap', ...files], { cwd, env, encoding: 'utf8', maxBuffer: 1 << 28, timeout: 30 * 60 * 1000 });
   const failed = [...(r.stdout ?? '').matchAll(/^\s*not ok \d+ - (.*)$/gm)].map((m) => m[1]).filter((name) => !/^(test\/|.*\.test\.ts$)/.test(name));
   return { status: r.status, signal: r.signal, seconds: (Date.now() - started) / 1000, failed, tail: `${r.stdout ?? ''}${r.stderr ?? ''}`.slice(-3000) };
@@ -93,8 +124,11 @@ for (const f of listed) {
 }
 symlinkSync(path.join(root, 'node_modules'), path.join(scratch, 'node_modules'));
 if (existsSync(path.join(root, '..', 'shared'))) symlinkSync(path.resolve(root, '..', 'shared'), path.join(base, 'shared'));
-// Every mutant's edits must apply before anything runs.
-for (const m of chosen) apply(path.join(scratch, m.file), m.edits);
+// Every mutant's edits must apply, and its test files exist, before anything runs.
+for (const m of chosen) {
+  apply(path.join(scratch, m.file), m.edits);
+  for (const t of m.tests) if (!existsSync(path.join(scratch, t))) throw new Error(`${m.id}: no test file ${t}`);
+}
 
 const tmp = path.join(base, 'tmp');
 const env = { ...process.env, OMP_NUM_THREADS: '1', TMPDIR: tmp };
