@@ -3,10 +3,9 @@
 import path from 'node:path';
 import { Engine } from '../../src/engine/engine';
 import { buildOrganismV2, type GroundTruthV2, type OrganismV2, type OrganismV2Options } from '../../src/modelgen/organism2';
-import { makeWordTokenizer } from '../../src/modelgen/tokenizer';
+import { type Organism, writeOrganism } from '../../src/modelgen/organism';
 import type { ExportStyle } from '../../src/modelgen';
 import type { DecoderWeights } from '../../src/modelgen/weights';
-import { writeModel } from '../../src/modelgen/write';
 import { tempDir } from './paths';
 
 export interface LoadedOrganism {
@@ -24,17 +23,8 @@ export async function loadOrganismV2(opts: OrganismV2Options & { style?: ExportS
   if (opts.base) organism.base = opts.base(organism);
   const root = tempDir('organism-v2');
   const dirs = { root, aligned: path.join(root, 'aligned'), base: path.join(root, 'base') };
-  for (const variant of ['aligned', 'base'] as const) {
-    writeModel(dirs[variant], {
-      config: organism.config,
-      weights: organism[variant],
-      tokenizer: makeWordTokenizer(organism.vocab),
-      style: opts.style ?? 'torch',
-      dtype: 'fp32',
-      eosId: organism.vocab.indexOf('<|im_end|>'),
-      padId: organism.vocab.indexOf('<|endoftext|>'),
-    });
-  }
+  // writeOrganism reads only what both versions have (config, weights, vocabulary, prompts, ground truth).
+  for (const variant of ['aligned', 'base'] as const) writeOrganism(dirs[variant], { variant, style: opts.style ?? 'torch' }, organism as unknown as Organism);
   const load = (dir: string) => Engine.load({ model: dir, dtype: 'fp32', cacheDir: path.join(root, 'cache'), allowRemote: false });
   const aligned = await load(dirs.aligned);
   const base = await load(dirs.base);
