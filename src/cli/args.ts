@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parseArgs, ParseArgsConfig } from 'node:util';
 import { loadPrompts } from '../engine/directions/datasets';
 import type { PromptSet } from '../engine/directions/prompts';
-import { describeZodError, Dtype, DTYPES, LoadParams, TemplateOptions } from '../protocol';
+import { describeZodError, Dtype, DTYPES, LoadParams, type Provider, PROVIDERS, TemplateOptions } from '../protocol';
 import type { ParsedParamsOf } from '../protocol';
 
 export class UsageError extends Error {}
@@ -17,6 +17,7 @@ export const MODEL_OPTIONS = {
   dtype: { type: 'string', default: 'fp32' },
   'cache-dir': { type: 'string' },
   threads: { type: 'string' },
+  provider: { type: 'string', default: 'cpu' },
   offline: { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
   'system-prompt': { type: 'string', default: 'none' },
@@ -35,6 +36,8 @@ export const MODEL_HELP = `  --model <dir|owner/name>  model folder in transform
   --dtype <d>               ${DTYPES.join(', ')} (default fp32)
   --cache-dir <dir>         downloads and instrumented graphs (default $REFUSAL_LENS_CACHE or ~/.cache/refusal-lens)
   --threads <n>             onnxruntime intra-op threads (default: all cores)
+  --provider <p>            execution provider: ${PROVIDERS.join(', ')} (default cpu; cuda on Linux, dml on
+                            Windows, coreml on macOS; runs on CPU, saying why, when it cannot start)
   --offline                 never download; fail if the model is not local or cached
   --json                    print one JSON object instead of text
   --system-prompt <p>       chat template's system prompt: none (default; replaces a template's own),
@@ -87,6 +90,7 @@ export function loadParams(values: {
   dtype?: string;
   'cache-dir'?: string;
   threads?: string;
+  provider?: string;
   offline?: boolean;
   'system-prompt'?: string;
   thinking?: boolean;
@@ -94,11 +98,14 @@ export function loadParams(values: {
 }): ParsedParamsOf<'load'> {
   if (!values.model) throw new UsageError('--model is required (a model folder or a Hub id)');
   if (!DTYPES.includes(values.dtype as Dtype)) throw new UsageError(`--dtype must be one of ${DTYPES.join(', ')}, got '${values.dtype}'`);
+  const provider = values.provider ?? 'cpu';
+  if (!PROVIDERS.includes(provider as Provider)) throw new UsageError(`--provider must be one of ${PROVIDERS.join(', ')}, got '${provider}'`);
   return LoadParams.parse({
     model: values.model,
     dtype: values.dtype,
     cacheDir: values['cache-dir'] ?? defaultCacheDir(),
     threads: positiveInt(values.threads, '--threads'),
+    provider,
     allowRemote: !values.offline,
     template: templateParams(values),
   });

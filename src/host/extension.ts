@@ -36,7 +36,7 @@ export function activate(context: vscode.ExtensionContext): void {
 
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (['refusalLens.model', 'refusalLens.dtype', 'refusalLens.threads', 'refusalLens.template'].some((k) => e.affectsConfiguration(k))) models.showConfigured();
+      if (['refusalLens.model', 'refusalLens.dtype', 'refusalLens.threads', 'refusalLens.executionProvider', 'refusalLens.template'].some((k) => e.affectsConfiguration(k))) models.showConfigured();
     }),
   );
   engine.onState((state) => {
