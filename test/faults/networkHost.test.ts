@@ -13,11 +13,11 @@ import { fixture } from '../support/fixtures';
 import { type HubServer, startHub } from '../support/hubServer';
 import { tempDir } from '../support/paths';
 import { startProxy } from '../support/proxyServer';
-import { startVsCode, type VsCodeSession } from '../support/vscodeHost';
+import { HARNESS_SKIP, startVsCode, type VsCodeSession } from '../support/vscodeHost';
 
 const INSPECT = 'Refusal Lens: Inspect Model';
 
-describe('faults 5: network paths', { timeout: 10 * 60_000 }, () => {
+describe('faults 5: network paths', { skip: HARNESS_SKIP, timeout: 10 * 60_000 }, () => {
   const fx = fixture({ style: 'torch', dtype: 'fp32' });
   let hub: HubServer;
   let proxy: Awaited<ReturnType<typeof startProxy>>;

@@ -34,6 +34,14 @@ export interface VsCodeSession {
   close(): Promise<void>;
 }
 
+/**
+ * Why the code-server harness cannot run here, or undefined on Linux: it finds engine processes
+ * through /proc and installs its Debian packages with apt-get. Elsewhere the suites skip with this
+ * message; the conventional runner (`npx vscode-test`, .vscode-test.mjs) covers those systems.
+ */
+export const HARNESS_SKIP =
+  process.platform === 'linux' ? undefined : `the code-server harness is Linux-only (/proc, apt-get); on ${process.platform} run \`npm run build && npx vscode-test\` (see CONTRIBUTING.md)`;
+
 /** Engine processes (dist/engine.js) descending from the code-server started for `sessionDir`, found through /proc. */
 function enginePids(sessionDir: string): number[] {
   const procs = readdirSync('/proc')
