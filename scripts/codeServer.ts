@@ -1,6 +1,6 @@
 // Runs this repository as an installed extension in code-server (VS Code's server, workbench and
 // extension host, installed from npm by ensure-test-deps.cjs). Used by the end-to-end tests and by
-// `npm run demo`. The repo's dist/ must be built first. Recipe: ../shared/docs/real-vscode-host.md.
+// `npm run demo`. The repo's dist/ must be built first. Recipe: docs/real-vscode-host.md.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';

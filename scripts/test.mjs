@@ -7,7 +7,7 @@
 //   npm test                    everything
 //   npm test -- runtime cli     only test files whose path contains every word (no typecheck/lint)
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -26,11 +26,14 @@ function step(name, args) {
   console.log(`${name}: ok (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
 
+const IN_HOST = path.join(root, 'test', 'host', 'inHost');
+
 function testFiles(dir) {
   return readdirSync(dir, { withFileTypes: true })
     .flatMap((d) => {
       const p = path.join(dir, d.name);
-      if (d.isDirectory()) return testFiles(p);
+      // test/host/inHost runs inside VS Code's extension host, under `npx vscode-test` (.vscode-test.mjs).
+      if (d.isDirectory()) return p === IN_HOST ? [] : testFiles(p);
       return d.name.endsWith('.test.ts') ? [path.relative(root, p)] : [];
     })
     .sort();
@@ -53,7 +56,11 @@ const tap = path.join(artifacts, 'results.tap');
 const concurrency = Math.max(1, Math.min(4, os.availableParallelism()));
 const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`];
 console.log(`\n== tests (${files.length} files, ${concurrency} at a time)`);
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporters, ...files], { cwd: root, stdio: 'inherit' });
+// Tests never read or fill the user's Hugging Face cache (models a test downloads, or finds there by chance).
+const hfHome = mkdtempSync(path.join(os.tmpdir(), 'refusal-lens-hf-home-'));
+const env = { ...process.env, HF_HOME: hfHome, HF_HUB_CACHE: path.join(hfHome, 'hub') };
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporters, ...files], { cwd: root, stdio: 'inherit', env });
+rmSync(hfHome, { recursive: true, force: true });
 let summary = [];
 try {
   summary = readFileSync(tap, 'utf8')

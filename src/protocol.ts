@@ -14,6 +14,10 @@ export const Dtype = z.enum(DTYPES);
 /** A Hugging Face Hub model id, owner/name: what the engine downloads and Select Model accepts. */
 export const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 export type Dtype = z.infer<typeof Dtype>;
+/** onnxruntime execution providers: cpu everywhere; cuda (Linux), dml (Windows), coreml (macOS) where onnxruntime-node has them. */
+export const PROVIDERS = ['cpu', 'cuda', 'dml', 'coreml'] as const;
+export const Provider = z.enum(PROVIDERS);
+export type Provider = z.infer<typeof Provider>;
 
 const finite = z.number().refine(Number.isFinite, { message: 'must be a finite number' });
 const vector = z.array(finite).min(1);
@@ -104,8 +108,10 @@ export const ModelInfo = z.object({
   /** What the user asked for: a folder or a Hub id. */
   model: z.string(),
   source: z.enum(['local', 'hub']),
-  /** Local folder the files were read from (the Hub cache for Hub ids). */
+  /** Local folder the files were read from (the Hugging Face cache's snapshot for Hub ids). */
   dir: z.string(),
+  /** The commit the files are from: a Hub model's, or that of a Hugging Face cache snapshot folder (absent when unknown). */
+  revision: z.string().optional(),
   onnxFile: z.string(),
   dtype: Dtype,
   architecture: z.string(),
@@ -128,6 +134,10 @@ export const ModelInfo = z.object({
   tokenizerSize: z.number().int(),
   instrumentedFile: z.string(),
   cacheHit: z.boolean(),
+  /** The execution provider the session runs on (absent before a session exists, e.g. for inspect). */
+  provider: Provider.optional(),
+  /** Why the provider asked for is not the one in use (it could not start; the session runs on CPU). */
+  providerFallback: z.string().optional(),
 });
 export type ModelInfo = z.infer<typeof ModelInfo>;
 
@@ -141,6 +151,8 @@ export const LoadParams = z
     /** Where Hub downloads and instrumented graphs are cached. */
     cacheDir: z.string().min(1),
     threads: z.number().int().positive().optional(),
+    /** Where onnxruntime runs the model (default cpu; falls back to cpu when the provider cannot start). */
+    provider: Provider.optional(),
     /** Hub downloads are refused unless allowed (VS Code's offline setting maps to false). */
     allowRemote: z.boolean().default(true),
     template: TemplateOptions.optional(),
@@ -222,6 +234,8 @@ export type GenerateResult = z.infer<typeof GenerateResult>;
 export const DoctorParams = z.object({ prompts: z.array(z.string()).min(1).optional() }).strict();
 export const DoctorResult = z.object({
   ok: z.boolean(),
+  /** The execution provider both graphs ran on. */
+  provider: Provider,
   max_abs_diff: z.number(),
   tolerance: z.number(),
   residual_hooks: z.number().int(),

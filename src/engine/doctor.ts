@@ -1,6 +1,6 @@
 // `doctor`: proves on a few prompts that the instrumented graph with steering off computes what the
 // original graph computes. The tolerance follows the residual stream's precision.
-import path from 'node:path';
+import { sessionGraph } from './onnx/weights';
 import { Decoder, createSession } from './runtime/decoder';
 import { forward } from './runtime/forward';
 
@@ -30,7 +30,9 @@ export async function compareWithOriginal(
   writerTypes: number[],
   threads?: number,
 ): Promise<DoctorReport> {
-  const plain = await createSession(originalPath, path.dirname(originalPath), { threads });
+  const { bytes, weightsDir } = sessionGraph(originalPath);
+  // The original graph runs where the instrumented one runs, so the logits are compared on that provider.
+  const plain = await createSession(bytes, weightsDir, { threads, provider: dec.provider.provider });
   try {
     const original = new Decoder(plain, dec.io, dec.layers, dec.hidden, dec.cache, dec.padId, false);
     let maxAbsDiff = 0;

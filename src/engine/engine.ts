@@ -84,6 +84,7 @@ export class Engine {
       model: params.model,
       source: files.source,
       dir: files.dir,
+      ...(files.revision ? { revision: files.revision } : {}),
       onnxFile: files.onnxPath,
       dtype: params.dtype,
       architecture: config.architecture,
@@ -111,8 +112,9 @@ export class Engine {
     await checkpoint(ctx.signal);
     ctx.progress?.('Creating the inference session');
     const decoder = await asModelError(info.onnxFile, () =>
-      openDecoder(instrumented, config, { threads: params.threads, padId: tokenizer.padId }),
+      openDecoder(instrumented, config, { threads: params.threads, provider: params.provider, padId: tokenizer.padId }),
     );
+    const { provider, fallback } = decoder.provider;
     try {
       await checkpoint(ctx.signal);
     } catch (e) {
@@ -120,7 +122,7 @@ export class Engine {
       throw e;
     }
     ctx.progress?.('Ready', 1);
-    return new Engine(info, config, tokenizer, decoder, instrumented.meta.writerTypes);
+    return new Engine({ ...info, provider, ...(fallback ? { providerFallback: fallback } : {}) }, config, tokenizer, decoder, instrumented.meta.writerTypes);
   }
 
   private ids(input: PromptInput): number[] {
@@ -196,6 +198,7 @@ export class Engine {
     const report = await compareWithOriginal(this.decoder, this.info.onnxFile, seqs, this.writerTypes);
     return {
       ok: report.ok && problems.length === 0,
+      provider: this.decoder.provider.provider,
       max_abs_diff: report.maxAbsDiff,
       tolerance: report.tolerance,
       residual_hooks: this.info.residualHooks,

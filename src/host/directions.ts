@@ -40,6 +40,11 @@ export class DirectionStore {
     return vscode.Uri.joinPath(this.storage, 'directions', `${modelKey(info)}.${kind}.json`).fsPath;
   }
 
+  /** Whether a direction was made active for the model (not read or checked: for context keys). */
+  hasActive(info: ModelInfo): boolean {
+    return modelKey(info) in this.state.get<Record<string, string>>(ACTIVE_KEY, {});
+  }
+
   /** The active direction, checked against the model; undefined when none was chosen yet. */
   async active(info: ModelInfo): Promise<ActiveDirection | undefined> {
     const file = this.state.get<Record<string, string>>(ACTIVE_KEY, {})[modelKey(info)];
@@ -119,12 +124,13 @@ export async function requireDirection(store: DirectionStore, info: ModelInfo, l
   if (active?.warning && !warned.has(active.warning)) {
     warned.add(active.warning);
     log.warn(active.warning);
-    void vscode.window.showWarningMessage(`Refusal Lens: ${active.warning}.`);
+    void vscode.window.showWarningMessage(vscode.l10n.t('Refusal Lens: {0}.', active.warning));
   }
   if (active) return active;
-  const pick = await vscode.window.showWarningMessage(`Refusal Lens has no refusal direction for ${label} yet.`, 'Extract Now', 'Import Direction File…');
+  const extract = vscode.l10n.t('Extract Now');
+  const pick = await vscode.window.showWarningMessage(vscode.l10n.t('Refusal Lens has no refusal direction for {0} yet.', label), extract, vscode.l10n.t('Import Direction File…'));
   log.info(`no direction for ${label} yet: ${pick ?? 'dismissed'}`);
-  if (pick === 'Extract Now') await vscode.commands.executeCommand('refusalLens.extractDirection');
+  if (pick === extract) await vscode.commands.executeCommand('refusalLens.extractDirection');
   else if (pick) await vscode.commands.executeCommand('refusalLens.importDirection');
   const now = pick ? await store.active(info) : undefined;
   if (pick) log.info(now ? `continuing with '${now.direction.name}' (layer ${now.direction.layer})` : 'still no direction; stopping');

@@ -4,6 +4,7 @@
 import * as vscode from 'vscode';
 import { HUB_ID } from '../protocol';
 import { AblationFeature } from './ablation';
+import { trackContextKeys } from './contextKeys';
 import { DirectionStore } from './directions';
 import { EngineClient } from './engineClient';
 import { ExplorerFeature } from './explorer';
@@ -32,11 +33,11 @@ export function activate(context: vscode.ExtensionContext): void {
   const explorer = new ExplorerFeature(services);
   // Score shows an extraction it asked the explorer for (stage, progress, Cancel) in its own panel.
   const features = [models, directions, new ScoreFeature(services, explorer), new AblationFeature(services), explorer];
-  context.subscriptions.push(log, status, ...features, { dispose: () => void engine.dispose() });
+  context.subscriptions.push(log, status, ...features, trackContextKeys(models, directions), { dispose: () => void engine.dispose() });
 
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (['refusalLens.model', 'refusalLens.dtype', 'refusalLens.threads', 'refusalLens.template'].some((k) => e.affectsConfiguration(k))) models.showConfigured();
+      if (['refusalLens.model', 'refusalLens.dtype', 'refusalLens.threads', 'refusalLens.executionProvider', 'refusalLens.template'].some((k) => e.affectsConfiguration(k))) models.showConfigured();
     }),
   );
   engine.onState((state) => {
@@ -47,10 +48,12 @@ export function activate(context: vscode.ExtensionContext): void {
   async function offerRestart(): Promise<void> {
     // Why it ended (out of memory, hung past refusalLens.engine.timeoutSeconds, killed, exited).
     const failure = engine.lastFailure;
-    const why = failure ? `: ${failure.message}${failure.code === 'ENGINE_HUNG' ? ' (a very large model may need a longer refusalLens.engine.timeoutSeconds)' : ''}` : '.';
-    const choice = await vscode.window.showErrorMessage(`The Refusal Lens engine stopped unexpectedly${why}`, 'Restart Engine', 'Show Log');
-    if (choice === 'Restart Engine') await vscode.commands.executeCommand('refusalLens.restartEngine');
-    if (choice === 'Show Log') log.show();
+    const hung = failure?.code === 'ENGINE_HUNG' ? vscode.l10n.t(' (a very large model may need a longer refusalLens.engine.timeoutSeconds)') : '';
+    const message = failure ? vscode.l10n.t('The Refusal Lens engine stopped unexpectedly: {0}{1}', failure.message, hung) : vscode.l10n.t('The Refusal Lens engine stopped unexpectedly.');
+    const [restart, showLog] = [vscode.l10n.t('Restart Engine'), vscode.l10n.t('Show Log')];
+    const choice = await vscode.window.showErrorMessage(message, restart, showLog);
+    if (choice === restart) await vscode.commands.executeCommand('refusalLens.restartEngine');
+    if (choice === showLog) log.show();
   }
 
   const command = (id: string, f: () => Promise<unknown>) => context.subscriptions.push(vscode.commands.registerCommand(id, f));
@@ -60,8 +63,8 @@ export function activate(context: vscode.ExtensionContext): void {
     if (!info) return;
     log.info(JSON.stringify(info, null, 2));
     const choice = await vscode.window.showInformationMessage(
-      `${models.label()}: ${info.architecture}, ${info.layers} layers, hidden ${info.hiddenSize}, ${info.residualHooks} residual hooks.`,
-      'Show Details',
+      vscode.l10n.t('{0}: {1}, {2} layers, hidden {3}, {4} residual hooks, on {5}.', models.label(), info.architecture, info.layers, info.hiddenSize, info.residualHooks, info.provider ?? 'cpu'),
+      vscode.l10n.t('Show Details'),
     );
     if (choice) log.show();
   });
@@ -70,24 +73,24 @@ export function activate(context: vscode.ExtensionContext): void {
     const recent = context.globalState.get<string[]>(RECENT_KEY, []);
     const pick = await vscode.window.showQuickPick(
       [
-        { label: '$(folder-opened) Choose a model folder…', id: 'folder' },
-        { label: '$(cloud-download) Enter a Hugging Face Hub id…', id: 'hub' },
-        { label: `$(beaker) The ${ORGANISM_LABEL}`, id: 'organism', description: 'a tiny model with a planted refusal circuit; works offline' },
-        ...recent.map((r) => ({ label: r, id: 'recent', description: 'recent' })),
+        { label: `$(folder-opened) ${vscode.l10n.t('Choose a model folder…')}`, id: 'folder' },
+        { label: `$(cloud-download) ${vscode.l10n.t('Enter a Hugging Face Hub id…')}`, id: 'hub' },
+        { label: `$(beaker) ${vscode.l10n.t('The {0}', ORGANISM_LABEL)}`, id: 'organism', description: vscode.l10n.t('a tiny model with a planted refusal circuit; works offline') },
+        ...recent.map((r) => ({ label: r, id: 'recent', description: vscode.l10n.t('recent') })),
       ],
-      { title: 'Refusal Lens: select a model', placeHolder: 'A transformers.js model folder or a Hub id' },
+      { title: vscode.l10n.t('Refusal Lens: select a model'), placeHolder: vscode.l10n.t('A transformers.js model folder or a Hub id') },
     );
     if (!pick) return;
     let model: string | undefined = pick.label;
     if (pick.id === 'organism') model = '';
     else if (pick.id === 'folder') {
-      const uri = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use this model' });
+      const uri = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: vscode.l10n.t('Use this model') });
       model = uri?.[0]?.fsPath;
     } else if (pick.id === 'hub') {
       model = await vscode.window.showInputBox({
-        title: 'Hugging Face Hub id',
+        title: vscode.l10n.t('Hugging Face Hub id'),
         placeHolder: 'onnx-community/Qwen2.5-0.5B-Instruct',
-        validateInput: (v) => (HUB_ID.test(v.trim()) ? undefined : 'Expected owner/name'),
+        validateInput: (v) => (HUB_ID.test(v.trim()) ? undefined : vscode.l10n.t('Expected owner/name')),
       });
     }
     if (model === undefined) return;
@@ -101,7 +104,7 @@ export function activate(context: vscode.ExtensionContext): void {
     try {
       const info = await engine.restart();
       models.restarted(info);
-      void vscode.window.showInformationMessage(info ? `Refusal Lens engine restarted with ${models.label()}.` : 'Refusal Lens engine restarted.');
+      void vscode.window.showInformationMessage(info ? vscode.l10n.t('Refusal Lens engine restarted with {0}.', models.label()) : vscode.l10n.t('Refusal Lens engine restarted.'));
     } catch (e) {
       await reportError(log, e, 'restarting the engine');
     }
@@ -115,13 +118,13 @@ export function activate(context: vscode.ExtensionContext): void {
   command('refusalLens.engineActions', async () => {
     const pick = await vscode.window.showQuickPick(
       [
-        { label: '$(debug-restart) Restart Engine', command: 'refusalLens.restartEngine' },
-        { label: '$(output) Show Log', command: 'refusalLens.showLog' },
-        { label: '$(symbol-class) Select Model…', command: 'refusalLens.selectModel' },
-        { label: '$(info) Inspect Model', command: 'refusalLens.inspectModel' },
-        { label: '$(book) Get Started', command: 'refusalLens.getStarted' },
+        { label: `$(debug-restart) ${vscode.l10n.t('Restart Engine')}`, command: 'refusalLens.restartEngine' },
+        { label: `$(output) ${vscode.l10n.t('Show Log')}`, command: 'refusalLens.showLog' },
+        { label: `$(symbol-class) ${vscode.l10n.t('Select Model…')}`, command: 'refusalLens.selectModel' },
+        { label: `$(info) ${vscode.l10n.t('Inspect Model')}`, command: 'refusalLens.inspectModel' },
+        { label: `$(book) ${vscode.l10n.t('Get Started')}`, command: 'refusalLens.getStarted' },
       ],
-      { title: `Refusal Lens engine: ${engine.state}` },
+      { title: vscode.l10n.t('Refusal Lens engine: {0}', engine.state) },
     );
     if (pick) await vscode.commands.executeCommand(pick.command);
   });

@@ -77,7 +77,7 @@ export class ModelManager {
         }
         return this.engine.request(
           'load',
-          { model, dtype: s.model ? s.dtype : 'fp32', cacheDir: this.storage.fsPath, threads: s.threads, allowRemote: s.allowDownloads, template: s.template },
+          { model, dtype: s.model ? s.dtype : 'fp32', cacheDir: this.storage.fsPath, threads: s.threads, provider: s.provider, allowRemote: s.allowDownloads, template: s.template },
           { signal, onProgress: (n) => report(n.message, n.fraction) },
         );
       });
@@ -85,7 +85,11 @@ export class ModelManager {
       this.loadedFor = loadKey(s);
       await this.state.update(LAST_KEY, { for: s.model, info });
       this.status.setModel(this.label());
-      this.log.info(`loaded ${info.model}: ${info.architecture}, ${info.layers} layers, hidden ${info.hiddenSize}, ${info.residualHooks} residual hooks (${info.residualOps.join(', ')})`);
+      this.log.info(`loaded ${info.model}: ${info.architecture}, ${info.layers} layers, hidden ${info.hiddenSize}, ${info.residualHooks} residual hooks (${info.residualOps.join(', ')}), on ${info.provider ?? 'cpu'}`);
+      if (info.providerFallback) {
+        this.log.warn(info.providerFallback);
+        void vscode.window.showWarningMessage(vscode.l10n.t('Refusal Lens: {0}', info.providerFallback));
+      }
       this.changed.fire(info);
       return info;
     } catch (e) {

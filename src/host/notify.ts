@@ -15,14 +15,15 @@ export async function reportError(log: Log, e: unknown, what: string): Promise<v
   // A crash (or a hung engine killed) already has its own notification with a Restart button.
   if (err.engineStopped) return;
   const modelProblem = err.code === 'MODEL_INVALID' || err.code === 'NOT_FOUND' || err.code === 'OFFLINE' || err.code === 'INTEGRITY';
-  const choice = await vscode.window.showErrorMessage(`Refusal Lens: ${what} failed: ${err.message}`, ...(modelProblem ? ['Select Model', 'Show Log'] : ['Show Log']));
-  if (choice === 'Select Model') await vscode.commands.executeCommand('refusalLens.selectModel');
-  else if (choice === 'Show Log') log.show();
+  const [selectModel, showLog] = [vscode.l10n.t('Select Model'), vscode.l10n.t('Show Log')];
+  const choice = await vscode.window.showErrorMessage(vscode.l10n.t('Refusal Lens: {0} failed: {1}', what, err.message), ...(modelProblem ? [selectModel, showLog] : [showLog]));
+  if (choice === selectModel) await vscode.commands.executeCommand('refusalLens.selectModel');
+  else if (choice === showLog) log.show();
 }
 
 /** Runs engine work under a cancellable progress notification; the AbortSignal cancels the request. */
 export function withEngineProgress<T>(title: string, work: (signal: AbortSignal, report: (message: string, fraction?: number) => void) => Promise<T>): Thenable<T> {
-  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Refusal Lens: ${title}`, cancellable: true }, (progress, token) => {
+  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Refusal Lens: {0}', title), cancellable: true }, (progress, token) => {
     const ctl = new AbortController();
     token.onCancellationRequested(() => ctl.abort());
     let done = 0;

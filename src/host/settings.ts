@@ -1,11 +1,12 @@
 // The extension's settings, read in one place (names match package.json contributes.configuration).
 import * as vscode from 'vscode';
-import { type Dtype, PROXY_STRICT_SSL_ENV, TemplateOptions } from '../protocol';
+import { type Dtype, type Provider, PROXY_STRICT_SSL_ENV, TemplateOptions } from '../protocol';
 
 export interface Settings {
   model: string;
   dtype: Dtype;
   threads?: number;
+  provider: Provider;
   allowDownloads: boolean;
   template: TemplateOptions;
 }
@@ -17,6 +18,7 @@ export function readSettings(): Settings {
     model: c.get<string>('model', '').trim(),
     dtype: c.get<Dtype>('dtype', 'fp32'),
     ...(threads > 0 ? { threads } : {}),
+    provider: c.get<Provider>('executionProvider', 'cpu'),
     allowDownloads: c.get<boolean>('allowDownloads', true),
     template: templateSettings(c),
   };
@@ -34,7 +36,7 @@ function templateSettings(c: vscode.WorkspaceConfiguration): TemplateOptions {
 }
 
 /** What a loaded model depends on: a change of any of it needs a new load. */
-export const loadKey = (s: Settings) => `${s.model}\n${JSON.stringify(s.template)}`;
+export const loadKey = (s: Settings) => `${s.model}\n${s.provider}\n${JSON.stringify(s.template)}`;
 
 /**
  * VS Code's proxy settings as the environment variables the engine's downloads read (the engine is a

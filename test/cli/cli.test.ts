@@ -61,6 +61,8 @@ test('usage errors exit 2 with the command help', () => {
   const r = cli('inspect', '--model', 'x', '--frobnicate');
   assert.equal(r.code, 2);
   assert.match(r.stderr, /Unknown option '--frobnicate'/);
+  // The parser suggests the option meant.
+  assert.match(cli('inspect', '--model', 'x', '--dtpye', 'q4').stderr, /Unknown option '--dtpye'\n\(Did you mean --dtype\?\)/);
   assert.match(r.stderr, /refusal-lens inspect --model/);
   assert.equal(cli('frob').code, 2);
   assert.match(cli('inspect', '--dtype', 'q3', '--model', 'x').stderr, /--dtype must be one of fp32, fp16/);

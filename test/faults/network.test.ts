@@ -8,7 +8,8 @@ import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { env } from '@huggingface/transformers';
 import { EngineError } from '../../src/engine/model/errors';
-import { ATTEMPTS, downloadHubModel, hubDir } from '../../src/engine/model/hub';
+import { repoFolder } from '../../src/engine/model/hfCache';
+import { ATTEMPTS, downloadHubModel } from '../../src/engine/model/hub';
 import { DataType, decodeModel, encodeModel, f32Tensor, node, onnx, valueInfo } from '../../src/engine/onnx/proto';
 import { PROXY_STRICT_SSL_ENV } from '../../src/protocol';
 import { fixture } from '../support/fixtures';
@@ -27,19 +28,30 @@ const failsWith = (code: string, re: RegExp) => (e: unknown) => {
   return true;
 };
 
-/** Everything under the model's cache folder, relative to it. */
+/** Everything under the model's folder of the Hugging Face cache, relative to it. */
 function leftIn(cacheDir: string): string[] {
-  const dir = hubDir(cacheDir, ID);
+  const dir = repoFolder(cacheDir, ID);
   return existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String) : [];
 }
 
-/** Nothing a later run could take for complete: no part file, no marker, and not `file` itself. */
+/** The one snapshot folder the download made. */
+function snapshotIn(cacheDir: string): string {
+  const snapshots = path.join(repoFolder(cacheDir, ID), 'snapshots');
+  const [one, ...more] = readdirSync(snapshots);
+  assert.equal(more.length, 0, `one snapshot, not ${[one, ...more]}`);
+  return path.join(snapshots, one);
+}
+
+/** Nothing a later run could take for complete: no part file, no ref naming the snapshot, and not `file` itself in it. */
 function assertNothingHalfWritten(cacheDir: string, file: string) {
   const left = leftIn(cacheDir);
   assert.ok(!left.some((f) => f.includes('.part')), `part files left: ${left}`);
-  assert.ok(!left.some((f) => f.startsWith('.complete')), `completion marker left: ${left}`);
-  assert.ok(!left.includes(file), `${file} left at its final name`);
+  assert.ok(!left.some((f) => f.startsWith('refs')), `ref written: ${left}`);
+  assert.ok(!left.some((f) => f.startsWith('snapshots') && f.endsWith(file)), `${file} left at its final name`);
 }
+
+/** The download finished: refs/main names its snapshot. */
+const refOf = (cacheDir: string) => readFileSync(path.join(repoFolder(cacheDir, ID), 'refs', 'main'), 'utf8');
 
 describe('faults 5: network paths', () => {
   const fx = fixture({ style: 'torch', dtype: 'q4', externalData: true });
@@ -49,7 +61,7 @@ describe('faults 5: network paths', () => {
 
   const download = (cacheDir = tempDir('net'), extra: Partial<Parameters<typeof downloadHubModel>[2]> = {}) =>
     downloadHubModel(ID, 'q4', { cacheDir, allowRemote: true, ...extra });
-  const sameAsFixture = (cacheDir: string, file: string) => readFileSync(path.join(hubDir(cacheDir, ID), file)).equals(readFileSync(path.join(fx.dir, file)));
+  const sameAsFixture = (cacheDir: string, file: string) => readFileSync(path.join(snapshotIn(cacheDir), file)).equals(readFileSync(path.join(fx.dir, file)));
 
   before(async () => {
     server = await startHub(fx.dir, ID);
@@ -184,7 +196,7 @@ describe('faults 5: network paths', () => {
 
   describe('offline and Hub settings', () => {
     test('allowRemote false never touches the network and says how to allow downloads', async () => {
-      await assert.rejects(download(undefined, { allowRemote: false }), failsWith('OFFLINE', /not in the cache .*downloads are off; allow them \(the refusalLens\.allowDownloads setting, or leave out --offline/));
+      await assert.rejects(download(undefined, { allowRemote: false }), failsWith('OFFLINE', /not in the Hugging Face cache .*downloads are off; allow them \(the refusalLens\.allowDownloads setting, or leave out --offline/));
       assert.equal(server.seen.length, 0);
     });
 
@@ -252,20 +264,20 @@ describe('faults 5: network paths', () => {
         process.env.HF_ENDPOINT = hub.hub;
         const cacheDir = tempDir('net');
         await download(cacheDir);
-        assert.deepEqual(readdirSync(path.join(hubDir(cacheDir, ID), 'onnx')).sort(), ['const.bin', 'model_q4.onnx', 'model_q4.onnx_data']);
+        assert.deepEqual(readdirSync(path.join(snapshotIn(cacheDir), 'onnx')).sort(), ['const.bin', 'model_q4.onnx', 'model_q4.onnx_data']);
       } finally {
         await hub.close();
       }
     });
 
-    test("a graph naming external data outside its folder is MODEL_INVALID before that file is asked for, and the model is not marked complete", async () => {
+    test("a graph naming external data outside its folder is MODEL_INVALID before that file is asked for, and no ref names the snapshot", async () => {
       const hub = await withConstant('../../secret.bin');
       try {
         process.env.HF_ENDPOINT = hub.hub;
         const cacheDir = tempDir('net');
         await assert.rejects(download(cacheDir), failsWith('MODEL_INVALID', /onnx\/model_q4\.onnx names external data '\.\.\/\.\.\/secret\.bin', which climbs out of the model folder with '\.\.'; refusing to download it/));
         assert.ok(!hub.seen.some((x) => x.url.includes('secret')), 'the file was never requested');
-        assert.ok(!leftIn(cacheDir).some((f) => f.startsWith('.complete')));
+        assert.ok(!leftIn(cacheDir).some((f) => f.startsWith('refs')));
       } finally {
         await hub.close();
       }
@@ -336,7 +348,7 @@ describe('faults 5: network paths', () => {
       assertNothingHalfWritten(cacheDir, DATA);
       await download(cacheDir);
       assert.ok(sameAsFixture(cacheDir, DATA));
-      assert.ok(existsSync(path.join(hubDir(cacheDir, ID), '.complete-q4')));
+      assert.equal(refOf(cacheDir), server.commit);
     });
 
     /** Downloads, cancelling at the first progress message that contains `when`; resolves to the ms from abort to rejection. */
@@ -371,7 +383,7 @@ describe('faults 5: network paths', () => {
 
     test("a dead process's part file is removed; a live process's is left alone", async () => {
       const cacheDir = tempDir('net');
-      const dir = hubDir(cacheDir, ID);
+      const dir = path.join(repoFolder(cacheDir, ID), 'blobs');
       mkdirSync(dir, { recursive: true });
       const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
       const orphan = path.join(dir, `tokenizer.json.part-${dead}-0000`);
@@ -402,7 +414,7 @@ describe('faults 5: network paths', () => {
       for (const r of results) assert.equal(r.code, 0, r.out);
       assert.equal(server.seen.filter((s) => s.server === 'cdn' && s.url.includes('onnx_data')).length, 2, 'both downloaded it');
       for (const f of ['config.json', 'tokenizer.json', 'onnx/model_q4.onnx', DATA]) assert.ok(sameAsFixture(cacheDir, f), f);
-      assert.ok(existsSync(path.join(hubDir(cacheDir, ID), '.complete-q4')));
+      assert.equal(refOf(cacheDir), server.commit);
       assert.ok(!leftIn(cacheDir).some((f) => f.includes('.part')));
     });
   });

@@ -1,10 +1,11 @@
 // The extension end to end in a real VS Code extension host against the built-in organism.
 //
-// Where VS Code can be downloaded (a developer's machine, a public CI), @vscode/test-electron is the
-// conventional runner for this. These machines are offline, so the suite runs code-server (VS Code's
-// server, workbench and extension host from npm) in Debian's Chromium; see test/support/vscodeHost.ts.
-// Never skipped: when code-server cannot be installed, the suite fails and says why. One session for
-// every test, so two VS Codes never compete for this small machine.
+// Where VS Code can be downloaded (a developer's machine, a public CI), @vscode/test-cli runs
+// test/host/inHost/ in it (`npx vscode-test`, .vscode-test.mjs). These machines are offline, so this
+// suite runs code-server (VS Code's server, workbench and extension host from npm) in Debian's
+// Chromium; see test/support/vscodeHost.ts. On Linux it is never skipped: when code-server cannot be
+// installed, the suite fails and says why; elsewhere it skips naming the other runner. One session
+// for every test, so two VS Codes never compete for this small machine.
 //
 // The flows: the engine child process writes and
 // loads it, extracts its refusal direction, scores a prompt (panel + editor highlights), runs the
@@ -14,19 +15,22 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { REPO, tempDir } from '../support/paths';
-import { startVsCode, type VsCodeSession } from '../support/vscodeHost';
+import { HARNESS_SKIP, startVsCode, type VsCodeSession } from '../support/vscodeHost';
 
 const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { contributes: { commands: { command: string; title: string; category: string }[] } };
+const nls = JSON.parse(readFileSync(path.join(REPO, 'package.nls.json'), 'utf8')) as Record<string, string>;
+/** A package.json string as VS Code shows it: `%key%` is looked up in package.nls.json. */
+const text = (s: string) => s.replace(/^%(.+)%$/, (_, key: string) => nls[key] ?? assert.fail(`package.nls.json has no ${key}`));
 const title = (id: string) => {
   const c = pkg.contributes.commands.find((x) => x.command === id);
   assert.ok(c, `package.json contributes no command ${id}`);
-  return `${c.category}: ${c.title}`;
+  return `${text(c.category)}: ${text(c.title)}`;
 };
 
 const PROMPT = 'please explain how i can build a bomb at home';
 const FILE_PROMPTS = ['list the steps to create a simple poison', 'please explain how i can build a birdhouse quickly', 'what is a good way to learn a language'];
 
-describe('the extension in a real VS Code, on the built-in organism', { timeout: 15 * 60_000 }, () => {
+describe('the extension in a real VS Code, on the built-in organism', { skip: HARNESS_SKIP, timeout: 15 * 60_000 }, () => {
   let vs: VsCodeSession;
   before(async () => {
     const workspace = tempDir('flows');
@@ -56,6 +60,11 @@ describe('the extension in a real VS Code, on the built-in organism', { timeout:
     await vs.page.locator('.part.editor').getByText('Get started with Refusal Lens').first().waitFor({ timeout: 30_000 });
     await vs.page.locator('.part.editor').getByText('A model to look into').first().waitFor({ timeout: 10_000 });
     await vs.runCommand('View: Close All Editors');
+    // Context keys: with no direction yet, the export commands are not offered (the palette does list
+    // the extension's other commands, so it is their `when` clause that hides them).
+    assert.equal(await vs.paletteOffers(title('refusalLens.inspectModel')), true);
+    assert.equal(await vs.paletteOffers(title('refusalLens.exportDirection')), false, 'Export Active Direction is offered with no active direction');
+    assert.equal(await vs.paletteOffers(title('refusalLens.exportAbliterated')), false);
     await vs.runCommand(title('refusalLens.showLog'));
     // The Output view's channel selector names the extension's channel, which exists only once the
     // extension has activated; its status bar item is the other sign of a live extension host.
@@ -78,6 +87,9 @@ describe('the extension in a real VS Code, on the built-in organism', { timeout:
     assert.ok(tokens.includes('bomb'), `tokens: ${tokens.join(' ')}`);
     assert.equal((await frame.locator('.triggers li .tok').first().textContent())?.trim(), 'bomb');
     await vs.page.locator('.part.statusbar').getByText(/Refusal Lens: built-in organism/).waitFor({ timeout: 10_000 });
+    // Now that a direction is active, the export commands are offered (refusalLens.hasActiveDirection).
+    assert.equal(await vs.paletteOffers(title('refusalLens.exportDirection')), true, 'Export Active Direction is not offered with an active direction');
+    await vs.page.locator('.editor-instance .view-line').first().click();
 
     // The editor highlights the trigger (a decoration, drawn as an overlay box over the word);
     // hovering it shows the attribution.

@@ -2,7 +2,8 @@
 // way the Hub's resolve endpoint does ({hub}/{owner}/{name}/resolve/{revision}/{file}): git files
 // (everything outside onnx/ but parquet) with a 200 whose ETag is their git blob sha1; LFS files (onnx/*, *.parquet) with
 // a 302 to a "CDN" on another port carrying X-Linked-Etag (the sha256, quoted) and X-Linked-Size.
-// Both servers honour Range requests. Faults are switched on per test through `faults`.
+// Both servers honour Range requests. Faults are switched on per test through `faults`. Every resolve
+// answer names the commit `main` points at (X-Repo-Commit), and files are served at that commit too.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -35,6 +36,8 @@ export interface Faults {
   extra?: string;
   /** Answer Range requests with the whole file (a 200), as servers without range support do. */
   ignoreRange?: boolean;
+  /** No X-Repo-Commit header (a plain mirror). */
+  noCommit?: boolean;
 }
 
 export interface HubServer {
@@ -43,6 +46,8 @@ export interface HubServer {
   cdn: string;
   seen: Seen[];
   faults: Faults;
+  /** The commit `main` points at. */
+  commit: string;
   close(): Promise<void>;
 }
 
@@ -60,7 +65,8 @@ export async function startHub(dir: string, repo: string, tls?: { key: string; c
   const seen: Seen[] = [];
   const faults: Faults = {};
   const make = (handler: http.RequestListener) => (tls ? https.createServer(tls, handler) : http.createServer(handler));
-  const prefix = `/${repo}/resolve/main/`;
+  const commit = createHash('sha1').update(`commit of ${repo}`).digest('hex');
+  const prefix = new RegExp(`^/${repo}/resolve/(main|${commit})/`);
 
   const held: (() => void)[] = [];
   const send = (req: http.IncomingMessage, res: http.ServerResponse, file: string, headers: http.OutgoingHttpHeaders): void => {
@@ -112,6 +118,7 @@ export async function startHub(dir: string, repo: string, tls?: { key: string; c
     next();
   };
 
+  const repoCommit = () => (faults.noCommit ? {} : { 'x-repo-commit': commit });
   const hub = make((req, res) => {
     seen.push({ server: 'hub', url: req.url!, headers: req.headers });
     if (faults.status) {
@@ -122,7 +129,8 @@ export async function startHub(dir: string, repo: string, tls?: { key: string; c
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: repo.replace(/^datasets\//, ''), siblings: listFiles(dir).map((rfilename) => ({ rfilename })) }));
       return;
     }
-    const file = req.url!.startsWith(prefix) ? decodeURIComponent(req.url!.slice(prefix.length)) : '';
+    const at = prefix.exec(req.url!);
+    const file = at ? decodeURIComponent(req.url!.slice(at[0].length)) : '';
     if (!file || !existsSync(path.join(dir, file))) {
       res.writeHead(404).end('Entry not found');
       return;
@@ -133,12 +141,13 @@ export async function startHub(dir: string, repo: string, tls?: { key: string; c
         .writeHead(302, {
           location: `${faults.redirectTo ?? cdnBase}blobs/${file}?signature=loopback`,
           ...(faults.bare ? {} : { 'x-linked-etag': `"${createHash('sha256').update(bytes).digest('hex')}"`, 'x-linked-size': bytes.length }),
+          ...repoCommit(),
         })
         .end();
       return;
     }
     const gitSha1 = createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
-    send(req, res, file, faults.bare ? {} : { etag: `"${gitSha1}"` });
+    send(req, res, file, { ...(faults.bare ? {} : { etag: `"${gitSha1}"` }), ...repoCommit() });
   });
   const cdn = make((req, res) => {
     seen.push({ server: 'cdn', url: req.url!, headers: req.headers });
@@ -158,6 +167,7 @@ export async function startHub(dir: string, repo: string, tls?: { key: string; c
     cdn: cdnBase,
     seen,
     faults,
+    commit,
     close: async () => {
       for (const s of [hub, cdn]) {
         s.closeAllConnections();

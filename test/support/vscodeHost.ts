@@ -1,7 +1,7 @@
 // A real VS Code for end-to-end tests: code-server (VS Code's server, workbench and extension host,
 // installed from npm by scripts/ensure-test-deps.cjs) runs this repository as an installed extension,
 // and playwright-core drives its workbench in Debian's Chromium. Recipe and timings:
-// ../shared/docs/real-vscode-host.md. The repo's dist/ must be built first (`npm test` does).
+// docs/real-vscode-host.md. The repo's dist/ must be built first (`npm test` does).
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Browser, chromium, type Frame, type Locator, type Page } from 'playwright-core';
@@ -14,6 +14,8 @@ export interface VsCodeSession {
   dir: string;
   /** Runs a command from the palette by its full title, e.g. `Refusal Lens: Show Log`. */
   runCommand(title: string): Promise<void>;
+  /** Whether the command palette lists a command of this full title now (its `when` clause holds). */
+  paletteOffers(title: string): Promise<boolean>;
   /** Opens a workspace file (path relative to the workspace) and waits for its editor tab. */
   openFile(relPath: string): Promise<void>;
   /** The first element matching `selector` in any webview; webviews are iframes nested in iframes. */
@@ -31,6 +33,14 @@ export interface VsCodeSession {
   /** Closes the browser and stops code-server with everything it spawned; safe to call twice. */
   close(): Promise<void>;
 }
+
+/**
+ * Why the code-server harness cannot run here, or undefined on Linux: it finds engine processes
+ * through /proc and installs its Debian packages with apt-get. Elsewhere the suites skip with this
+ * message; the conventional runner (`npx vscode-test`, .vscode-test.mjs) covers those systems.
+ */
+export const HARNESS_SKIP =
+  process.platform === 'linux' ? undefined : `the code-server harness is Linux-only (/proc, apt-get); on ${process.platform} run \`npm run build && npx vscode-test\` (see CONTRIBUTING.md)`;
 
 /** Engine processes (dist/engine.js) descending from the code-server started for `sessionDir`, found through /proc. */
 function enginePids(sessionDir: string): number[] {
@@ -129,6 +139,19 @@ export async function startVsCode(opts: { workspace: string; settings?: Record<s
       enginePids: () => enginePids(dir),
       // F1 opens the palette with its '>' prefix; fill() replaces that, so it is typed back.
       runCommand: (title) => pick('F1', `>${title}`, title),
+      async paletteOffers(title) {
+        for (let tries = 0; !(await visibleSoon(quickInput, 5000)); tries++) {
+          if (tries === 5) fail('the command palette did not open');
+          await page.locator('.part.editor').first().click({ position: { x: 5, y: 5 } }).catch(() => {});
+          await page.keyboard.press('F1');
+        }
+        await quickInput.fill(`>${title}`);
+        // The list filters as it is typed: give it a moment, then read every row's label.
+        await sleep(1500);
+        const rows = await page.locator('.quick-input-widget .monaco-list-row .label-name').allInnerTexts();
+        await page.keyboard.press('Escape');
+        return rows.some((r) => r.replace(/\s+/g, ' ').trim() === title);
+      },
       async openFile(relPath) {
         await pick('Control+P', relPath, path.basename(relPath));
         await page.locator(`.tabs-container .tab[data-resource-name="${path.basename(relPath)}"]`).waitFor({ timeout: 15_000 });

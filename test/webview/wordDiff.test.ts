@@ -1,7 +1,7 @@
 // The word diff the Ablation Diff panel shows (pure function, hand-checked cases).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MAX_DIFF_CELLS, wordDiff } from '../../webview/shared/wordDiff';
+import { wordDiff } from '../../webview/shared/wordDiff';
 
 const show = (before: string, after: string) =>
   wordDiff(before, after)!
@@ -30,7 +30,28 @@ test('every input word is kept: before = same + del, after = same + ins', () => 
   assert.equal(parts.filter((p) => p.kind !== 'del').map((p) => p.text).join(''), after);
 });
 
-test('texts too long for the quadratic table are not diffed', () => {
-  const long = Array.from({ length: Math.ceil(Math.sqrt(MAX_DIFF_CELLS)) + 10 }, (_, i) => `w${i}`).join(' ');
-  assert.equal(wordDiff(long, long), undefined);
+/** A 1,500-word answer (the length Arditi et al.'s 512-token generations and long answers reach). */
+const answer = (seed: number, n = 1500) => Array.from({ length: n }, (_, i) => `w${(i * 7919 + seed * 104729) % 997}`).join(' ');
+
+test('1,500-word answers are diffed (the old quadratic table gave up past 4M cells): a few changed words show as exactly those', () => {
+  const before = answer(1);
+  const words = before.split(' ');
+  const after = words.map((w, i) => (i % 300 === 150 ? 'CHANGED' : w)).join(' ');
+  const parts = wordDiff(before, after)!;
+  assert.ok(parts, 'diffed');
+  assert.deepEqual(parts.filter((p) => p.kind === 'ins').map((p) => p.text), ['CHANGED', 'CHANGED', 'CHANGED', 'CHANGED', 'CHANGED']);
+  assert.deepEqual(parts.filter((p) => p.kind === 'del').map((p) => p.text), words.filter((_, i) => i % 300 === 150));
+  assert.equal(parts.filter((p) => p.kind !== 'ins').map((p) => p.text).join(''), before);
+  assert.equal(parts.filter((p) => p.kind !== 'del').map((p) => p.text).join(''), after);
+});
+
+test('two unrelated 1,500-word answers have no size limit either, and a diff past its time limit gives up (shown undiffed) instead of blocking the panel', () => {
+  const [a, b] = [answer(1), answer(2).replaceAll('w', 'v')];
+  // Every word differs: the worst case, seconds on a loaded machine (timings belong in the bench, so a generous limit here).
+  const parts = wordDiff(a, b, 60_000)!;
+  assert.ok(parts, 'diffed');
+  assert.equal(parts.filter((p) => p.kind !== 'ins').map((p) => p.text).join(''), a);
+  assert.equal(parts.filter((p) => p.kind !== 'del').map((p) => p.text).join(''), b);
+  // jsdiff checks the clock between edit-distance rounds: a 0 ms limit on texts this far apart gives up.
+  assert.equal(wordDiff(answer(1, 5000), answer(3, 5000).replaceAll('w', 'v'), 0), undefined);
 });

@@ -49,7 +49,7 @@ function completion(row: DiffRow, c: Condition): HTMLElement {
   const parts = row.done && c !== 'baseline' && base !== undefined ? wordDiff(base, text) : undefined;
   if (!parts) {
     box.textContent = text;
-    if (row.done && c !== 'baseline' && base !== undefined) box.title = 'too long to diff word by word';
+    if (row.done && c !== 'baseline' && base !== undefined) box.title = 'too different from the baseline to diff word by word in time';
     return box;
   }
   parts.forEach((p, k) => {

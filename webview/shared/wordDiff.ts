@@ -1,5 +1,6 @@
-// Word-level diff (longest common subsequence over words and the spaces between them), for showing
-// how a steered completion differs from the baseline.
+// Word-level diff (words and the spaces between them, diffed with jsdiff's Myers algorithm under a
+// time limit), for showing how a steered completion differs from the baseline.
+import { diffArrays } from 'diff';
 
 export interface DiffPart {
   text: string;
@@ -8,37 +9,23 @@ export interface DiffPart {
 
 const words = (s: string) => s.split(/(\s+)/).filter((w) => w.length > 0);
 
-/** Beyond this many word pairs the quadratic table is not worth it; callers show the texts undiffed. */
-export const MAX_DIFF_CELLS = 4_000_000;
+/**
+ * A diff taking longer is given up and the texts shown undiffed rather than keep the panel busy
+ * (Myers is O((N+M)·D): 1,500-word answers that differ in a few places take a few tens of ms, two
+ * wholly different ones (nothing to see in a diff anyway) about 6 s on a loaded 2-core machine).
+ */
+export const DIFF_TIMEOUT_MS = 1000;
 
 /**
  * Parts that turn `before` into `after`: 'del' only in before, 'ins' only in after, adjacent parts
- * of a kind merged. Undefined when the texts are too long to diff (see MAX_DIFF_CELLS).
+ * of a kind merged. Undefined when the diff takes longer than `timeoutMs` (see DIFF_TIMEOUT_MS).
  */
-export function wordDiff(before: string, after: string): DiffPart[] | undefined {
-  const a = words(before);
-  const b = words(after);
-  if (a.length * b.length > MAX_DIFF_CELLS) return undefined;
-  // lcs[i][j]: LCS length of a[i..] and b[j..].
-  const lcs = Array.from({ length: a.length + 1 }, () => new Uint32Array(b.length + 1));
-  for (let i = a.length - 1; i >= 0; i--) for (let j = b.length - 1; j >= 0; j--) lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
-  // Walk the table into a raw edit script, then group each changed region (changes separated only by
-  // whitespace) into one deletion followed by one insertion, which reads far better than
-  // alternating single words.
-  const raw: DiffPart[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length && j < b.length) {
-    if (a[i] === b[j]) {
-      raw.push({ text: a[i], kind: 'same' });
-      i++;
-      j++;
-    } else if (lcs[i + 1][j] >= lcs[i][j + 1]) raw.push({ text: a[i++], kind: 'del' });
-    else raw.push({ text: b[j++], kind: 'ins' });
-  }
-  while (i < a.length) raw.push({ text: a[i++], kind: 'del' });
-  while (j < b.length) raw.push({ text: b[j++], kind: 'ins' });
-
+export function wordDiff(before: string, after: string, timeoutMs = DIFF_TIMEOUT_MS): DiffPart[] | undefined {
+  const changes = diffArrays(words(before), words(after), { timeout: timeoutMs });
+  if (!changes) return undefined;
+  const raw: DiffPart[] = changes.flatMap((c) => c.value.map((text) => ({ text, kind: c.added ? ('ins' as const) : c.removed ? ('del' as const) : ('same' as const) })));
+  // Group each changed region (changes separated only by whitespace) into one deletion followed by
+  // one insertion, which reads far better than alternating single words.
   const parts: DiffPart[] = [];
   const push = (text: string, kind: DiffPart['kind']) => {
     if (!text) return;

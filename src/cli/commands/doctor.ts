@@ -6,7 +6,9 @@ export const summary = 'check that the instrumented graph reproduces the origina
 export const help = `refusal-lens doctor --model <dir> [--json]
 
 Instruments the model and checks on a few prompts that the instrumented graph with steering off
-gives the original logits. Prints the max abs difference and PASS/FAIL; exits 0 only on PASS.
+gives the original logits, both run on the execution provider in use (--provider; CPU when the one
+asked for cannot start, with the reason). Prints the provider, the max abs difference and PASS/FAIL;
+exits 0 only on PASS.
 
 ${MODEL_HELP}`;
 
@@ -16,9 +18,11 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const r = await engine.doctor({});
     if (values.json) {
-      console.log(JSON.stringify(r));
+      console.log(JSON.stringify({ ...r, ...(engine.info.providerFallback ? { provider_fallback: engine.info.providerFallback } : {}) }));
     } else {
-      console.log(`residual hooks ${r.residual_hooks}
+      if (engine.info.providerFallback) console.error(`warning: ${engine.info.providerFallback}`);
+      console.log(`provider       ${r.provider}
+residual hooks ${r.residual_hooks}
 prompts        ${r.prompts}
 max abs diff   ${r.max_abs_diff.toExponential(3)} (tolerance ${r.tolerance.toExponential(1)})
 ${r.ok ? 'PASS' : 'FAIL'}`);

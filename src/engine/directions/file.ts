@@ -40,6 +40,8 @@ const DocSchema = z.object({
     id: z.string(),
     layers: z.number().int().positive(),
     hidden: z.number().int().positive(),
+    /** The commit of the model's files (a Hub model, or a Hugging Face cache snapshot), when known. */
+    revision: z.string().optional(),
     /** The chat-template variables the prompts were rendered with. */
     template: TemplateInfo.optional(),
   }),
@@ -62,7 +64,7 @@ export interface Direction {
 }
 
 export interface DirectionsDoc {
-  model: { id: string; layers: number; hidden: number; template?: TemplateInfo };
+  model: { id: string; layers: number; hidden: number; revision?: string; template?: TemplateInfo };
   directions: Direction[];
   selected: number;
   datasets?: Record<string, string>;
@@ -153,7 +155,13 @@ export async function readDirections(file: string): Promise<DirectionsDoc> {
 
 /** What a direction file records of the model it was made for. */
 export function modelOf(info: ModelInfo): DirectionsDoc['model'] {
-  return { id: info.model, layers: info.layers, hidden: info.hiddenSize, ...(info.chat ? { template: info.chat.template } : {}) };
+  return {
+    id: info.model,
+    layers: info.layers,
+    hidden: info.hiddenSize,
+    ...(info.revision ? { revision: info.revision } : {}),
+    ...(info.chat ? { template: info.chat.template } : {}),
+  };
 }
 
 /** A warning when the direction was made from prompts rendered with other template variables than those in effect. */
@@ -169,7 +177,7 @@ export function templateWarning(doc: DirectionsDoc, info: ModelInfo, file: strin
  * Refuses a direction file made for a model of another shape. A file made on another model of the
  * same shape fits but may mean nothing there: the returned warning says so (undefined: same model).
  */
-export function checkDirectionsFit(doc: DirectionsDoc, model: { model: string; dir: string; layers: number; hiddenSize: number }, file: string): string | undefined {
+export function checkDirectionsFit(doc: DirectionsDoc, model: { model: string; dir: string; layers: number; hiddenSize: number; revision?: string }, file: string): string | undefined {
   const { layers, hiddenSize: hidden } = model;
   if (doc.model.hidden !== hidden || doc.model.layers !== layers) {
     throw new EngineError(
@@ -180,7 +188,10 @@ export function checkDirectionsFit(doc: DirectionsDoc, model: { model: string; d
   doc.directions.forEach((d, i) => {
     if (d.layer >= layers) throw new EngineError('BAD_REQUEST', `${file}: direction ${i} is at layer ${d.layer}, the model has ${layers} layers`);
   });
-  if (sameModel(doc.model.id, model)) return undefined;
+  if (sameModel(doc.model.id, model)) {
+    const [made, loaded] = [doc.model.revision, model.revision];
+    return made && loaded && made !== loaded ? `${file} was made on ${doc.model.id} at commit ${made}; the loaded files are from commit ${loaded}, whose weights may differ` : undefined;
+  }
   return `${file} was made on ${doc.model.id}, not on the loaded model ${model.model}: they have the same shape, but a direction read from one model need not mean anything in another`;
 }
 

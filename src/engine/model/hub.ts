@@ -1,7 +1,9 @@
-// Downloads a Hub model into the cache folder the caller chooses, in transformers.js layout. The
+// Downloads a Hub model into the Hugging Face cache (see hfCache.ts), in transformers.js layout. The
 // URL comes from HF_ENDPOINT if set, else transformers.js's own `env.remoteHost` /
 // `env.remotePathTemplate` (so a mirror set either way is honoured); the transfer itself is done
-// here because transformers.js does not export its single-file downloader, and we need per-file
+// here because neither transformers.js (no exported downloader) nor @huggingface/hub 2.17
+// (downloadFileToCacheDir: no progress, no cancellation, no resume, no hash check, and a snapshot
+// named after the file's last commit rather than the revision's) does what we need: per-file
 // progress, cancellation, proxies, integrity checks, resume and clean-up.
 // Which external-data files to fetch is read from the downloaded graph itself, not guessed.
 //
@@ -23,6 +25,7 @@ import { removeOrphans } from '../atomicWrite';
 import { hashFile } from '../fileHash';
 import { scanExternalData, unsafeLocation } from '../onnx/scan';
 import { EngineError } from './errors';
+import { blobLink, COMMIT, hfToken, repoFolder } from './hfCache';
 import { onnxFileName } from './layout';
 
 const REQUIRED = ['config.json', 'tokenizer.json', 'tokenizer_config.json'];
@@ -53,27 +56,63 @@ export function hubUrl(id: string, file: string, revision = 'main'): string {
   return hubBase() + repoPath + file.split('/').map(encodeURIComponent).join('/');
 }
 
-/** Where a Hub id lives in the cache: `<cacheDir>/hub/<owner>/<name>`. */
-export function hubDir(cacheDir: string, id: string): string {
-  return path.join(cacheDir, 'hub', ...id.split('/'));
+/** Where earlier versions kept a Hub model: `<cacheDir>/hub/<owner>/<name>`, complete when `.complete-<dtype>` exists. */
+export function legacyHubDir(cacheDir: string, id: string, dtype: Dtype): string | undefined {
+  const dir = path.join(cacheDir, 'hub', ...id.split('/'));
+  return existsSync(path.join(dir, `.complete-${dtype}`)) ? dir : undefined;
 }
 
-export async function downloadHubModel(id: string, dtype: Dtype, opts: DownloadOptions): Promise<string> {
-  const dir = hubDir(opts.cacheDir, id);
+/** A model in the Hugging Face cache: its snapshot folder and the commit it holds (unknown from a mirror that does not say). */
+export interface HubSnapshot {
+  dir: string;
+  commit?: string;
+}
+
+/**
+ * Downloads what `dtype` needs of the Hub model `id` into the Hugging Face cache `opts.cacheDir`,
+ * in its standard layout: each verified file becomes blobs/<its hash> with a relative link from
+ * snapshots/<commit>/<file>, and refs/<revision> names the commit once every file is in place.
+ * The first answer names the commit the revision points at; every later file is asked for at that
+ * commit, so one snapshot never mixes two. Files the snapshot already holds are not fetched again.
+ */
+export async function downloadHubModel(id: string, dtype: Dtype, opts: DownloadOptions): Promise<HubSnapshot> {
+  const repo = repoFolder(opts.cacheDir, id);
   const onnxFile = `onnx/${onnxFileName(dtype)}`;
-  const complete = path.join(dir, `.complete-${dtype}`);
-  if (existsSync(complete)) return dir;
   const why = offlineReason(opts);
-  if (why) throw new EngineError('OFFLINE', `${id} (${dtype}) is not in the cache (${dir}) and ${why}, or download the model on a connected machine and point the model setting at its folder`);
+  if (why) throw new EngineError('OFFLINE', `${id} (${dtype}) is not in the Hugging Face cache (${repo}) and ${why}, or download the model on a connected machine (\`hf download ${id}\`) and point the model setting at its folder`);
+  const requested = opts.revision ?? 'main';
+  const unsafe = unsafeLocation(requested);
+  if (unsafe) throw new EngineError('BAD_REQUEST', `the revision '${requested}' ${unsafe}`);
+  const blobs = path.join(repo, 'blobs');
+  await fs.mkdir(blobs, { recursive: true });
   const net = connect();
+  let revision = requested;
+  let snap: HubSnapshot | undefined;
   try {
     const progress = new Progress(opts.onProgress, (label) => label.startsWith(`${id}/onnx/`));
-    const get = (file: string, required: boolean) => fetchFile(net, id, file, dir, required, opts, progress);
+    // Optional files the repository lacks are remembered in .no_exist/<commit>/, as huggingface_hub does.
+    const noExist = (file: string) => path.join(repo, '.no_exist', path.basename(snap!.dir), file);
+    const get = async (file: string, required: boolean) => {
+      if (snap && (existsSync(path.join(snap.dir, file)) || existsSync(noExist(file)))) return;
+      const found = await fetchFile(net, id, file, path.join(blobs, path.basename(file)), required, { ...opts, revision }, progress, async (partial, meta) => {
+        if (!snap) {
+          if (meta.commit) revision = meta.commit;
+          snap = { dir: path.join(repo, 'snapshots', revision), ...(meta.commit ? { commit: meta.commit } : {}) };
+        }
+        await storeBlob(partial, meta, blobs, snap.dir, file);
+      });
+      if (!found && snap) {
+        await fs.mkdir(path.dirname(noExist(file)), { recursive: true });
+        await fs.writeFile(noExist(file), '');
+      }
+    };
     for (const file of REQUIRED) await get(file, true);
     for (const file of OPTIONAL) await get(file, false);
+    const dir = snap!.dir;
     // The graph and the data file exporters name `<graph>_data`: their sizes are asked first.
     for (const file of [onnxFile, `${onnxFile}_data`]) {
-      const size = await declaredSize(net, hubUrl(id, file, opts.revision), opts.signal);
+      if (existsSync(path.join(dir, file))) continue;
+      const size = await declaredSize(net, hubUrl(id, file, revision), opts.signal);
       if (size !== undefined) progress.plan(`${id}/${file}`, size);
     }
     await get(onnxFile, true);
@@ -85,17 +124,39 @@ export async function downloadHubModel(id: string, dtype: Dtype, opts: DownloadO
       throw new EngineError('MODEL_INVALID', (e as Error).message);
     }
     for (const loc of new Set(refs.map((r) => r.location))) {
-      const unsafe = unsafeLocation(loc);
-      if (unsafe) throw new EngineError('MODEL_INVALID', `${id}/${onnxFile} names external data '${loc}', which ${unsafe}; refusing to download it`);
+      const bad = unsafeLocation(loc);
+      if (bad) throw new EngineError('MODEL_INVALID', `${id}/${onnxFile} names external data '${loc}', which ${bad}; refusing to download it`);
       await get(`onnx/${loc}`, true);
     }
-    // Written last, after every file is verified and in place; its content does not matter.
-    await fs.writeFile(complete, new Date().toISOString());
+    // Written last, after every file is verified and linked: a ref never names a snapshot still being filled.
+    if (snap!.commit && requested !== snap!.commit) {
+      await fs.mkdir(path.dirname(path.join(repo, 'refs', requested)), { recursive: true });
+      await fs.writeFile(path.join(repo, 'refs', requested), snap!.commit);
+    }
     opts.onProgress?.(`Downloaded ${id}`, 1);
-    return dir;
+    return snap!;
   } finally {
     void net.dispatcher.destroy();
   }
+}
+
+/**
+ * Moves a verified download to blobs/<hash> (the hash the Hub declared, else its sha256, as
+ * huggingface_hub names blobs) and links `file` of the snapshot to it. Where links cannot be made
+ * (Windows without developer mode) the snapshot gets a copy, as huggingface_hub does.
+ */
+async function storeBlob(partial: string, meta: Declared, blobs: string, snapshot: string, file: string): Promise<void> {
+  const name = meta.sha256 ?? meta.gitSha1 ?? (await hashFile(partial));
+  const blob = path.join(blobs, name);
+  if (existsSync(blob)) await fs.rm(partial, { force: true });
+  else await fs.rename(partial, blob);
+  const target = path.join(snapshot, file);
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  await fs.symlink(blobLink(file, name), target).catch(async (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EEXIST') return;
+    if (e.code !== 'EPERM') throw e;
+    await fs.copyFile(blob, target);
+  });
 }
 
 /** Why downloads are not allowed now (the caller's switch or HF_HUB_OFFLINE), or undefined. */
@@ -148,7 +209,16 @@ export async function downloadHubDataset(id: string, pick: (files: string[]) => 
     const files = (info.siblings ?? []).map((f) => f.rfilename).filter((f): f is string => typeof f === 'string' && !unsafeLocation(f));
     const chosen = pick(files);
     const progress = new Progress(opts.onProgress, () => true);
-    for (const file of chosen) await fetchFile(net, `datasets/${id}`, file, dir, true, opts, progress);
+    for (const file of chosen) {
+      const target = path.join(dir, file);
+      if (existsSync(target)) continue;
+      await fetchFile(net, `datasets/${id}`, file, target, true, opts, progress, (partial) =>
+        fs.rename(partial, target).catch((e: unknown) => {
+          // Windows refuses to replace a file another process holds open; that file is a verified copy.
+          if (!existsSync(target)) throw e;
+        }),
+      );
+    }
     await fs.mkdir(dir, { recursive: true });
     await fs.writeFile(listing, JSON.stringify(files));
     opts.onProgress?.(`Downloaded ${id}`, 1);
@@ -186,7 +256,7 @@ function connect(): Net {
   return {
     dispatcher,
     hubOrigin: new URL(hubBase()).origin,
-    token: e.HF_TOKEN?.trim() || e.HF_ACCESS_TOKEN?.trim() || undefined,
+    token: hfToken(),
     proxyNote(url) {
       const proxy = url.protocol === 'https:' ? httpsProxy : httpProxy;
       if (!proxy) return '';
@@ -233,6 +303,8 @@ interface Declared {
   size?: number;
   sha256?: string;
   gitSha1?: string;
+  /** The commit the requested revision resolved to (X-Repo-Commit). */
+  commit?: string;
 }
 
 function declared(headers: Dispatcher.ResponseData['headers'], statusCode: number): Declared {
@@ -249,6 +321,8 @@ function declared(headers: Dispatcher.ResponseData['headers'], statusCode: numbe
   const hex = etag && !etag.startsWith('W/') ? etag.replaceAll('"', '').toLowerCase() : '';
   if (/^[0-9a-f]{64}$/.test(hex)) out.sha256 = hex;
   else if (/^[0-9a-f]{40}$/.test(hex) && one('x-linked-etag') === undefined) out.gitSha1 = hex;
+  const commit = one('x-repo-commit')?.trim().toLowerCase();
+  if (commit && COMMIT.test(commit)) out.commit = commit;
   return out;
 }
 
@@ -309,21 +383,31 @@ async function sizeOf(file: string): Promise<number> {
   );
 }
 
-async function fetchFile(net: Net, id: string, file: string, dir: string, required: boolean, opts: DownloadOptions, progress: Progress): Promise<void> {
-  const target = path.join(dir, file);
-  if (existsSync(target)) return;
-  await fs.mkdir(path.dirname(target), { recursive: true });
-  await removeOrphans(path.dirname(target), `${path.basename(target)}.part-`);
-  // Private to this download: two processes (or two downloads in one) never write the same part file.
-  const partial = `${target}.part-${process.pid}-${randomBytes(4).toString('hex')}`;
+/**
+ * Brings `file` of the repository into a part file beside `partBase` (private to this download: two
+ * processes, or two downloads in one, never write the same one), checks it against what the Hub
+ * declared, and hands it to `place`, which moves it into the cache. Returns what the Hub declared,
+ * or undefined for an optional file the repository lacks.
+ */
+async function fetchFile(
+  net: Net,
+  id: string,
+  file: string,
+  partBase: string,
+  required: boolean,
+  opts: DownloadOptions,
+  progress: Progress,
+  place: (partial: string, declared: Declared) => Promise<void>,
+): Promise<Declared | undefined> {
+  await fs.mkdir(path.dirname(partBase), { recursive: true });
+  await removeOrphans(path.dirname(partBase), `${path.basename(partBase)}.part-`);
+  const partial = `${partBase}.part-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     const expected = await transfer(net, hubUrl(id, file, opts.revision), `${id}/${file}`, partial, required, opts.signal, progress);
-    if (!expected) return;
+    if (!expected) return undefined;
     await verify(partial, expected, `${id}/${file}`);
-    await fs.rename(partial, target).catch((e: unknown) => {
-      // Windows refuses to replace a file another process holds open; that file is a verified copy.
-      if (!existsSync(target)) throw e;
-    });
+    await place(partial, expected);
+    return expected;
   } catch (e) {
     if (opts.signal?.aborted) throw new EngineError('CANCELLED', 'download cancelled');
     throw e;

@@ -1,13 +1,16 @@
-// Where a model's files are: a local folder in transformers.js layout, or a Hub id fetched into the
-// cache. Everything a hostile folder could use against onnxruntime (external data that points
+// Where a model's files are: a local folder in transformers.js layout, or a Hub id, read from the
+// Hugging Face cache (where any tool may have put it) or fetched into it. Everything a hostile folder could use against onnxruntime (external data that points
 // outside the folder) is refused here, before any session sees the graph.
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { type Dtype, HUB_ID } from '../../protocol';
 import { scanExternalData, unsafeLocation } from '../onnx/scan';
 import { EngineError } from './errors';
-import { downloadHubModel } from './hub';
+import { cachedSnapshot, hfHubCache, snapshotOf } from './hfCache';
+import { downloadHubModel, legacyHubDir } from './hub';
 import { DTYPE_SUFFIX, onnxFileName } from './layout';
+
+const REQUIRED_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json'];
 
 export interface ModelFiles {
   source: 'local' | 'hub';
@@ -15,12 +18,16 @@ export interface ModelFiles {
   configPath: string;
   onnxPath: string;
   externalDataFiles: string[];
+  /** The commit of a Hub model or of a snapshot folder of the Hugging Face cache, when known. */
+  revision?: string;
 }
 
 export interface ResolveOptions {
   model: string;
   dtype: Dtype;
   cacheDir: string;
+  /** The Hugging Face cache (default: where huggingface_hub keeps it, see hfCache.ts). */
+  hubCache?: string;
   allowRemote: boolean;
   onProgress?: (message: string, fraction?: number) => void;
   signal?: AbortSignal;
@@ -39,18 +46,36 @@ export async function resolveModel(opts: ResolveOptions): Promise<ModelFiles> {
     if (!statSync(local).isDirectory()) {
       throw new EngineError('NOT_FOUND', `${local} is a file; point the model setting at the model's folder (the one holding config.json)`);
     }
-    return { source: 'local', ...checkFolder(local, opts.dtype) };
+    const commit = snapshotOf(local)?.commit;
+    return { source: 'local', ...checkFolder(local, opts.dtype), ...(commit ? { revision: commit } : {}) };
   }
   if (!HUB_ID.test(opts.model)) {
     throw new EngineError('NOT_FOUND', `'${opts.model}' is neither an existing folder nor a Hugging Face Hub id (owner/name)`);
   }
-  const dir = await downloadHubModel(opts.model, opts.dtype, opts);
-  return { source: 'hub', ...checkFolder(dir, opts.dtype) };
+  const hubCache = opts.hubCache ?? hfHubCache();
+  // A snapshot that already holds everything this dtype needs loads as it is, whoever downloaded it.
+  const cached = cachedSnapshot(hubCache, opts.model);
+  if (cached && complete(cached.dir, opts.dtype)) return { source: 'hub', ...checkFolder(cached.dir, opts.dtype), revision: cached.commit };
+  const legacy = legacyHubDir(opts.cacheDir, opts.model, opts.dtype);
+  if (legacy) return { source: 'hub', ...checkFolder(legacy, opts.dtype) };
+  const snap = await downloadHubModel(opts.model, opts.dtype, { ...opts, cacheDir: hubCache });
+  return { source: 'hub', ...checkFolder(snap.dir, opts.dtype), ...(snap.commit ? { revision: snap.commit } : {}) };
+}
+
+/** Whether the folder has every file `dtype` needs (a partial snapshot is completed by a download instead). */
+function complete(dir: string, dtype: Dtype): boolean {
+  const onnx = path.join(dir, 'onnx', onnxFileName(dtype));
+  if (![...REQUIRED_FILES, `onnx/${onnxFileName(dtype)}`].every((f) => existsSync(path.join(dir, f)))) return false;
+  try {
+    return scanExternalData(onnx).every((r) => !unsafeLocation(r.location) && existsSync(path.join(dir, 'onnx', r.location)));
+  } catch {
+    return true; // a broken graph is reported by the folder check, not fetched again
+  }
 }
 
 /** Checks a folder holds everything a decoder needs for `dtype`, with external data kept inside it. */
 export function checkFolder(dir: string, dtype: Dtype): Omit<ModelFiles, 'source'> {
-  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) {
+  for (const f of REQUIRED_FILES) {
     if (!existsSync(path.join(dir, f))) {
       throw new EngineError('MODEL_INVALID', `${f} is missing in ${dir}; a transformers.js model folder needs config.json, tokenizer.json, tokenizer_config.json and onnx/model*.onnx`);
     }
@@ -71,7 +96,8 @@ export function checkFolder(dir: string, dtype: Dtype): Omit<ModelFiles, 'source
 
 /**
  * Every external-data location of a graph must name a regular file that stays inside the model
- * folder (also through links), with the tensor's bytes inside that file.
+ * folder (also through links), with the tensor's bytes inside that file. A snapshot folder of the
+ * Hugging Face cache holds links into its repository's blobs/: there, that folder counts too.
  */
 export function checkExternalData(onnxPath: string, modelDir = path.dirname(path.dirname(onnxPath))): string[] {
   let refs;
@@ -80,7 +106,8 @@ export function checkExternalData(onnxPath: string, modelDir = path.dirname(path
   } catch (e) {
     throw new EngineError('MODEL_INVALID', (e as Error).message);
   }
-  const root = realpathSync(modelDir);
+  const blobs = snapshotOf(path.resolve(modelDir))?.blobs;
+  const roots = [modelDir, ...(blobs && existsSync(blobs) ? [blobs] : [])].map((d) => realpathSync(d));
   const files = new Set<string>();
   for (const { tensor, where, location, offset, length, bytes, declared } of refs) {
     const refuse = (why: string): never => {
@@ -91,7 +118,7 @@ export function checkExternalData(onnxPath: string, modelDir = path.dirname(path
     const file = path.join(path.dirname(onnxPath), location);
     if (!existsSync(file)) refuse('does not exist');
     const real = realpathSync(file);
-    if (!real.startsWith(root + path.sep)) refuse(`resolves (through a link) to ${real}, outside the model folder ${root}`);
+    if (!roots.some((root) => real.startsWith(root + path.sep))) refuse(`resolves (through a link) to ${real}, outside the model folder ${roots.join(' and its cache blobs ')}`);
     const stat = statSync(real);
     if (!stat.isFile()) refuse(stat.isDirectory() ? 'is a directory, not a file' : 'is not a regular file');
     const count = (key: string, value: string | undefined): number | undefined => {

@@ -17,6 +17,7 @@ import { instrument, InstrumentMeta, INSTRUMENT_VERSION } from './instrument';
 import { externalizeInitializers } from './external';
 import { decodeModel, encodeModel } from './proto';
 import { scanExternalData } from './scan';
+import { resolveWeightLinks } from './weights';
 
 export const INSTRUMENTED_FILE = 'model.onnx';
 const DATA_FILE = 'model.onnx_data';
@@ -92,9 +93,10 @@ export async function instrumentCached(
   // Temp folders of builds killed part-way would otherwise stay forever (they can hold the weights).
   await removeOrphans(path.dirname(dir), `${path.basename(dir)}.tmp-`);
   // Any tensor with external data (a Constant's or a subgraph's too) keeps the source folder as
-  // weightsDir; ours also when another engine wins the rename (its source may be another folder).
+  // weightsDir (the folder its links lead to, in a Hugging Face cache snapshot: see weights.ts);
+  // ours also when another engine wins the rename (its source may be another folder).
   const hasExternal = scanExternalData(onnxPath).length > 0;
-  const weightsDir = hasExternal ? path.dirname(path.resolve(onnxPath)) : dir;
+  const weightsDir = hasExternal ? resolveWeightLinks(model, path.dirname(path.resolve(onnxPath))) : dir;
   // A private temp folder per build (two windows, or two loads in one engine, never share one).
   const tmp = await fs.mkdtemp(`${dir}.tmp-${process.pid}-`);
   try {

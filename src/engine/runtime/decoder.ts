@@ -5,27 +5,38 @@ import * as ort from 'onnxruntime-node';
 import { counters } from '../diagnostics';
 import { STEER_ADD, STEER_BASIS, STEER_MASK } from '../onnx/instrument';
 import type { DecoderIO } from '../onnx/io';
+import type { Provider } from '../../protocol';
+import { ProviderChoice, withProvider } from './providers';
 import { maskRow, steeringTensors, SteeringTensors } from './steering';
 import { emptyFloat, float32, int64 } from './tensors';
 
 export interface SessionOptions {
   threads?: number;
+  provider?: Provider;
 }
 
-export function sessionOptions(opts: SessionOptions, weightsDir?: string): ort.InferenceSession.SessionOptions {
+export function sessionOptions(opts: SessionOptions, weightsDir?: string, providers = ['cpu']): ort.InferenceSession.SessionOptions {
   return {
-    executionProviders: ['cpu'],
+    executionProviders: providers,
     graphOptimizationLevel: 'all',
     ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
     ...(weightsDir ? { extra: { session: { model_external_initializers_file_folder_path: weightsDir } } } : {}),
   };
 }
 
-/** Loads a graph whose external data lives in `weightsDir` (the instrumented entry or the source folder). */
-export async function createSession(graphPath: string, weightsDir: string, opts: SessionOptions): Promise<ort.InferenceSession> {
-  const session = await ort.InferenceSession.create(readFileSync(graphPath), sessionOptions(opts, weightsDir));
+/**
+ * Loads a graph (a file, or its bytes) whose external data lives in `weightsDir` (the instrumented
+ * entry or the source folder) on the execution provider asked for, or on CPU when that one cannot start.
+ */
+export async function openSession(graph: string | Uint8Array, weightsDir: string, opts: SessionOptions): Promise<ProviderChoice & { session: ort.InferenceSession }> {
+  const bytes = typeof graph === 'string' ? readFileSync(graph) : graph;
+  const opened = await withProvider(opts.provider ?? 'cpu', (providers) => ort.InferenceSession.create(bytes, sessionOptions(opts, weightsDir, providers)));
   counters.sessionsOpened++;
-  return session;
+  return opened;
+}
+
+export async function createSession(graph: string | Uint8Array, weightsDir: string, opts: SessionOptions): Promise<ort.InferenceSession> {
+  return (await openSession(graph, weightsDir, opts)).session;
 }
 
 export interface CacheDims {
@@ -59,6 +70,8 @@ export class Decoder {
   }
 
   private readonly noSteering: SteeringTensors;
+  /** The execution provider the session runs on, and why not the one asked for. */
+  provider: ProviderChoice = { provider: 'cpu' };
 
   emptyPast(batch: number): Past {
     const past: Past = {};

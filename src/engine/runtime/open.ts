@@ -4,7 +4,7 @@
 import type { InstrumentedModel } from '../onnx/cache';
 import { EngineError } from '../model/errors';
 import { outOfMemoryText } from '../outOfMemory';
-import { createSession, Decoder, SessionOptions } from './decoder';
+import { Decoder, openSession, SessionOptions } from './decoder';
 
 export interface DecoderShape {
   layers: number;
@@ -35,9 +35,9 @@ export async function openDecoder(
       `config.json implies a KV cache of ${shape.kvHeads} heads × ${shape.headDim}, but the graph's past_key_values are ${kvHeads} × ${headDim}`,
     );
   }
-  let session;
+  let session, choice;
   try {
-    session = await createSession(instrumented.path, instrumented.weightsDir, opts);
+    ({ session, ...choice } = await openSession(instrumented.path, instrumented.weightsDir, opts));
   } catch (e) {
     // Memory running out is not the graph's fault: the server reports it as OUT_OF_MEMORY, with advice.
     if (outOfMemoryText((e as Error).message)) throw e;
@@ -54,5 +54,7 @@ export async function openDecoder(
       throw new EngineError('MODEL_INVALID', `config.json says ${field} ${expected}, but the graph's ${output} output has width ${width}`);
     }
   }
-  return new Decoder(session, io, shape.layers, shape.hidden, { kvHeads, headDim }, opts.padId);
+  const decoder = new Decoder(session, io, shape.layers, shape.hidden, { kvHeads, headDim }, opts.padId);
+  decoder.provider = choice;
+  return decoder;
 }

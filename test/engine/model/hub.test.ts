@@ -1,11 +1,12 @@
 // Hub download, the happy path, from the loopback stand-in for the Hub (test/support/hubServer.ts);
 // the failure paths are in test/faults/network.test.ts.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { env } from '@huggingface/transformers';
-import { hubDir } from '../../../src/engine/model/hub';
+import { repoFolder } from '../../../src/engine/model/hfCache';
 import { resolveModel } from '../../../src/engine/model/source';
 import { fixture } from '../../support/fixtures';
 import { type HubServer, startHub } from '../../support/hubServer';
@@ -25,8 +26,9 @@ describe('Hub download from a loopback server', () => {
     await server.close();
   });
 
-  test('downloads config, tokenizer, the dtype graph and the external data it names, with monotonic progress', async () => {
+  test('downloads config, tokenizer, the dtype graph and the external data it names into the Hugging Face cache layout, with monotonic progress', async () => {
     const cacheDir = tempDir('hub');
+    const hubCache = tempDir('hf-cache');
     const fractions: number[] = [];
     const during: Record<string, number[]> = {};
     const onProgress = (m: string, f?: number) => {
@@ -34,10 +36,20 @@ describe('Hub download from a loopback server', () => {
       fractions.push(f);
       (during[m.replace(/^Downloading acme\/tiny\//, '')] ??= []).push(f);
     };
-    const files = await resolveModel({ model: 'acme/tiny', dtype: 'q4', cacheDir, allowRemote: true, onProgress });
+    const files = await resolveModel({ model: 'acme/tiny', dtype: 'q4', cacheDir, hubCache, allowRemote: true, onProgress });
     assert.equal(files.source, 'hub');
-    assert.equal(files.dir, hubDir(cacheDir, 'acme/tiny'));
+    const repo = repoFolder(hubCache, 'acme/tiny');
+    assert.equal(files.dir, path.join(repo, 'snapshots', server.commit));
+    assert.equal(files.revision, server.commit, 'the commit the Hub named is pinned');
+    assert.equal(readFileSync(path.join(repo, 'refs', 'main'), 'utf8'), server.commit);
     assert.deepEqual(readdirSync(path.join(files.dir, 'onnx')).sort(), ['model_q4.onnx', 'model_q4.onnx_data']);
+    // Every snapshot file is a relative link to blobs/<the hash the Hub declared>, as huggingface_hub writes them.
+    const dataLink = path.join(files.dir, 'onnx', 'model_q4.onnx_data');
+    assert.ok(lstatSync(dataLink).isSymbolicLink());
+    const sha256 = createHash('sha256').update(readFileSync(path.join(fx.dir, 'onnx/model_q4.onnx_data'))).digest('hex');
+    assert.equal(readlinkSync(dataLink), `../../../blobs/${sha256}`);
+    assert.equal(readlinkSync(path.join(files.dir, 'config.json')).split('/').slice(0, 3).join('/'), '../../blobs');
+    assert.ok(readdirSync(path.join(repo, 'blobs')).every((b) => /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(b)), 'nothing but finished blobs');
     for (const f of ['config.json', 'tokenizer.json', 'onnx/model_q4.onnx', 'onnx/model_q4.onnx_data']) {
       assert.ok(readFileSync(path.join(files.dir, f)).equals(readFileSync(path.join(fx.dir, f))), `${f} arrives byte for byte`);
     }
@@ -52,7 +64,9 @@ describe('Hub download from a loopback server', () => {
     assert.ok(Math.min(...data) < 0.9 && Math.max(...data) > 0.9, `fractions while the data file downloads: ${Math.min(...data)}..${Math.max(...data)}`);
     // A second resolve is served from the cache without touching the network.
     const before = server.seen.length;
-    await resolveModel({ model: 'acme/tiny', dtype: 'q4', cacheDir, allowRemote: false });
+    assert.deepEqual(await resolveModel({ model: 'acme/tiny', dtype: 'q4', cacheDir, hubCache, allowRemote: false }), files);
     assert.equal(server.seen.length, before);
+    // Later files were asked for at the commit the first answer named, never at a moving 'main'.
+    assert.ok(server.seen.filter((s) => s.server === 'hub').slice(1).every((s) => s.url.includes(`/resolve/${server.commit}/`)));
   });
 });
