@@ -55,6 +55,8 @@ export class Engine {
     readonly tokenizer: ChatTokenizer,
     readonly decoder: Decoder,
     private readonly writerTypes: number[],
+    /** Where graphs are cached and how many threads sessions use (the heads analysis opens a graph of its own). */
+    readonly options: { cacheDir: string; threads?: number },
   ) {}
 
   /**
@@ -120,7 +122,7 @@ export class Engine {
       throw e;
     }
     ctx.progress?.('Ready', 1);
-    return new Engine(info, config, tokenizer, decoder, instrumented.meta.writerTypes);
+    return new Engine(info, config, tokenizer, decoder, instrumented.meta.writerTypes, { cacheDir: params.cacheDir, threads: params.threads });
   }
 
   private ids(input: PromptInput): number[] {
