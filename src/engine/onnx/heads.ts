@@ -172,7 +172,11 @@ function findPattern(index: GraphIndex, z: string, l: number, heads: number): { 
       const n = index.producer.get(t)?.node;
       if (!n) continue;
       if (n.opType === 'Softmax' && !n.domain) return { source: { kind: 'softmax', probs: headsOutput('probs', l) }, tensors: [['probs', n.output![0]]] };
-      for (const i of n.input ?? []) if (i && !index.consts.has(i) && !seen.has(i)) (seen.add(i), next.push(i));
+      for (const i of n.input ?? []) {
+        if (!i || index.consts.has(i) || seen.has(i)) continue;
+        seen.add(i);
+        next.push(i);
+      }
     }
     frontier = next;
   }
