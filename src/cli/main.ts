@@ -10,6 +10,7 @@ import * as exportCmd from './commands/export';
 import * as extract from './commands/extract';
 import * as fixtureCmd from './commands/fixture';
 import * as generate from './commands/generate';
+import * as heads from './commands/heads';
 import * as inspect from './commands/inspect';
 import * as intervene from './commands/intervene';
 import * as organism from './commands/organism';
@@ -22,7 +23,7 @@ interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = { inspect, doctor, generate, extract, score, ablate, capability: capabilityCmd, space, intervene, export: exportCmd, organism, fixture: fixtureCmd };
+const COMMANDS: Record<string, Command> = { inspect, doctor, generate, extract, score, heads, ablate, capability: capabilityCmd, space, intervene, export: exportCmd, organism, fixture: fixtureCmd };
 
 const USAGE = `usage: refusal-lens <command> [options]
 

@@ -200,8 +200,9 @@ export async function headsAnalysis(
       const [start, end] = run.instruction;
       const spans = model.tokenizer.spansIn(text, sIds, start, end);
       const own = prompt.trimEnd().length;
-      const first = suffix ? spans.findIndex((s) => s !== null && s[1] > own) : -1;
-      const suffixTokens: [number, number] = first < 0 ? [end, end] : [start + first, end];
+      // Spans are indexed by token; the suffix's tokens are the instruction's tokens that end past the prompt's own text.
+      const first = suffix ? spans.findIndex((s, i) => i >= start && s !== null && s[1] > own) : -1;
+      const suffixTokens: [number, number] = first < 0 ? [end, end] : [first, end];
       return { tokens: run.tokens, instruction: run.instruction, suffixTokens, heads: run.heads, cosines: run.cosines };
     };
     opts.progress?.('Running the prompt with the suffix', 0.6);
