@@ -258,6 +258,24 @@ export const ScoreParams = z
   })
   .strict();
 
+/** Per-head attribution (and, with a suffix, paper A §5's suffix comparison): see src/engine/heads/. */
+export const HeadsParams = z
+  .object({
+    prompt: z.string(),
+    direction: DirectionRef,
+    /** Token position (negative: from the end); default the last. */
+    position: z.number().int().optional(),
+    suffix: z.string().min(1).optional(),
+    /** The suffix compared with (default none: the prompt as it is). */
+    baseline: z.string().optional(),
+    top: z.number().int().positive().max(1000).optional(),
+  })
+  .strict()
+  .refine((p) => p.suffix !== undefined || (p.baseline === undefined && p.top === undefined), { message: 'baseline and top go with a suffix' });
+
+/** Top and bottom tokens of the unembedding applied to a direction through the final norm's weight. */
+export const LogitLensParams = z.object({ vector: vector, k: z.number().int().positive().max(200).default(10) }).strict();
+
 /** The three runs of an ablation diff: the model as is, the direction ablated, the direction added. */
 export const Condition = z.enum(['baseline', 'ablation', 'addition']);
 export type Condition = z.infer<typeof Condition>;
@@ -381,6 +399,8 @@ export const EngineMethods = {
   space: { params: SpaceParams, result: engineResult<import('./engine/directions/space').SpaceResult>() },
   capability: { params: CapabilityParams, result: engineResult<Record<string, import('./engine/directions/capability').CapabilityResult>>() },
   intervene: { params: InterveneParams, result: engineResult<import('./engine/directions/intervene').InterveneResult>() },
+  heads: { params: HeadsParams, result: engineResult<import('./engine/heads/heads').HeadsResult>() },
+  logitLens: { params: LogitLensParams, result: engineResult<import('./engine/directions/geometry').LogitLens>() },
   export: { params: ExportParams, result: z.object({ onnx: z.string() }) },
   organism: { params: OrganismParams, result: OrganismResult },
   shutdown: { params: Empty, result: z.object({}) },
