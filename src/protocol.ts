@@ -500,6 +500,52 @@ export function describeZodError(err: z.ZodError): string {
 
 const DirectionLabel = z.object({ name: z.string(), layer: z.number().int() });
 
+/** One prompt's per-head view: contributions to the direction and attention at one position. */
+export const HeadsRunView = z.object({
+  tokens: z.array(z.string()),
+  /** [first, end) of the user's instruction among the tokens. */
+  instruction: z.tuple([z.number().int(), z.number().int()]),
+  position: z.number().int(),
+  /** [first, end) of the suffix tokens, in a suffix comparison. */
+  suffixTokens: z.tuple([z.number().int(), z.number().int()]).optional(),
+  /** contributions[layer][head]: z_h · W_O[h] r̂ at the position. */
+  contributions: z.array(z.array(z.number())),
+  /** attention[layer][head][token] of the position's query (empty where the pattern cannot be read). */
+  attention: z.array(z.array(z.array(z.number()))),
+  /** Per layer: where the pattern comes from ('softmax', a fused op computed from q and k, or why none). */
+  patterns: z.array(z.string()),
+});
+export type HeadsRunView = z.infer<typeof HeadsRunView>;
+
+export const HeadsViewData = z.object({
+  /** The prompt as run (for a suffix comparison: without either suffix). */
+  prompt: z.string(),
+  run: HeadsRunView,
+  /** Paper A §5: the prompt with the suffix beside the prompt with the baseline suffix ('' : none). */
+  comparison: z
+    .object({
+      suffix: z.string(),
+      baseline: z.string(),
+      withSuffix: HeadsRunView,
+      withBaseline: HeadsRunView,
+      /** Per layer (the last: the final norm's input): cos(last token, r̂). */
+      cosines: z.array(z.object({ layer: z.number().int(), suffix: z.number(), baseline: z.number() })),
+      top: z.array(
+        z.object({
+          layer: z.number().int(),
+          head: z.number().int(),
+          suffix: z.number(),
+          baseline: z.number(),
+          change: z.number(),
+          /** Share of the last position's attention on the suffix tokens, with the suffix and with the baseline. */
+          suffixShare: z.object({ suffix: z.number(), baseline: z.number() }),
+        }),
+      ),
+    })
+    .optional(),
+});
+export type HeadsViewData = z.infer<typeof HeadsViewData>;
+
 export const ScoreViewData = z.object({
   prompt: z.string(),
   tokens: z.array(z.string()),
@@ -515,6 +561,8 @@ export const ScoreViewData = z.object({
   triggerMethod: z.string(),
   direction: DirectionLabel,
   model: z.string(),
+  /** The Heads view, once asked for (Attribute to heads, or the suffix comparison). */
+  heads: HeadsViewData.optional(),
 });
 export type ScoreViewData = z.infer<typeof ScoreViewData>;
 
@@ -652,6 +700,8 @@ export const WebviewToHost = z.discriminatedUnion('type', [
   /** The user picked a layer or bound mode. */
   z.object({ type: z.literal('view'), layer: z.number().int().nonnegative(), bounds: z.enum(['layer', 'global']) }),
   z.object({ type: z.literal('rescore') }),
+  /** Attribute the scored prompt's projection to every attention head (the Heads view). */
+  z.object({ type: z.literal('heads') }),
   z.object({ type: z.literal('revealToken'), index: z.number().int().nonnegative() }),
   // Ablation diff panel
   z.object({
