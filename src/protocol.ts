@@ -400,7 +400,7 @@ export const EngineMethods = {
   capability: { params: CapabilityParams, result: engineResult<Record<string, import('./engine/directions/capability').CapabilityResult>>() },
   intervene: { params: InterveneParams, result: engineResult<import('./engine/directions/intervene').InterveneResult>() },
   heads: { params: HeadsParams, result: engineResult<import('./engine/heads/heads').HeadsResult>() },
-  logitLens: { params: LogitLensParams, result: engineResult<import('./engine/directions/geometry').LogitLens>() },
+  logitLens: { params: LogitLensParams, result: engineResult<import('./engine/directions/lens').LogitLens>() },
   export: { params: ExportParams, result: z.object({ onnx: z.string() }) },
   organism: { params: OrganismParams, result: OrganismResult },
   shutdown: { params: Empty, result: z.object({}) },
@@ -679,6 +679,31 @@ export const ExplorerViewData = z.object({
     })
     .optional(),
   task: z.object({ kind: z.enum(['extract', 'space', 'export', 'intervene']), message: z.string(), fraction: z.number().optional() }).optional(),
+  /** Direction geometry: the candidates' cosines, a comparison with another direction file, the active direction's logit lens. */
+  geometry: z
+    .object({
+      /** cos(candidate i, candidate j) of the last extraction, labels[i] its layer and position. */
+      candidates: z.object({ labels: z.array(z.object({ layer: z.number().int(), position: z.number().int() })), matrix: z.array(z.array(z.number())) }).optional(),
+      comparison: z
+        .object({
+          file: z.string(),
+          model: z.string(),
+          /** cos(active direction, the file's selected direction). */
+          selected: z.number(),
+          other: z.object({ name: z.string(), layer: z.number().int() }),
+          layers: z.array(z.object({ layer: z.number().int(), cosine: z.number() })),
+        })
+        .optional(),
+      lens: z
+        .object({
+          direction: z.string(),
+          top: z.array(z.object({ token: z.string(), value: z.number() })),
+          bottom: z.array(z.object({ token: z.string(), value: z.number() })),
+          method: z.string(),
+        })
+        .optional(),
+    })
+    .optional(),
 });
 export type ExplorerViewData = z.infer<typeof ExplorerViewData>;
 
@@ -723,5 +748,9 @@ export const WebviewToHost = z.discriminatedUnion('type', [
   z.object({ type: z.literal('import') }),
   z.object({ type: z.literal('export') }),
   z.object({ type: z.literal('exportModel') }),
+  /** Cosines of the active direction file with another direction file (picked by the host). */
+  z.object({ type: z.literal('compareFile') }),
+  /** The active direction's logit lens. */
+  z.object({ type: z.literal('logitLens') }),
 ]);
 export type WebviewToHost = z.infer<typeof WebviewToHost>;

@@ -31,7 +31,7 @@ import { capabilityWithAblation } from './directions/capability';
 import { BUILTIN_MC, BUILTIN_TEXT } from './directions/capabilitySet';
 import { intervene } from './directions/intervene';
 import { Judge } from './directions/judge';
-import { logitLens } from './directions/geometry';
+import { logitLens } from './directions/lens';
 import { Engine } from './engine';
 import { headsAnalysis } from './heads/heads';
 import { EngineError } from './model/errors';

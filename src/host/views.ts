@@ -2,6 +2,7 @@
 // their fixtures through these same functions).
 import { rates, type EvaluateResult, type PromptResult } from '../engine/directions/evaluate';
 import type { ExtractResult } from '../engine/directions/extract';
+import { cosineMatrix } from '../engine/directions/geometry';
 import type { InterveneResult } from '../engine/directions/intervene';
 import type { ScoreResult } from '../engine/directions/score';
 import type { SpaceResult } from '../engine/directions/space';
@@ -76,6 +77,13 @@ export function extractionView(r: ExtractResult): NonNullable<ExplorerViewData['
     ...(r.selected ? { selected: pos(r.selected) } : {}),
     ...(r.report ? { report: r.report } : {}),
   };
+}
+
+/** Every candidate's cosine with every other (Arditi et al.'s appendix figure), by position then layer. */
+export function candidateCosines(r: Pick<ExtractResult, 'positions' | 'meanDiffs'>): NonNullable<NonNullable<ExplorerViewData['geometry']>['candidates']> {
+  const labels = r.positions.flatMap((position, p) => r.meanDiffs[p].map((_, layer) => ({ layer, position })));
+  const matrix = cosineMatrix(r.meanDiffs.flat()).map((row) => row.map((x) => Number(x.toFixed(4))));
+  return { labels, matrix };
 }
 
 export function spaceView(r: SpaceResult): NonNullable<ExplorerViewData['space']> {

@@ -1,4 +1,4 @@
-import { logitLens } from '../../engine/directions/geometry';
+import { logitLens } from '../../engine/directions/lens';
 import { Engine } from '../../engine/engine';
 import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, positiveInt, stderrProgress, UsageError } from '../args';
 import { directionFile } from './direction';
