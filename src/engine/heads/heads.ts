@@ -67,6 +67,7 @@ async function openHeads(model: HeadsModel, signal?: AbortSignal, progress?: (m:
   };
   const projections = meta.map((m) => readProjection(m.projection, init, inst.weightsDir));
   const biases = meta.map((m) => (m.bias ? initializerValues(init(m.bias), inst.weightsDir) : undefined));
+  const gammas = meta.map((m) => (m.postNorm ? initializerValues(init(m.postNorm.gamma), inst.weightsDir) : undefined));
   await checkpoint(signal);
   const dec = await openDecoder(inst, config, { threads: model.options.threads, padId: model.tokenizer.padId });
   const { heads: H, headDim: d, layers: L, hidden } = config;
@@ -75,7 +76,7 @@ async function openHeads(model: HeadsModel, signal?: AbortSignal, progress?: (m:
   });
   const fetch = [
     ...Array.from({ length: 2 * L + 1 }, (_, k) => residOutput(k)),
-    ...meta.flatMap((m) => [m.z, ...patternOutputs(m)]),
+    ...meta.flatMap((m) => [m.z, ...(m.postNorm ? [m.postNorm.o] : []), ...patternOutputs(m)]),
   ];
   return {
     async run(ids, direction, position) {
@@ -97,12 +98,22 @@ async function openHeads(model: HeadsModel, signal?: AbortSignal, progress?: (m:
       const heads: HeadScore[] = [];
       const layers: HeadsRun['layers'] = [];
       meta.forEach((m, l) => {
-        const u = projectOnto(projections[l], r);
+        // Through a post-attention RMS norm, W_O[h] writes along γ ⊙ r̂, scaled by 1/rms(o) at the position.
+        const gamma = gammas[l];
+        const along = gamma ? r.map((x, c) => x * gamma[c]) : r;
+        let scale = 1;
+        if (m.postNorm) {
+          const o = get(m.postNorm.o).data;
+          let ss = 0;
+          for (let c = 0; c < hidden; c++) ss += o[position * hidden + c] ** 2;
+          scale = 1 / Math.sqrt(ss / hidden + m.postNorm.epsilon);
+        }
+        const u = projectOnto(projections[l], along);
         const z = get(m.z).data;
         const pattern = patternOf(m, get, d, H);
         for (let h = 0; h < H; h++) {
           let c = 0;
-          for (let i = h * d; i < (h + 1) * d; i++) c += z[position * H * d + i] * u[i];
+          for (let i = h * d; i < (h + 1) * d; i++) c += z[position * H * d + i] * u[i] * scale;
           const attention = pattern ? Array.from(pattern.subarray((h * seq + position) * seq, (h * seq + position + 1) * seq)) : [];
           heads.push({ layer: l, head: h, contribution: c, attention });
         }
@@ -110,7 +121,7 @@ async function openHeads(model: HeadsModel, signal?: AbortSignal, progress?: (m:
         const after = resid(2 * l + 1);
         let writer = 0;
         for (let c = 0; c < hidden; c++) writer += (after[position * hidden + c] - before[position * hidden + c]) * r[c];
-        layers.push({ layer: l, bias: biases[l] ? dotRow(biases[l]!, 0, r) : 0, writer, pattern: m.pattern.kind === 'none' ? m.pattern.reason : m.pattern.kind === 'softmax' ? 'softmax' : `${m.pattern.op} (computed from q and k)` });
+        layers.push({ layer: l, bias: biases[l] ? dotRow(biases[l]!, 0, along) * scale : 0, writer, pattern: m.pattern.kind === 'none' ? m.pattern.reason : m.pattern.kind === 'softmax' ? 'softmax' : `${m.pattern.op} (computed from q and k)` });
       });
       const cosines = Array.from({ length: L + 1 }, (_, l) => cosine(resid(2 * l)));
       return { ids, tokens: model.tokenizer.tokenStrings(ids), instruction: model.tokenizer.instructionSpan(ids), position, heads, layers, cosines };

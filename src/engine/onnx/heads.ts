@@ -40,13 +40,21 @@ export type PatternSource =
 export interface HeadsLayerMeta {
   /** Output holding the o_proj input z [b, s, heads·d] as float32. */
   z: string;
+  /**
+   * An RMS norm between o_proj and the residual (Gemma's post-attention norm): at a position it
+   * scales by γ / rms(o), linear in the heads for that position's rms, read from `o` (its input).
+   */
+  postNorm?: { o: string; gamma: string; epsilon: number };
   projection: ProjectionWeight;
   /** o_proj bias initializer, if any. */
   bias?: string;
   pattern: PatternSource;
 }
 
-export const headsOutput = (what: 'z' | 'probs' | 'q' | 'k' | 'cos' | 'sin', l: number) => `heads.${what}.${l}`;
+export const headsOutput = (what: 'z' | 'o' | 'probs' | 'q' | 'k' | 'cos' | 'sin', l: number) => `heads.${what}.${l}`;
+
+/** RMS norms without a bias: y = x / rms(x) · γ. */
+const RMS_NORMS = new Set(['SimplifiedLayerNormalization', 'RMSNormalization']);
 
 const FUSED = new Set(['GroupQueryAttention', 'MultiHeadAttention', 'Attention']);
 
@@ -60,9 +68,17 @@ export function exposeHeads(graph: onnx.IGraphProto, index: GraphIndex, stream: 
     return name;
   };
   const layers = stream.updates.filter((_, k) => k % 2 === 0).map((u, l) => {
-    const { z, projection, bias } = findProjection(index, u.writer, l);
+    const norm = index.producer.get(throughCasts(index, u.writer))?.node;
+    const postNorm = norm && RMS_NORMS.has(norm.opType!) && isInit(index, norm.input![1]) ? norm : undefined;
+    const { z, projection, bias } = findProjection(index, throughCasts(index, postNorm ? postNorm.input![0] : u.writer), l);
     const pattern = findPattern(index, z, l, heads);
-    const meta: HeadsLayerMeta = { z: expose(z, headsOutput('z', l)), projection, ...(bias ? { bias } : {}), pattern: pattern.source };
+    const meta: HeadsLayerMeta = {
+      z: expose(z, headsOutput('z', l)),
+      ...(postNorm ? { postNorm: { o: expose(postNorm.input![0], headsOutput('o', l)), gamma: postNorm.input![1], epsilon: floatAttr(postNorm, 'epsilon') ?? 1e-5 } } : {}),
+      projection,
+      ...(bias ? { bias } : {}),
+      pattern: pattern.source,
+    };
     for (const [what, tensor] of pattern.tensors) expose(tensor, headsOutput(what, l));
     return meta;
   });
@@ -72,9 +88,15 @@ export function exposeHeads(graph: onnx.IGraphProto, index: GraphIndex, stream: 
 
 const isInit = (index: GraphIndex, t: string | undefined) => !!t && index.initializers.has(t);
 
+/** The tensor a chain of Casts starts from (fp16 graphs' fp32 islands around norms). */
+function throughCasts(index: GraphIndex, t: string): string {
+  for (let p = index.producer.get(t)?.node; p?.opType === 'Cast' && !p.domain; p = index.producer.get(t)?.node) t = p.input![0];
+  return t;
+}
+
 function findProjection(index: GraphIndex, writer: string, l: number): { z: string; projection: ProjectionWeight; bias?: string } {
   const fail = (what: string) =>
-    new OnnxFormatError(`layer ${l}: the attention writer '${writer}' is ${what}, not a linear projection (MatMul, MatMulNBits or MatMulInteger) of the attention output, so per-head contributions cannot be read`);
+    new OnnxFormatError(`layer ${l}: the attention writer '${writer}' is ${what}, not a linear projection (MatMul, MatMulNBits or MatMulInteger) of the attention output nor an RMS norm of one, so per-head contributions cannot be read`);
   let p = index.producer.get(writer)?.node;
   let bias: string | undefined;
   if (p?.opType === 'Add' && !p.domain) {

@@ -4,12 +4,15 @@
 //   - the heads' sum plus bias · r̂ equals the attention writer's projection read from the graph's
 //     own residuals (resid_mid − resid_pre),
 //   - the pattern (the torch graph's Softmax; GroupQueryAttention's computed from its q and k) equals
-//     the reference's, and the fused pattern equals the decomposed graph's Softmax on the same weights.
+//     the reference's, and the fused pattern equals the decomposed graph's Softmax on the same weights;
+//   - with a post-attention RMS norm spliced in after o_proj (Gemma's layout), the heads still add up.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Engine } from '../../../src/engine/engine';
 import { headsAnalysis, HeadsResult } from '../../../src/engine/heads/heads';
+import { encodeModel, f32Tensor, node, readModel, topoSort } from '../../../src/engine/onnx/proto';
 import { seededGaussian } from '../../../src/engine/runtime/random';
 import { Fixture, referenceForward } from '../../../src/modelgen';
 import { fixture } from '../../support/fixtures';
@@ -129,4 +132,33 @@ test('the fused pattern (computed from q and k) equals the decomposed graph\'s S
   torch.heads.forEach((h, i) => h.attention.forEach((a, j) => (worst = Math.max(worst, Math.abs(a - genai.heads[i].attention[j])))));
   assert.ok(worst < 1e-5, `largest difference ${worst}`);
   torch.heads.forEach((h, i) => assert.ok(Math.abs(h.contribution - genai.heads[i].contribution) < 1e-4));
+});
+
+test('a post-attention RMS norm (Gemma) between o_proj and the residual: heads + bias still equal the writer', async () => {
+  const fx = fixture({ style: 'genai', dtype: 'fp32', seed: 8 });
+  const model = readModel(fx.onnxPath);
+  const graph = model.graph!;
+  const g = seededGaussian(3);
+  for (let l = 0; l < fx.config.layers; l++) {
+    const o = `/model/layers.${l}/attn/o_proj/MatMul/output_0`;
+    const normed = `/model/layers.${l}/post_attention_norm/output_0`;
+    const reader = graph.node!.find((n) => n.opType === 'SkipSimplifiedLayerNormalization' && n.input![1] === o)!;
+    reader.input![1] = normed;
+    graph.initializer!.push(f32Tensor(`post_norm.${l}`, [fx.config.hidden], Float32Array.from({ length: fx.config.hidden }, () => 1 + 0.3 * g())));
+    graph.node!.push(node('SimplifiedLayerNormalization', [o, `post_norm.${l}`], [normed], `/model/layers.${l}/post_attention_norm`, { axis: -1, epsilon: 1e-6 }));
+  }
+  topoSort(graph);
+  writeFileSync(fx.onnxPath, encodeModel(model));
+  const engine = await Engine.load({ model: fx.dir, dtype: 'fp32', cacheDir: tempDir('heads-norm-cache'), allowRemote: false });
+  try {
+    const r = await headsAnalysis(engine, PROMPT, { vector: unitVector(64, 6), layer: 1 });
+    for (const layer of r.layers) {
+      const heads = r.heads.filter((h) => h.layer === layer.layer);
+      const sum = heads.reduce((a, h) => a + h.contribution, 0) + layer.bias;
+      assert.ok(Math.abs(sum - layer.writer) <= 1e-4, `layer ${layer.layer}: heads ${sum} vs writer ${layer.writer}`);
+      assert.ok(Math.abs(layer.writer) > 1e-3);
+    }
+  } finally {
+    await engine.dispose();
+  }
 });

@@ -1,7 +1,6 @@
 // Per-head attribution on graphs real exporters wrote (../shared/real-models): the onnxruntime-genai
 // builder's Llama (fp16, MultiHeadAttention after RotaryEmbedding nodes, weights in external data),
-// and Gemma 3's structure, whose post-attention norm makes the attention writer nonlinear in the
-// heads: refused with a message that says so.
+// and Gemma 3's structure (a post-attention RMS norm between o_proj and the residual) in every dtype.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -33,7 +32,13 @@ test('genai builder Llama (fp16, MultiHeadAttention): heads + bias equal the wri
   }
 });
 
-test("Gemma 3 (post-attention norm after o_proj): the heads graph is refused, naming the norm", needsRealModels(), () => {
-  const model = readModel(path.join(REAL_MODELS, 'gemma3-4b-graph-only', 'decoder_model_merged_q4.onnx'));
-  assert.throws(() => instrument(model, 34, 2560, { heads: 8 }), /layer 0: the attention writer '.*post_attention_layernorm.*' is produced by SimplifiedLayerNormalization .*not a linear projection .* per-head contributions cannot be read/);
+test("Gemma 3's graphs (post-attention RMS norm after o_proj, GroupQueryAttention with a sliding window): every dtype's heads graph is found", needsRealModels(), () => {
+  for (const [file, kind] of [['decoder_model_merged.onnx', 'matmul'], ['decoder_model_merged_fp16.onnx', 'matmul'], ['decoder_model_merged_q4.onnx', 'nbits'], ['decoder_model_merged_quantized.onnx', 'nbits']]) {
+    const meta = instrument(readModel(path.join(REAL_MODELS, 'gemma3-4b-graph-only', file)), 34, 2560, { heads: 8 });
+    assert.equal(meta.heads!.length, 34, file);
+    const l0 = meta.heads![0];
+    assert.equal(l0.projection.kind, kind, file);
+    assert.match(l0.postNorm!.gamma, /layers\.0\.post_attention_layernorm/);
+    assert.ok(l0.pattern.kind === 'fused' && l0.pattern.heads === 8 && l0.pattern.kvHeads === 4 && l0.pattern.window === 1024 && !!l0.pattern.rotary, `${file}: ${JSON.stringify(l0.pattern)}`);
+  }
 });
