@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
-const SHOTS = ['vscode-trigger-hover', 'vscode-ablation-diff-on-a-prompt-file', 'vscode-direction-explorer', 'score-panel', 'score-panel-progress', 'ablation-diff-panel', 'direction-explorer'];
+const SHOTS = ['vscode-trigger-hover', 'vscode-ablation-diff-on-a-prompt-file', 'vscode-direction-explorer', 'score-panel', 'score-panel-progress', 'ablation-diff-panel', 'direction-explorer', 'score-panel-heads'];
 mkdirSync(path.join(root, 'media', 'screenshots'), { recursive: true });
 const missing = SHOTS.filter((s) => !existsSync(path.join(root, '.test-artifacts', `${s}.png`)));
 if (missing.length) {

@@ -272,6 +272,24 @@ export const ScoreParams = z
   })
   .strict();
 
+/** Per-head attribution (and, with a suffix, paper A §5's suffix comparison): see src/engine/heads/. */
+export const HeadsParams = z
+  .object({
+    prompt: z.string(),
+    direction: DirectionRef,
+    /** Token position (negative: from the end); default the last. */
+    position: z.number().int().optional(),
+    suffix: z.string().min(1).optional(),
+    /** The suffix compared with (default none: the prompt as it is). */
+    baseline: z.string().optional(),
+    top: z.number().int().positive().max(1000).optional(),
+  })
+  .strict()
+  .refine((p) => p.suffix !== undefined || (p.baseline === undefined && p.top === undefined), { message: 'baseline and top go with a suffix' });
+
+/** Top and bottom tokens of the unembedding applied to a direction through the final norm's weight. */
+export const LogitLensParams = z.object({ vector: vector, k: z.number().int().positive().max(200).default(10) }).strict();
+
 /** The three runs of an ablation diff: the model as is, the direction ablated, the direction added. */
 export const Condition = z.enum(['baseline', 'ablation', 'addition']);
 export type Condition = z.infer<typeof Condition>;
@@ -401,6 +419,8 @@ export const EngineMethods = {
   space: { params: SpaceParams, result: engineResult<import('./engine/directions/space').SpaceResult>() },
   capability: { params: CapabilityParams, result: engineResult<Record<string, import('./engine/directions/capability').CapabilityResult>>() },
   intervene: { params: InterveneParams, result: engineResult<import('./engine/directions/intervene').InterveneResult>() },
+  heads: { params: HeadsParams, result: engineResult<import('./engine/heads/heads').HeadsResult>() },
+  logitLens: { params: LogitLensParams, result: engineResult<import('./engine/directions/lens').LogitLens>() },
   export: { params: ExportParams, result: z.object({ onnx: z.string() }) },
   organism: { params: OrganismParams, result: OrganismResult },
   shutdown: { params: Empty, result: z.object({}) },
@@ -500,6 +520,52 @@ export function describeZodError(err: z.ZodError): string {
 
 const DirectionLabel = z.object({ name: z.string(), layer: z.number().int() });
 
+/** One prompt's per-head view: contributions to the direction and attention at one position. */
+export const HeadsRunView = z.object({
+  tokens: z.array(z.string()),
+  /** [first, end) of the user's instruction among the tokens. */
+  instruction: z.tuple([z.number().int(), z.number().int()]),
+  position: z.number().int(),
+  /** [first, end) of the suffix tokens, in a suffix comparison. */
+  suffixTokens: z.tuple([z.number().int(), z.number().int()]).optional(),
+  /** contributions[layer][head]: z_h · W_O[h] r̂ at the position. */
+  contributions: z.array(z.array(z.number())),
+  /** attention[layer][head][token] of the position's query (empty where the pattern cannot be read). */
+  attention: z.array(z.array(z.array(z.number()))),
+  /** Per layer: where the pattern comes from ('softmax', a fused op computed from q and k, or why none). */
+  patterns: z.array(z.string()),
+});
+export type HeadsRunView = z.infer<typeof HeadsRunView>;
+
+export const HeadsViewData = z.object({
+  /** The prompt as run (for a suffix comparison: without either suffix). */
+  prompt: z.string(),
+  run: HeadsRunView,
+  /** Paper A §5: the prompt with the suffix beside the prompt with the baseline suffix ('' : none). */
+  comparison: z
+    .object({
+      suffix: z.string(),
+      baseline: z.string(),
+      withSuffix: HeadsRunView,
+      withBaseline: HeadsRunView,
+      /** Per layer (the last: the final norm's input): cos(last token, r̂). */
+      cosines: z.array(z.object({ layer: z.number().int(), suffix: z.number(), baseline: z.number() })),
+      top: z.array(
+        z.object({
+          layer: z.number().int(),
+          head: z.number().int(),
+          suffix: z.number(),
+          baseline: z.number(),
+          change: z.number(),
+          /** Share of the last position's attention on the suffix tokens, with the suffix and with the baseline. */
+          suffixShare: z.object({ suffix: z.number(), baseline: z.number() }),
+        }),
+      ),
+    })
+    .optional(),
+});
+export type HeadsViewData = z.infer<typeof HeadsViewData>;
+
 export const ScoreViewData = z.object({
   prompt: z.string(),
   tokens: z.array(z.string()),
@@ -515,6 +581,8 @@ export const ScoreViewData = z.object({
   triggerMethod: z.string(),
   direction: DirectionLabel,
   model: z.string(),
+  /** The Heads view, once asked for (Attribute to heads, or the suffix comparison). */
+  heads: HeadsViewData.optional(),
 });
 export type ScoreViewData = z.infer<typeof ScoreViewData>;
 
@@ -633,6 +701,31 @@ export const ExplorerViewData = z.object({
     })
     .optional(),
   task: z.object({ kind: z.enum(['extract', 'space', 'export', 'intervene']), message: z.string(), fraction: z.number().optional() }).optional(),
+  /** Direction geometry: the candidates' cosines, a comparison with another direction file, the active direction's logit lens. */
+  geometry: z
+    .object({
+      /** cos(candidate i, candidate j) of the last extraction, labels[i] its layer and position. */
+      candidates: z.object({ labels: z.array(z.object({ layer: z.number().int(), position: z.number().int() })), matrix: z.array(z.array(z.number())) }).optional(),
+      comparison: z
+        .object({
+          file: z.string(),
+          model: z.string(),
+          /** cos(active direction, the file's selected direction). */
+          selected: z.number(),
+          other: z.object({ name: z.string(), layer: z.number().int() }),
+          layers: z.array(z.object({ layer: z.number().int(), cosine: z.number() })),
+        })
+        .optional(),
+      lens: z
+        .object({
+          direction: z.string(),
+          top: z.array(z.object({ token: z.string(), value: z.number() })),
+          bottom: z.array(z.object({ token: z.string(), value: z.number() })),
+          method: z.string(),
+        })
+        .optional(),
+    })
+    .optional(),
 });
 export type ExplorerViewData = z.infer<typeof ExplorerViewData>;
 
@@ -654,6 +747,8 @@ export const WebviewToHost = z.discriminatedUnion('type', [
   /** The user picked a layer or bound mode. */
   z.object({ type: z.literal('view'), layer: z.number().int().nonnegative(), bounds: z.enum(['layer', 'global']) }),
   z.object({ type: z.literal('rescore') }),
+  /** Attribute the scored prompt's projection to every attention head (the Heads view). */
+  z.object({ type: z.literal('heads') }),
   z.object({ type: z.literal('revealToken'), index: z.number().int().nonnegative() }),
   // Ablation diff panel
   z.object({
@@ -675,5 +770,9 @@ export const WebviewToHost = z.discriminatedUnion('type', [
   z.object({ type: z.literal('import') }),
   z.object({ type: z.literal('export') }),
   z.object({ type: z.literal('exportModel') }),
+  /** Cosines of the active direction file with another direction file (picked by the host). */
+  z.object({ type: z.literal('compareFile') }),
+  /** The active direction's logit lens. */
+  z.object({ type: z.literal('logitLens') }),
 ]);
 export type WebviewToHost = z.infer<typeof WebviewToHost>;

@@ -5,13 +5,16 @@ import { toRpcError } from '../engine/server';
 import { UsageError } from './args';
 import * as ablate from './commands/ablate';
 import * as capabilityCmd from './commands/capability';
+import * as compare from './commands/compare';
 import * as doctor from './commands/doctor';
 import * as exportCmd from './commands/export';
 import * as extract from './commands/extract';
 import * as fixtureCmd from './commands/fixture';
 import * as generate from './commands/generate';
+import * as heads from './commands/heads';
 import * as inspect from './commands/inspect';
 import * as intervene from './commands/intervene';
+import * as lens from './commands/lens';
 import * as organism from './commands/organism';
 import * as score from './commands/score';
 import * as space from './commands/space';
@@ -22,7 +25,7 @@ interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = { inspect, doctor, generate, extract, score, ablate, capability: capabilityCmd, space, intervene, export: exportCmd, organism, fixture: fixtureCmd };
+const COMMANDS: Record<string, Command> = { inspect, doctor, generate, extract, score, heads, lens, compare, ablate, capability: capabilityCmd, space, intervene, export: exportCmd, organism, fixture: fixtureCmd };
 
 const USAGE = `usage: refusal-lens <command> [options]
 

@@ -8,6 +8,7 @@ import type {
   ModelInfo,
   ParsedParamsOf,
   PromptInput,
+  Provider,
   TokenizeResult,
 } from '../protocol';
 import { checkpoint } from './cancel';
@@ -55,6 +56,8 @@ export class Engine {
     readonly tokenizer: ChatTokenizer,
     readonly decoder: Decoder,
     private readonly writerTypes: number[],
+    /** Where graphs are cached and how sessions run (the heads analysis opens a graph of its own, on the provider in use). */
+    readonly options: { cacheDir: string; threads?: number; provider: Provider },
   ) {}
 
   /**
@@ -122,7 +125,7 @@ export class Engine {
       throw e;
     }
     ctx.progress?.('Ready', 1);
-    return new Engine({ ...info, provider, ...(fallback ? { providerFallback: fallback } : {}) }, config, tokenizer, decoder, instrumented.meta.writerTypes);
+    return new Engine({ ...info, provider, ...(fallback ? { providerFallback: fallback } : {}) }, config, tokenizer, decoder, instrumented.meta.writerTypes, { cacheDir: params.cacheDir, threads: params.threads, provider });
   }
 
   private ids(input: PromptInput): number[] {

@@ -13,6 +13,7 @@
 //   capability directions/capability: before every item and text window, inside forward
 //   intervene directions/intervene: before every prompt, after every generation, inside generate and forward
 //   export    directions/export: after decoding and rewriting, inside every weight copy, after encoding
+//   heads     before opening the per-head graph (and inside instrumentCached), before each of its runs
 //   organism  ensureOrganism below: after building the weights and after writing each part
 import { existsSync, promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -30,7 +31,9 @@ import { capabilityWithAblation } from './directions/capability';
 import { BUILTIN_MC, BUILTIN_TEXT } from './directions/capabilitySet';
 import { intervene } from './directions/intervene';
 import { Judge } from './directions/judge';
+import { logitLens } from './directions/lens';
 import { Engine } from './engine';
+import { headsAnalysis } from './heads/heads';
 import { EngineError } from './model/errors';
 import type { CallContext, Handlers } from './server';
 
@@ -101,6 +104,9 @@ export function createHandlers(): Handlers {
     capability: (params, ctx) =>
       capabilityWithAblation(loaded(), params.direction, { mc: params.mc ?? BUILTIN_MC, text: params.text ?? BUILTIN_TEXT, signal: ctx.signal, progress: ctx.progress }),
     intervene: (params, ctx) => intervene(loaded(), params.prompts, { ...params, signal: ctx.signal, progress: ctx.progress }),
+    heads: (params, ctx) =>
+      headsAnalysis(loaded(), params.prompt, params.direction, { position: params.position, suffix: params.suffix, baseline: params.baseline, top: params.top, signal: ctx.signal, progress: ctx.progress }),
+    logitLens: (params) => logitLens(loaded(), params.vector, params.k),
     export: async (params, ctx) => ({ onnx: await exportAbliterated(loaded().info, params.vectors, params.out, { signal: ctx.signal, progress: ctx.progress }) }),
     organism: (params, ctx) => ensureOrganism(params.dir, params.seed, ctx),
     async shutdown() {

@@ -6,14 +6,15 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import { DEFAULT_HARMFUL, DEFAULT_HARMLESS } from '../engine/directions/defaultPrompts';
 import type { ExtractResult } from '../engine/directions/extract';
-import { extractionDoc, modelOf } from '../engine/directions/file';
+import { extractionDoc, modelOf, readDirections } from '../engine/directions/file';
+import { compareDirections } from '../engine/directions/geometry';
 import { loadPromptSet, promptSet, splitTrainVal, type PromptSet } from '../engine/directions/prompts';
 import type { SpaceResult } from '../engine/directions/space';
 import type { ExplorerViewData, HostToWebview, ModelInfo, ProgressNote, SpaceLabelSource, WebviewToHost } from '../protocol';
 import { reportError, withEngineProgress } from './notify';
 import { SingletonPanel, WebviewBinding, type PanelSpec } from './panels/webview';
 import type { Services } from './services';
-import { extractionView, interventionView, spaceView } from './views';
+import { candidateCosines, extractionView, interventionView, spaceView } from './views';
 
 export const EXPLORER_VIEW = 'refusalLens.explorer';
 type Which = 'harmful' | 'harmless';
@@ -108,7 +109,46 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
     else if (msg.type === 'exportModel') void this.exportModel();
     else if (msg.type === 'pickPrompts') void this.pickPrompts(msg.which);
     else if (msg.type === 'useCandidate') void this.useCandidate(msg.layer, msg.position);
+    else if (msg.type === 'compareFile') void this.compareFile();
+    else if (msg.type === 'logitLens') void this.logitLens();
     else if (msg.type === 'cancel') this.cancel();
+  }
+
+  /** The active direction and the model, or a warning that there is none yet. */
+  private async activeDirection(what: string) {
+    const info = await this.s.models.ensureLoaded();
+    const active = info && (await this.s.directions.active(info));
+    if (!active) void vscode.window.showWarningMessage(`Refusal Lens: extract or import a direction before ${what}.`);
+    return active;
+  }
+
+  /** Cosines of the active direction file with another direction file of the same model shape. */
+  async compareFile(): Promise<void> {
+    try {
+      const active = await this.activeDirection('comparing it with another');
+      if (!active) return;
+      const uri = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Compare With Active Direction', filters: { 'Direction files': ['json'] } });
+      if (!uri?.[0]) return;
+      const file = uri[0].fsPath;
+      const c = compareDirections(await readDirections(active.file), await readDirections(file), active.file, file);
+      this.s.log.info(`compared ${active.file} with ${file}: cosine ${c.selected.toFixed(4)}`);
+      this.update({ geometry: { ...this.data.geometry, comparison: { file, model: c.b.model, selected: c.selected, other: { name: c.b.name, layer: c.b.layer }, layers: c.layers.map(({ layer, cosine }) => ({ layer, cosine })) } } });
+    } catch (e) {
+      await reportError(this.s.log, e, 'comparing direction files');
+    }
+  }
+
+  /** The active direction's logit lens (top and bottom tokens of W_U (γ ⊙ r̂)). */
+  async logitLens(): Promise<void> {
+    try {
+      const active = await this.activeDirection('its logit lens');
+      if (!active) return;
+      const lens = await withEngineProgress('logit lens', (signal) => this.s.engine.request('logitLens', { vector: active.direction.vector, k: 10 }, { signal }));
+      const strip = (ts: { token: string; value: number }[]) => ts.map(({ token, value }) => ({ token, value }));
+      this.update({ geometry: { ...this.data.geometry, lens: { direction: `${active.direction.name} (layer ${active.direction.layer})`, top: strip(lens.top), bottom: strip(lens.bottom), method: lens.method } } });
+    } catch (e) {
+      await reportError(this.s.log, e, 'computing the logit lens');
+    }
   }
 
   /** Cancels the running task (extraction, space, export), if any. */
@@ -180,7 +220,7 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
     if (!result) return;
     this.extraction = { info, result, sets };
     this.s.log.info(`extracted from ${harmful.name} and ${harmless.name}: ${result.candidates.length} candidates, selected ${result.selected ? `layer ${result.selected.layer}, position ${result.selected.position}` : 'none'}`);
-    this.update({ extraction: extractionView(result) });
+    this.update({ extraction: extractionView(result), geometry: { ...this.data.geometry, candidates: candidateCosines(result) } });
     if (!result.selected) {
       void vscode.window.showWarningMessage(`Refusal Lens: no direction was selected. ${result.report ?? ''}`, 'Show Log').then((c) => c && this.s.log.show());
       return;

@@ -12,7 +12,7 @@ import { reportError, withEngineProgress } from './notify';
 import { SingletonPanel, type PanelSpec } from './panels/webview';
 import type { Services } from './services';
 import { activePrompt, type EditorPrompt } from './prompts';
-import { scoreView } from './views';
+import { headsView, scoreView } from './views';
 import { trackRange } from './trackRange';
 
 export const SCORE_PANEL: PanelSpec = { viewType: 'refusalLens.score', title: 'Refusal Lens: Score', bundle: 'score' };
@@ -59,6 +59,8 @@ export class ScoreFeature implements vscode.Disposable {
     overviewRulerColor: new vscode.ThemeColor('refusalLens.triggerBorder'),
     overviewRulerLane: vscode.OverviewRulerLane.Right,
   });
+  /** What the shown result was scored with: the Heads view attributes the same prompt to the same direction. */
+  private shownContext?: ScoreContext;
   /** The last scored prompt's place in its document, kept through edits, with what scored it. */
   private tracked?: { uri: string; start: number; end: number; context: ScoreContext };
   private readonly live = new Latest<LivePrompt, ScoreResult>({
@@ -86,6 +88,7 @@ export class ScoreFeature implements vscode.Disposable {
     const { extensionUri, log } = s;
     this.disposables.push(
       vscode.commands.registerCommand('refusalLens.scoreSelection', () => this.scoreEditor()),
+      vscode.commands.registerCommand('refusalLens.compareSuffix', () => this.compareSuffix()),
       SingletonPanel.serializer(SCORE_PANEL, extensionUri, log, () => this.snapshot(), (m) => this.onMessage(m)),
       vscode.workspace.onDidChangeTextDocument((e) => this.onEdit(e)),
       // A model switch makes the tracked prompt's direction meaningless for the new model.
@@ -140,6 +143,7 @@ export class ScoreFeature implements vscode.Disposable {
   private onMessage(msg: WebviewToHost): void {
     if (msg.type === 'rescore' && this.scored) void this.score(this.tracked ? this.trackedPrompt(this.scored.prompt.document) : this.scored.prompt);
     else if (msg.type === 'revealToken') void this.reveal(msg.index);
+    else if (msg.type === 'heads') void this.attributeHeads();
     else if (msg.type === 'cancel') this.tasks.cancel();
   }
 
@@ -186,6 +190,65 @@ export class ScoreFeature implements vscode.Disposable {
     }
   }
 
+  /** The Heads view of the shown result: every head's contribution to its direction and attention. */
+  private async attributeHeads(): Promise<void> {
+    const [data, context] = [this.data, this.shownContext];
+    if (!data || !context) return;
+    const panel = SingletonPanel.get(SCORE_PANEL.viewType);
+    panel?.post({ type: 'busy', message: 'Attributing the projection to every attention head…' });
+    try {
+      const { vector, layer } = context.direction;
+      const r = await withEngineProgress('attributing to attention heads', (signal) => this.s.engine.request('heads', { prompt: data.prompt, direction: { vector, layer } }, { signal }));
+      // A newer score replaced the prompt meanwhile: its own Heads view is asked for separately.
+      if (this.data !== data) return;
+      this.data = { ...data, heads: headsView(data.prompt, r) };
+      panel?.post({ type: 'score', data: this.data });
+    } catch (e) {
+      panel?.post({ type: 'error', message: (e as Error).message });
+      await reportError(this.s.log, e, 'attributing to heads');
+    }
+  }
+
+  /**
+   * Command palette: the prompt with a suffix against the same prompt without it (Arditi et al.
+   * §5), side by side in the Score panel's Heads view, under the score of the prompt with the suffix.
+   */
+  async compareSuffix(): Promise<void> {
+    const prompt = activePrompt('open a file and select a prompt to compare with a suffix');
+    if (!prompt) return;
+    const suffix = await askSuffix(prompt.text);
+    if (!suffix) return;
+    const panel = this.panel();
+    panel.post({ type: 'busy', message: this.s.models.current ? 'Preparing…' : `Loading ${this.s.models.label()}…` });
+    const info = await this.s.models.ensureLoaded();
+    const active = info && (await requireDirection(this.s.directions, info, this.s.models.label(), this.s.log));
+    if (!active) {
+      panel.post({ type: 'error', message: 'No model or refusal direction yet: load a model and extract or import a direction, then compare again.' });
+      return;
+    }
+    this.stopLive();
+    this.clearHighlights();
+    const d = active.direction;
+    const context: ScoreContext = { direction: { name: d.name, vector: d.vector, layer: d.layer }, components: [] };
+    const text = `${prompt.text.trimEnd()} ${suffix}`;
+    try {
+      panel.post({ type: 'busy', message: `Comparing the prompt with and without '${suffix}'…` });
+      const [score, heads] = await withEngineProgress('comparing the suffix', async (signal) => [
+        await this.request(text, context, signal),
+        await this.s.engine.request('heads', { prompt: prompt.text, direction: { vector: d.vector, layer: d.layer }, suffix, baseline: '' }, { signal }),
+      ] as const);
+      // The suffixed text is not in the editor: no highlights, no live rescoring, no token reveal.
+      this.scored = undefined;
+      this.shownContext = context;
+      this.data = { ...scoreView(text, score, { name: d.name, layer: d.layer }, this.s.models.label()), heads: headsView(prompt.text, heads) };
+      panel.post({ type: 'score', data: this.data });
+      this.s.log.info(`suffix comparison of ${JSON.stringify(prompt.text.slice(0, 60))} with '${suffix}': top head L${heads.suffix!.top[0]?.layer}H${heads.suffix!.top[0]?.head} changes by ${heads.suffix!.top[0]?.change.toFixed(3)}`);
+    } catch (e) {
+      panel.post({ type: 'error', message: (e as Error).message });
+      await reportError(this.s.log, e, 'comparing the suffix');
+    }
+  }
+
   private request(text: string, { direction: { vector, layer }, components }: ScoreContext, signal: AbortSignal): Promise<ScoreResult> {
     return this.s.engine.request('score', { prompt: text, direction: { vector, layer }, components }, { signal });
   }
@@ -197,6 +260,7 @@ export class ScoreFeature implements vscode.Disposable {
   private show(prompt: EditorPrompt, r: ScoreResult, context: ScoreContext, version: number): void {
     const d = context.direction;
     this.data = scoreView(prompt.text, r, { name: d.name, layer: d.layer }, this.s.models.label());
+    this.shownContext = context;
     this.scored = { uri: prompt.document.uri, version, offset: prompt.document.offsetAt(prompt.range.start), spans: r.spans, prompt };
     this.highlights = this.triggerHighlights(prompt.document, r, d.name, d.layer);
     this.applyHighlights();
@@ -259,4 +323,15 @@ export class ScoreFeature implements vscode.Disposable {
   dispose(): void {
     for (const d of this.disposables) d.dispose();
   }
+}
+
+/** Asks for the suffix to compare (an adversarial suffix, e.g. one found by GCG). */
+export async function askSuffix(prompt: string): Promise<string | undefined> {
+  const suffix = await vscode.window.showInputBox({
+    title: 'Refusal Lens: Compare Suffix',
+    prompt: `Suffix to append to "${prompt.length > 60 ? `${prompt.slice(0, 57)}…` : prompt}" (compared with the prompt without it)`,
+    placeHolder: 'e.g. an adversarial suffix',
+    validateInput: (v) => (v.trim() ? undefined : 'enter a suffix'),
+  });
+  return suffix?.trim() || undefined;
 }

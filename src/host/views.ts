@@ -2,10 +2,12 @@
 // their fixtures through these same functions).
 import { rates, type EvaluateResult, type PromptResult } from '../engine/directions/evaluate';
 import type { ExtractResult } from '../engine/directions/extract';
+import { cosineMatrix } from '../engine/directions/geometry';
 import type { InterveneResult } from '../engine/directions/intervene';
 import type { ScoreResult } from '../engine/directions/score';
 import type { SpaceResult } from '../engine/directions/space';
-import type { Condition, DiffRow, DiffViewData, ExplorerViewData, ScoreViewData } from '../protocol';
+import type { HeadScore, HeadsResult } from '../engine/heads/heads';
+import type { Condition, DiffRow, DiffViewData, ExplorerViewData, HeadsRunView, HeadsViewData, ScoreViewData } from '../protocol';
 
 const nullable = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : null);
 
@@ -77,6 +79,13 @@ export function extractionView(r: ExtractResult): NonNullable<ExplorerViewData['
   };
 }
 
+/** Every candidate's cosine with every other (Arditi et al.'s appendix figure), by position then layer. */
+export function candidateCosines(r: Pick<ExtractResult, 'positions' | 'meanDiffs'>): NonNullable<NonNullable<ExplorerViewData['geometry']>['candidates']> {
+  const labels = r.positions.flatMap((position, p) => r.meanDiffs[p].map((_, layer) => ({ layer, position })));
+  const matrix = cosineMatrix(r.meanDiffs.flat()).map((row) => row.map((x) => Number(x.toFixed(4))));
+  return { labels, matrix };
+}
+
 export function spaceView(r: SpaceResult): NonNullable<ExplorerViewData['space']> {
   return {
     mode: r.mode,
@@ -110,5 +119,36 @@ export function interventionView(r: InterveneResult, layer: number, component: n
     degenerateRate: pair(r.degenerate_rate),
     perplexity: { baseline: nullable(r.perplexity.baseline), intervened: nullable(r.perplexity.intervened) },
     categories: Object.entries(r.by_category ?? {}).map(([name, k]) => ({ name, prompts: k.prompts, ...pair(k.refusal_rate) })),
+  };
+}
+
+// The Heads view: the per-head result as a layer × head grid, and the suffix comparison beside it.
+function grid(heads: HeadScore[], layers: number): { contributions: number[][]; attention: number[][][] } {
+  const contributions: number[][] = Array.from({ length: layers }, () => []);
+  const attention: number[][][] = Array.from({ length: layers }, () => []);
+  for (const h of heads) {
+    contributions[h.layer][h.head] = h.contribution;
+    attention[h.layer][h.head] = h.attention;
+  }
+  return { contributions, attention };
+}
+
+export function headsView(prompt: string, r: HeadsResult): HeadsViewData {
+  const patterns = r.layers.map((l) => l.pattern);
+  const run: HeadsRunView = { tokens: r.tokens, instruction: r.instruction, position: r.position, patterns, ...grid(r.heads, r.layers.length) };
+  if (!r.suffix) return { prompt, run };
+  const s = r.suffix;
+  const side = (x: typeof s.runs.suffix): HeadsRunView => ({ tokens: x.tokens, instruction: x.instruction, position: x.tokens.length - 1, suffixTokens: x.suffixTokens, patterns, ...grid(x.heads, r.layers.length) });
+  return {
+    prompt,
+    run,
+    comparison: {
+      suffix: s.suffix,
+      baseline: s.baseline,
+      withSuffix: side(s.runs.suffix),
+      withBaseline: side(s.runs.baseline),
+      cosines: s.cosines,
+      top: s.top.map((t) => ({ layer: t.layer, head: t.head, suffix: t.contribution.suffix, baseline: t.contribution.baseline, change: t.change, suffixShare: { suffix: t.attention.suffix.suffix, baseline: t.attention.baseline.suffix } })),
+    },
   };
 }

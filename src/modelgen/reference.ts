@@ -11,6 +11,8 @@ export interface ReferenceOutput {
   residuals: Float32Array[];
   /** [seq, vocab] */
   logits: Float32Array;
+  /** Per layer: the o_proj input z [seq, heads·d] and the attention pattern [heads, seq (query), seq (key)]. */
+  attention: { z: Float32Array; probs: Float32Array }[];
 }
 
 function matmul(x: Float32Array, w: Float32Array, rows: number, inDim: number, outDim: number, bias?: Float32Array): Float32Array {
@@ -59,10 +61,11 @@ export function rope(x: Float32Array, seq: number, nHeads: number, d: number, th
   }
 }
 
-function attention(q: Float32Array, k: Float32Array, v: Float32Array, seq: number, cfg: DecoderConfig): Float32Array {
+function attention(q: Float32Array, k: Float32Array, v: Float32Array, seq: number, cfg: DecoderConfig): { z: Float32Array; probs: Float32Array } {
   const { heads, kvHeads, headDim: d } = cfg;
   const group = heads / kvHeads;
   const out = new Float32Array(seq * heads * d);
+  const probs = new Float32Array(heads * seq * seq);
   const scores = new Float64Array(seq);
   for (let hd = 0; hd < heads; hd++) {
     const kv = Math.floor(hd / group);
@@ -76,6 +79,7 @@ function attention(q: Float32Array, k: Float32Array, v: Float32Array, seq: numbe
       }
       let total = 0;
       for (let j = 0; j <= i; j++) total += scores[j] = Math.exp(scores[j] - max);
+      for (let j = 0; j <= i; j++) probs[(hd * seq + i) * seq + j] = scores[j] / total;
       for (let c = 0; c < d; c++) {
         let acc = 0;
         for (let j = 0; j <= i; j++) acc += (scores[j] / total) * v[j * kvHeads * d + kv * d + c];
@@ -83,7 +87,7 @@ function attention(q: Float32Array, k: Float32Array, v: Float32Array, seq: numbe
       }
     }
   }
-  return out;
+  return { z: out, probs };
 }
 
 export function referenceForward(cfg: DecoderConfig, w: DecoderWeights, ids: number[], intervene?: Intervene): ReferenceOutput {
@@ -93,6 +97,7 @@ export function referenceForward(cfg: DecoderConfig, w: DecoderWeights, ids: num
   ids.forEach((id, p) => x.set(w.embed.subarray(id * h, (id + 1) * h), p * h));
   intervene?.(0, x);
   const residuals = [x.slice()];
+  const attended: ReferenceOutput['attention'] = [];
   const add = (out: Float32Array, k: number) => {
     intervene?.(k, out);
     const next = new Float32Array(x.length);
@@ -107,7 +112,9 @@ export function referenceForward(cfg: DecoderConfig, w: DecoderWeights, ids: num
     const v = matmul(xn, lw.v, seq, h, kvHeads * d, lw.vBias);
     rope(q, seq, heads, d, cfg.ropeTheta);
     rope(k, seq, kvHeads, d, cfg.ropeTheta);
-    add(matmul(attention(q, k, v, seq, cfg), lw.o, seq, heads * d, h), 2 * l + 1);
+    const a = attention(q, k, v, seq, cfg);
+    attended.push(a);
+    add(matmul(a.z, lw.o, seq, heads * d, h), 2 * l + 1);
     const xm = rmsNorm(x, lw.postNorm, seq, h, cfg.rmsEps);
     const gate = matmul(xm, lw.gate, seq, h, m);
     const up = matmul(xm, lw.up, seq, h, m);
@@ -115,5 +122,5 @@ export function referenceForward(cfg: DecoderConfig, w: DecoderWeights, ids: num
     add(matmul(gate, lw.down, seq, m, h), 2 * l + 2);
   });
   const final = rmsNorm(x, w.finalNorm, seq, h, cfg.rmsEps);
-  return { residuals, logits: matmul(final, lmHeadOf(cfg, w), seq, h, cfg.vocabSize) };
+  return { residuals, logits: matmul(final, lmHeadOf(cfg, w), seq, h, cfg.vocabSize), attention: attended };
 }

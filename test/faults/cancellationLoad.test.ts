@@ -136,6 +136,11 @@ describe('faults 4: cancellation and load', () => {
       assertCancelled(r, 'score');
     });
 
+    test('heads: cancelled while the per-head graph is prepared, before any of its runs', async () => {
+      const r = await cancelAtFirstNote(org, 'heads', { prompt: longPrompt(), direction, suffix: 'lamp' });
+      assertCancelled(r, 'heads');
+    });
+
     test('evaluate: cancelled at the first note, no partial result for an unfinished prompt', async () => {
       // Without the baseline there is no cross-entropy pass, so only the check after each
       // generation stops an unfinished prompt from being reported as done.

@@ -16,6 +16,18 @@ import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { REPO, tempDir } from '../support/paths';
 import { HARNESS_SKIP, startVsCode, type VsCodeSession } from '../support/vscodeHost';
+import { SUFFIX_TOKEN } from '../../src/modelgen/organism2';
+
+/** The first file of that name under dir (the built-in organism's ground truth in the extension's storage). */
+function findFile(dir: string, name: string): string | undefined {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isFile() && e.name === name) return p;
+    const found = e.isDirectory() && !e.isSymbolicLink() ? findFile(p, name) : undefined;
+    if (found) return found;
+  }
+  return undefined;
+}
 
 const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { contributes: { commands: { command: string; title: string; category: string }[] } };
 const nls = JSON.parse(readFileSync(path.join(REPO, 'package.nls.json'), 'utf8')) as Record<string, string>;
@@ -213,6 +225,40 @@ describe('the extension in a real VS Code, on the built-in organism', { skip: HA
     await vs.page.locator('.activitybar .action-item a[aria-label^="Refusal Lens"]').click();
     const explorer = await vs.findInWebviews('.candidates tr.cand', 30_000);
     assert.match((await explorer.frame.locator('#active').textContent())!, /refusal · layer \d+/);
+  });
+  test('Compare Suffix on Selection: the prompt with a suffix beside it without, in the Score panel\u2019s Heads view', async () => {
+    await vs.openFile('prompt.txt');
+    await vs.page.keyboard.press('Control+Home');
+    await vs.runCommand(title('refusalLens.compareSuffix'));
+    const input = vs.page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ timeout: 30_000 });
+    await input.fill(SUFFIX_TOKEN);
+    await vs.page.keyboard.press('Enter');
+    // Run alone (no earlier test extracted a direction), the extension offers the extraction first.
+    const offer = vs.toast(/no refusal direction for built-in organism/);
+    if (await offer.waitFor({ timeout: 45_000 }).then(() => true, () => false)) await offer.locator('.monaco-button').filter({ hasText: 'Extract Now' }).click();
+    const { frame } = await vs.findInWebviews('.heads-side', 300_000);
+    const sides = await frame.locator('.heads-side').evaluateAll((es) => es.map((e) => e.getAttribute('data-side')));
+    assert.deepEqual(sides, [`with \u201c${SUFFIX_TOKEN}\u201d`, 'without suffix']);
+    // Every head of every layer on both sides; one cosine row per layer plus the final norm's input.
+    const layers = (await frame.locator('.cosines tr[data-layer]').count()) - 1;
+    const cells = await frame.locator('.head-cell').count();
+    assert.ok(layers > 0 && cells % (2 * layers) === 0 && cells > 2 * layers, `${cells} cells for ${layers} layers`);
+    // The score above is the prompt with the suffix; the side without it shows the prompt alone.
+    // (One word: one more token, '[UNK]' where the organism's vocabulary lacks it.)
+    const scored = await frame.locator('.tokens').first().locator('.token').allTextContents();
+    const plain = await frame.locator('.heads-side[data-side="without suffix"] .attention .token').allTextContents();
+    assert.ok(plain.includes('bomb') && !plain.includes(SUFFIX_TOKEN), `tokens without the suffix: ${plain.join(' ')}`);
+    assert.equal(scored.length, plain.length + 1, `scored tokens: ${scored.join(' ')}`);
+    // On organism v2 (a planted suffix), the top row is its planted refusal head, which the suffix silences.
+    const truth = findFile(vs.dir, 'ground_truth.json');
+    const planted = truth && (JSON.parse(readFileSync(truth, 'utf8')) as { suffix?: { refusalHead: { layer: number; head: number } } }).suffix;
+    if (planted) {
+      const top = frame.locator('.suffix-top tr[data-layer]').first();
+      assert.deepEqual([await top.getAttribute('data-layer'), await top.getAttribute('data-head')], [String(planted.refusalHead.layer), String(planted.refusalHead.head)]);
+      assert.ok(Number(await top.locator('td.down').textContent()) < 0);
+    }
+    await vs.screenshot('vscode-compare-suffix');
   });
 });
 

@@ -7,6 +7,7 @@ import type { CandidateView, ExplorerViewData, WebviewToHost } from '../../src/p
 import { barChart, lineChart, seriesRange } from '../shared/chart';
 import { el, indexDropdown, onHostMessage, visibleToken, vscode } from '../shared/dom';
 import { boundsOf, colour, formatNumber } from '../shared/scale';
+import { geometrySection } from './geometry';
 
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeProgressRing());
 
@@ -199,7 +200,7 @@ function render(): void {
       ),
     );
   }
-  root.append(activeCard(d, busy), extraction(d, busy), space(d, busy));
+  root.append(activeCard(d, busy), extraction(d, busy), space(d, busy), geometrySection(d, busy, post));
 }
 
 /** The results a running task will bring, scrolled into view when they arrive (they land below the fold of a side bar). */

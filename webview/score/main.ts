@@ -5,6 +5,7 @@ import { provideVSCodeDesignSystem, vsCodeDropdown, vsCodeOption, vsCodeRadio, v
 import type { ScoreViewData, WebviewToHost } from '../../src/protocol';
 import { el, indexDropdown, onHostMessage, visibleToken, vscode } from '../shared/dom';
 import { boundsOf, colour, formatNumber, type Bounds } from '../shared/scale';
+import { headsSection, type HeadPick } from './heads';
 
 provideVSCodeDesignSystem().register(vsCodeDropdown(), vsCodeOption(), vsCodeRadio(), vsCodeRadioGroup(), vsCodeButton());
 
@@ -12,6 +13,8 @@ interface ViewState {
   data?: ScoreViewData;
   layer?: number;
   bounds: 'layer' | 'global';
+  /** The head whose attention the Heads view shows. */
+  head?: HeadPick;
 }
 
 const root = document.getElementById('root')!;
@@ -133,6 +136,11 @@ function render(): void {
       el('section', {}, el('h3', {}, 'Next token'), next),
       el('section', {}, el('h3', {}, 'Trigger tokens'), el('p', { class: 'muted' }, d.triggerMethod), triggers),
     ),
+    headsSection(d.heads, state.head, (h) => {
+      state.head = { layer: h.layer, head: h.head };
+      save();
+      render();
+    }, () => post({ type: 'heads' })),
   );
 }
 

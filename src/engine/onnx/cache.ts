@@ -13,6 +13,7 @@ import { describeZodError } from '../../protocol';
 import { removeOrphans } from '../atomicWrite';
 import { checkpoint, throwIfCancelled } from '../cancel';
 import { hashFile } from '../fileHash';
+import type { HeadsLayerMeta } from './heads';
 import { instrument, InstrumentMeta, INSTRUMENT_VERSION } from './instrument';
 import { externalizeInitializers } from './external';
 import { decodeModel, encodeModel } from './proto';
@@ -58,13 +59,14 @@ const EntryMetaSchema = z.object({
     cacheElemType: int,
     cacheShape: z.array(z.union([z.number(), z.string()])),
   }),
+  heads: z.array(z.custom<HeadsLayerMeta>((v) => typeof v === 'object' && v !== null && 'z' in v && 'projection' in v && 'pattern' in v)).optional(),
   weightsDir: z.string().min(1),
   files: z.record(z.string(), z.object({ size: int, sha256: z.string().regex(/^[0-9a-f]{64}$/), mtimeMs: z.number() })).refine((f) => INSTRUMENTED_FILE in f, { message: `must list ${INSTRUMENTED_FILE}` }),
 }) satisfies z.ZodType<EntryMeta>;
 
 export async function instrumentCached(
   onnxPath: string,
-  opts: { layers: number; hidden: number; cacheDir: string; onProgress?: (message: string) => void; signal?: AbortSignal; onWarning?: (message: string) => void },
+  opts: { layers: number; hidden: number; cacheDir: string; heads?: number; onProgress?: (message: string) => void; signal?: AbortSignal; onWarning?: (message: string) => void },
 ): Promise<InstrumentedModel> {
   // Cancellation: between hashed chunks, then after each synchronous step (decode, instrument,
   // encode and write), each bounded by the graph file's size; the entry is renamed into place only
@@ -72,7 +74,7 @@ export async function instrumentCached(
   const { signal } = opts;
   opts.onProgress?.('Hashing the model graph');
   const key = createHash('sha256')
-    .update(`${await hashFile(onnxPath, { signal })}:${INSTRUMENT_VERSION}:${opts.layers}:${opts.hidden}`)
+    .update(`${await hashFile(onnxPath, { signal })}:${INSTRUMENT_VERSION}:${opts.layers}:${opts.hidden}${opts.heads ? `:heads${opts.heads}` : ''}`)
     .digest('hex')
     .slice(0, 24);
   const dir = path.join(opts.cacheDir, 'instrumented', key);
@@ -87,7 +89,7 @@ export async function instrumentCached(
   opts.onProgress?.('Instrumenting the residual stream');
   const model = decodeModel(readFileSync(onnxPath), onnxPath);
   await checkpoint(signal);
-  const meta = instrument(model, opts.layers, opts.hidden);
+  const meta = instrument(model, opts.layers, opts.hidden, { heads: opts.heads });
   await checkpoint(signal);
   await fs.mkdir(path.dirname(dir), { recursive: true });
   // Temp folders of builds killed part-way would otherwise stay forever (they can hold the weights).

@@ -11,6 +11,7 @@
 // With all-zero steering out_k = w_k + 0 exactly, so logits are unchanged.
 import { GraphIndex, implicitInputs } from './graph';
 import { checkDecoderIO, DecoderIO } from './io';
+import { exposeHeads, HeadsLayerMeta } from './heads';
 import { DataType, i64Tensor, MS_DOMAIN, node, onnx, OnnxFormatError, toNumber, topoSort, valueInfo } from './proto';
 import { findResidualStream, ResidualStream } from './residual';
 
@@ -34,6 +35,8 @@ export interface InstrumentMeta {
   writerTypes: number[];
   writers: string[];
   io: DecoderIO;
+  /** The heads variant (instrument(..., { heads })): per-layer o_proj inputs and pattern sources. */
+  heads?: HeadsLayerMeta[];
 }
 
 export function checkStream(stream: ResidualStream, layers: number): void {
@@ -58,7 +61,8 @@ function checkEmbeddingWidth(stream: ResidualStream, index: GraphIndex, hidden: 
   }
 }
 
-export function instrument(model: onnx.IModelProto, layers: number, hidden: number): InstrumentMeta {
+/** `opts.heads` (the model's query heads) also exposes each layer's o_proj input and attention pattern source. */
+export function instrument(model: onnx.IModelProto, layers: number, hidden: number, opts: { heads?: number } = {}): InstrumentMeta {
   const graph = model.graph!;
   if (graph.input!.some((i) => i.name === STEER_BASIS)) {
     throw new OnnxFormatError(`graph already has a '${STEER_BASIS}' input: it is an instrumented graph, load the original model instead`);
@@ -68,6 +72,7 @@ export function instrument(model: onnx.IModelProto, layers: number, hidden: numb
   const stream = findResidualStream(graph, index);
   checkStream(stream, layers);
   checkEmbeddingWidth(stream, index, hidden);
+  const heads = opts.heads ? exposeHeads(graph, index, stream, opts.heads) : undefined;
 
   const writers = [stream.embed, ...stream.updates.map((u) => u.writer)];
   const writerTypes = writers.map((w) => index.elemType(w) ?? 0);
@@ -152,6 +157,7 @@ export function instrument(model: onnx.IModelProto, layers: number, hidden: numb
     writerTypes,
     writers,
     io,
+    ...(heads ? { heads } : {}),
   };
 }
 
