@@ -18,6 +18,7 @@ import { checkDirection, type LoadedModel } from '../directions/extract';
 import type { DirectionRef } from '../directions/evaluate';
 import { unit } from '../directions/score';
 import type { DecoderConfigInfo } from '../model/config';
+import type { Engine } from '../engine';
 import { fusedPattern, softmaxPattern, Tensor } from './attention';
 import { projectOnto, readProjection } from './weights';
 
@@ -46,7 +47,7 @@ export interface HeadsRun {
 /** What a heads analysis needs of the engine: the loaded model plus where its graphs are cached. */
 export interface HeadsModel extends LoadedModel {
   config: DecoderConfigInfo;
-  options: { cacheDir: string; threads?: number };
+  options: Engine['options'];
 }
 
 interface OpenHeads {
