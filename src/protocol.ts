@@ -106,7 +106,11 @@ export const ModelInfo = z.object({
   source: z.enum(['local', 'hub']),
   /** Local folder the files were read from (the Hub cache for Hub ids). */
   dir: z.string(),
+  /** The decoder graph; in the split layout it takes inputs_embeds from embedFile. */
   onnxFile: z.string(),
+  /** 'single': onnx/model*.onnx; 'split': onnx/embed_tokens*.onnx then onnx/decoder_model_merged*.onnx. */
+  layout: z.enum(['single', 'split']),
+  embedFile: z.string().optional(),
   dtype: Dtype,
   architecture: z.string(),
   modelType: z.string(),
@@ -222,6 +226,9 @@ export type GenerateResult = z.infer<typeof GenerateResult>;
 export const DoctorParams = z.object({ prompts: z.array(z.string()).min(1).optional() }).strict();
 export const DoctorResult = z.object({
   ok: z.boolean(),
+  /** The graph layout checked, with its files (the split layout's embedding graph runs first). */
+  layout: z.enum(['single', 'split']),
+  graphs: z.array(z.string()),
   max_abs_diff: z.number(),
   tolerance: z.number(),
   residual_hooks: z.number().int(),

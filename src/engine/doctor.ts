@@ -32,7 +32,8 @@ export async function compareWithOriginal(
 ): Promise<DoctorReport> {
   const plain = await createSession(originalPath, path.dirname(originalPath), { threads });
   try {
-    const original = new Decoder(plain, dec.io, dec.layers, dec.hidden, dec.cache, dec.padId, false);
+    // The split layout's embedding graph has no instrumentation: both decoders share its session.
+    const original = new Decoder(plain, dec.io, dec.layers, dec.hidden, dec.cache, dec.padId, false, dec.embedder);
     let maxAbsDiff = 0;
     let maxAbsLogit = 0;
     for (const ids of seqs) {

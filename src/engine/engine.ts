@@ -85,6 +85,8 @@ export class Engine {
       source: files.source,
       dir: files.dir,
       onnxFile: files.onnxPath,
+      layout: files.layout,
+      ...(files.embedPath ? { embedFile: files.embedPath } : {}),
       dtype: params.dtype,
       architecture: config.architecture,
       modelType: config.modelType,
@@ -111,12 +113,12 @@ export class Engine {
     await checkpoint(ctx.signal);
     ctx.progress?.('Creating the inference session');
     const decoder = await asModelError(info.onnxFile, () =>
-      openDecoder(instrumented, config, { threads: params.threads, padId: tokenizer.padId }),
+      openDecoder(instrumented, config, { threads: params.threads, padId: tokenizer.padId, embedPath: info.embedFile }),
     );
     try {
       await checkpoint(ctx.signal);
     } catch (e) {
-      await decoder.session.release();
+      await decoder.release();
       throw e;
     }
     ctx.progress?.('Ready', 1);
@@ -196,6 +198,8 @@ export class Engine {
     const report = await compareWithOriginal(this.decoder, this.info.onnxFile, seqs, this.writerTypes);
     return {
       ok: report.ok && problems.length === 0,
+      layout: this.info.layout,
+      graphs: [...(this.info.embedFile ? [this.info.embedFile] : []), this.info.onnxFile],
       max_abs_diff: report.maxAbsDiff,
       tolerance: report.tolerance,
       residual_hooks: this.info.residualHooks,
@@ -207,6 +211,6 @@ export class Engine {
   }
 
   async dispose(): Promise<void> {
-    await this.decoder.session.release();
+    await this.decoder.release();
   }
 }

@@ -3,13 +3,13 @@
 // the weights it really stores so the reference forward pass is exact.
 import type { FixtureDtype } from './builder';
 import { decoderConfig, DecoderConfig } from './config';
-import type { ExportStyle } from './decoder';
+import type { ExportStyle, FixtureLayout } from './decoder';
 import { storedWeights } from './quantize';
 import { makeWordTokenizer, vocabulary } from './tokenizer';
 import { DecoderWeights, randomWeights } from './weights';
 import { writeModel } from './write';
 
-export type { DecoderConfig, DecoderWeights, ExportStyle, FixtureDtype };
+export type { DecoderConfig, DecoderWeights, ExportStyle, FixtureDtype, FixtureLayout };
 export { decoderConfig, randomWeights };
 export { referenceForward } from './reference';
 export { buildAroundTokenizer, readTokenizerFolder } from './aroundTokenizer';
@@ -20,6 +20,7 @@ export interface FixtureOptions {
   seed?: number;
   config?: Partial<DecoderConfig>;
   externalData?: boolean;
+  layout?: FixtureLayout;
 }
 
 export interface Fixture {
@@ -35,6 +36,6 @@ export function buildFixture(dir: string, opts: FixtureOptions): Fixture {
   const vocab = vocabulary();
   const config = decoderConfig({ ...opts.config, vocabSize: vocab.length });
   const weights = randomWeights(config, opts.seed ?? 1);
-  const onnxPath = writeModel(dir, { config, weights, tokenizer: makeWordTokenizer(vocab), style: opts.style, dtype: opts.dtype, externalData: opts.externalData });
+  const onnxPath = writeModel(dir, { config, weights, tokenizer: makeWordTokenizer(vocab), style: opts.style, dtype: opts.dtype, externalData: opts.externalData, layout: opts.layout });
   return { dir, onnxPath, config, weights: storedWeights(config, weights, opts.dtype), vocab };
 }

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Engine } from '../../engine/engine';
 import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, stderrProgress } from '../args';
 
@@ -18,7 +19,8 @@ export async function run(argv: string[]): Promise<number> {
     if (values.json) {
       console.log(JSON.stringify(r));
     } else {
-      console.log(`residual hooks ${r.residual_hooks}
+      console.log(`layout         ${r.layout}: ${r.graphs.map((g) => path.basename(g)).join(' -> ')}
+residual hooks ${r.residual_hooks}
 prompts        ${r.prompts}
 max abs diff   ${r.max_abs_diff.toExponential(3)} (tolerance ${r.tolerance.toExponential(1)})
 ${r.ok ? 'PASS' : 'FAIL'}`);

@@ -7,13 +7,17 @@ import { type Dtype, HUB_ID } from '../../protocol';
 import { scanExternalData, unsafeLocation } from '../onnx/scan';
 import { EngineError } from './errors';
 import { downloadHubModel } from './hub';
-import { DTYPE_SUFFIX, onnxFileName } from './layout';
+import { detectLayout, DTYPE_SUFFIX, embedFileName, GraphLayout, onnxFileName, splitDecoderFileName } from './layout';
 
 export interface ModelFiles {
   source: 'local' | 'hub';
   dir: string;
   configPath: string;
+  /** The decoder graph (in the split layout, the one taking inputs_embeds). */
   onnxPath: string;
+  layout: GraphLayout;
+  /** The embedding graph of the split layout. */
+  embedPath?: string;
   externalDataFiles: string[];
 }
 
@@ -26,11 +30,15 @@ export interface ResolveOptions {
   signal?: AbortSignal;
 }
 
-/** Dtypes whose graph file exists in a folder's onnx/ subfolder. */
-export function availableDtypes(dir: string): Dtype[] {
+function onnxFiles(dir: string): Set<string> {
   const onnxDir = path.join(dir, 'onnx');
-  const files = existsSync(onnxDir) ? new Set(readdirSync(onnxDir)) : new Set<string>();
-  return (Object.keys(DTYPE_SUFFIX) as Dtype[]).filter((d) => files.has(onnxFileName(d)));
+  return existsSync(onnxDir) ? new Set(readdirSync(onnxDir)) : new Set<string>();
+}
+
+/** Dtypes whose graph files (of either layout) exist in a folder's onnx/ subfolder. */
+export function availableDtypes(dir: string): Dtype[] {
+  const files = onnxFiles(dir);
+  return (Object.keys(DTYPE_SUFFIX) as Dtype[]).filter((d) => detectLayout(files, d));
 }
 
 export async function resolveModel(opts: ResolveOptions): Promise<ModelFiles> {
@@ -55,18 +63,25 @@ export function checkFolder(dir: string, dtype: Dtype): Omit<ModelFiles, 'source
       throw new EngineError('MODEL_INVALID', `${f} is missing in ${dir}; a transformers.js model folder needs config.json, tokenizer.json, tokenizer_config.json and onnx/model*.onnx`);
     }
   }
-  const onnxPath = path.join(dir, 'onnx', onnxFileName(dtype));
-  if (!existsSync(onnxPath)) {
+  const files = onnxFiles(dir);
+  const found = detectLayout(files, dtype);
+  if (!found) {
     const have = availableDtypes(dir);
-    const merged = existsSync(path.join(dir, 'onnx')) && readdirSync(path.join(dir, 'onnx')).some((f) => f.startsWith('decoder_model_merged'));
-    const hint = have.length
-      ? `available dtypes: ${have.join(', ')}`
-      : merged
-        ? 'only decoder_model_merged*.onnx files exist: that is the pre-v3 layout (If-based merged decoder), not supported'
-        : 'no onnx/model*.onnx file at all';
+    const names = [...files];
+    const embeds = names.filter((f) => /^embed_tokens.*\.onnx$/.test(f));
+    const hint = files.has(splitDecoderFileName(dtype))
+      ? `onnx/${splitDecoderFileName(dtype)} is there but its embedding graph onnx/${embedFileName(dtype)} is not (split layout: embed_tokens + decoder_model_merged of one dtype; embedding graphs present: ${embeds.join(', ') || 'none'})`
+      : have.length
+        ? `available dtypes: ${have.join(', ')}`
+        : names.some((f) => f.startsWith('decoder_model_merged'))
+          ? 'only decoder_model_merged*.onnx files exist, without embed_tokens*.onnx: that is the pre-v3 layout (If-based merged decoder), not supported'
+          : 'no onnx/model*.onnx (or onnx/embed_tokens*.onnx + onnx/decoder_model_merged*.onnx) file at all';
     throw new EngineError('MODEL_INVALID', `no onnx/${onnxFileName(dtype)} in ${dir} for dtype ${dtype}; ${hint}`);
   }
-  return { dir, configPath: path.join(dir, 'config.json'), onnxPath, externalDataFiles: checkExternalData(onnxPath, dir) };
+  const onnxPath = path.join(dir, 'onnx', found.decoder);
+  const embedPath = found.embed && path.join(dir, 'onnx', found.embed);
+  const externalDataFiles = [...checkExternalData(onnxPath, dir), ...(embedPath ? checkExternalData(embedPath, dir) : [])];
+  return { dir, configPath: path.join(dir, 'config.json'), onnxPath, layout: found.layout, ...(embedPath ? { embedPath } : {}), externalDataFiles };
 }
 
 /**
