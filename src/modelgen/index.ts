@@ -1,6 +1,8 @@
 // Fixture decoders built by the project's own code, for tests, benchmarks and the demo: a seeded
 // random (or hand-set) Llama/Qwen2-style model written in a real exporter's style and dtype, with
 // the weights it really stores so the reference forward pass is exact.
+import path from 'node:path';
+import { embedFileName } from '../engine/model/layout';
 import type { FixtureDtype } from './builder';
 import { decoderConfig, DecoderConfig } from './config';
 import type { ExportStyle, FixtureLayout } from './decoder';
@@ -25,7 +27,10 @@ export interface FixtureOptions {
 
 export interface Fixture {
   dir: string;
+  /** The decoder graph. */
   onnxPath: string;
+  /** The split layout's embedding graph. */
+  embedPath?: string;
   config: DecoderConfig;
   /** The values the graph holds (after fp16 rounding or quantization). */
   weights: DecoderWeights;
@@ -37,5 +42,6 @@ export function buildFixture(dir: string, opts: FixtureOptions): Fixture {
   const config = decoderConfig({ ...opts.config, vocabSize: vocab.length });
   const weights = randomWeights(config, opts.seed ?? 1);
   const onnxPath = writeModel(dir, { config, weights, tokenizer: makeWordTokenizer(vocab), style: opts.style, dtype: opts.dtype, externalData: opts.externalData, layout: opts.layout });
-  return { dir, onnxPath, config, weights: storedWeights(config, weights, opts.dtype), vocab };
+  const embedPath = opts.layout === 'split' ? path.join(path.dirname(onnxPath), embedFileName(opts.dtype)) : undefined;
+  return { dir, onnxPath, ...(embedPath ? { embedPath } : {}), config, weights: storedWeights(config, weights, opts.dtype), vocab };
 }

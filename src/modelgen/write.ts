@@ -30,8 +30,6 @@ export interface WriteOptions {
   bosId?: number;
 }
 
-const DTYPE_NAME: Record<FixtureDtype, 'fp32' | 'fp16' | 'q8' | 'q4'> = { fp32: 'fp32', fp16: 'fp16', q8: 'q8', q4: 'q4' };
-
 export function configJson(cfg: DecoderConfig, eos: number, pad: number, bos?: number): object {
   return {
     architectures: [cfg.qkvBias ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'],
@@ -72,14 +70,13 @@ export function writeModel(dir: string, opts: WriteOptions): string {
     if (typeof value === 'string') writeFileSync(path.join(dir, file), value);
     else json(file, value as object);
   }
-  const dtype = DTYPE_NAME[opts.dtype];
   const save = (model: onnx.IModelProto, name: string) => {
     const file = path.join(dir, 'onnx', name);
     if (opts.externalData) externalizeInitializers(model, `${file}_data`, 64);
     writeFileSync(file, encodeModel(model));
     return file;
   };
-  if (split) save(buildEmbedding(opts.config, opts.weights, opts.style, opts.dtype), embedFileName(dtype));
+  if (split) save(buildEmbedding(opts.config, opts.weights, opts.style, opts.dtype), embedFileName(opts.dtype));
   const decoder = buildDecoder(opts.config, opts.weights, opts.style, opts.dtype, opts.layout);
-  return save(decoder, split ? splitDecoderFileName(dtype) : onnxFileName(dtype));
+  return save(decoder, split ? splitDecoderFileName(opts.dtype) : onnxFileName(opts.dtype));
 }

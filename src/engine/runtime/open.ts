@@ -42,7 +42,7 @@ function described(meta: readonly ort.InferenceSession.ValueMetadata[], name: st
  * The split layout's embedding graph, checked against the decoder it feeds: ids in, one
  * [batch, seq, hidden] output of the element type the decoder's inputs_embeds takes.
  */
-async function openEmbedder(embedPath: string, decoder: ort.InferenceSession, hidden: number, opts: SessionOptions): Promise<Embedder> {
+export async function openEmbedder(embedPath: string, decoder: ort.InferenceSession, hidden: number, opts: SessionOptions): Promise<Embedder> {
   const where = path.basename(embedPath);
   let io;
   try {
