@@ -156,7 +156,7 @@ function torchAttention(sh: Shared, x: string, lw: LayerWeights, l: number, rota
 }
 
 function torchDecoder(sh: Shared, w: DecoderWeights): void {
-  const { b, cfg } = sh;
+  const { b } = sh;
   b.input('position_ids', DataType.INT64, ['batch_size', 'sequence_length']);
   let x = embedTokens(sh, w);
   const rotary = torchRotary(sh);
