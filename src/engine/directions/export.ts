@@ -104,7 +104,8 @@ export async function exportAbliterated(
   graph.output = graph.output!.filter((o) => !o.name!.startsWith('resid.'));
   pruneUnused(graph);
   // The engine's own names stay free, so the exported model can be instrumented and studied again.
-  const rename = (x: string) => x.replace(/^steer\//, 'abliteration/');
+  // (fp16 graphs' casts of the basis too, 'steer_basis/as10': left alone, a second load clashed with its own.)
+  const rename = (x: string) => x.replace(/^steer(?=[/_])/, 'abliteration');
   for (const n of graph.node!) {
     n.name = rename(n.name!);
     n.input = n.input!.map(rename);
