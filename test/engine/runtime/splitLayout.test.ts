@@ -4,7 +4,7 @@
 // steering too (the embedding's write is writer 0: ablation projects it out), in batches and in
 // KV-cached decoding.
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { copyFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { detectLayout } from '../../../src/engine/model/layout';
@@ -12,14 +12,16 @@ import { instrument } from '../../../src/engine/onnx/instrument';
 import { checkDecoderIO, checkEmbedIO } from '../../../src/engine/onnx/io';
 import { readModel } from '../../../src/engine/onnx/proto';
 import { Decoder } from '../../../src/engine/runtime/decoder';
+import { instrumentCached } from '../../../src/engine/onnx/cache';
+import { openDecoder } from '../../../src/engine/runtime/open';
 import { forward } from '../../../src/engine/runtime/forward';
 import { generate } from '../../../src/engine/runtime/generate';
 import { hookNames } from '../../../src/engine/runtime/hooks';
 import { seededGaussian } from '../../../src/engine/runtime/random';
 import { steeringTensors } from '../../../src/engine/runtime/steering';
 import { Fixture, referenceForward } from '../../../src/modelgen';
-import { assertSameDecode, fixture, instrumentedDecoder, maxAbs, maxAbsDiff, plainDecoder } from '../../support/fixtures';
-import { needsRealModels, REAL_MODELS } from '../../support/paths';
+import { assertSameDecode, fixture, instrumentedDecoder, maxAbs, maxAbsDiff, plainDecoder, shapeOf } from '../../support/fixtures';
+import { needsRealModels, REAL_MODELS, tempDir } from '../../support/paths';
 
 const IDS = [1, 30, 40, 50, 60, 70, 2, 1, 5];
 const SHORT = [1, 9, 33, 2];
@@ -114,6 +116,23 @@ for (const style of ['torch', 'genai'] as const) {
   }
 }
 
+test('a decoder taking inputs_embeds without its embedding graph, or with one of another dtype or width, is refused by name', async () => {
+  const fx = fixture({ style: 'torch', dtype: 'fp32', layout: 'split' });
+  const inst = await instrumentCached(fx.onnxPath, { ...shapeOf(fx), cacheDir: tempDir('cache') });
+  const refused = (embedPath: string | undefined, re: RegExp) => assert.rejects(openDecoder(inst, shapeOf(fx), { padId: 0, embedPath }), re);
+  await refused(undefined, /takes 'inputs_embeds' but no embedding graph goes with it: the split layout needs onnx\/embed_tokens\{suffix\}\.onnx/);
+  const half = fixture({ style: 'torch', dtype: 'fp16', layout: 'split' });
+  await refused(half.embedPath, /embed_tokens_fp16\.onnx outputs float16 embeddings, but the decoder's inputs_embeds takes float32/);
+  const wide = fixture({ style: 'torch', dtype: 'fp32', layout: 'split', config: { hidden: 96 } });
+  const other = path.join(tempDir('embed'), 'embed_tokens.onnx');
+  copyFileSync(wide.embedPath!, other);
+  await refused(other, /config\.json says hidden_size 64, but embed_tokens\.onnx's output 'inputs_embeds' has width 96/);
+  // A single-graph decoder has no use for an embedding graph.
+  const single = fixture({ style: 'torch', dtype: 'fp32' });
+  const plain = await instrumentCached(single.onnxPath, { ...shapeOf(single), cacheDir: tempDir('cache') });
+  await assert.rejects(openDecoder(plain, shapeOf(single), { padId: 0, embedPath: fx.embedPath }), /takes 'input_ids' itself, so the embedding graph .* has no place/);
+});
+
 test('finding: q8 with a tied lm_head, onnxruntime quantizes the split decoder\'s lm_head differently; residuals stay identical', async () => {
   // The single graph's quantized table is also read by the embedding Gather; in the split decoder
   // only the tied lm_head reads it, and onnxruntime's extended optimizations (not basic ones) then
@@ -153,13 +172,5 @@ describe('real split exports (onnx-community gemma-3-4b, graphs without weights)
 
   test('the embedding graphs (Gather, and q4 GatherBlockQuantized) feed 2560-wide float embeddings', () => {
     for (const f of ['embed_tokens.onnx', 'embed_tokens_q4.onnx']) assert.deepEqual(checkEmbedIO(readModel(path.join(dir, f)).graph!), { output: 'inputs_embeds', elemType: 1, width: 2560 });
-  });
-
-  test('qwen3.5 hybrid: refused naming its recurrent state inputs and what is unsupported', () => {
-    const graph = readModel(path.join(REAL_MODELS, 'qwen3_5-0.8b-int8-graph-only/decoder_model_merged_quantized.onnx')).graph!;
-    assert.throws(
-      () => checkDecoderIO(graph),
-      /hybrid whose cache holds recurrent state besides the KV cache: 36 state inputs \('past_conv\.0', 'past_recurrent\.0', 'past_conv\.1', 'past_recurrent\.1', … \(32 more\)\) for 18 convolution or linear-attention layers \(0, 1, 2, 4, 5, 6, … \(12 more\)\).*Qwen3\.5 and LFM2.*only past_key_values\.\{i\}\.key\|value caches; decoders with past_conv\/past_recurrent state are not supported/,
-    );
   });
 });
