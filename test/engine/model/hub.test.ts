@@ -56,3 +56,23 @@ describe('Hub download from a loopback server', () => {
     assert.equal(server.seen.length, before);
   });
 });
+
+test('a Hub repository in the split layout: the embedding graph and the decoder arrive with their external data', async () => {
+  const fx = fixture({ style: 'genai', dtype: 'q4', layout: 'split', externalData: true });
+  const server = await startHub(fx.dir, 'acme/vlm');
+  const saved = env.remoteHost;
+  env.remoteHost = server.hub;
+  try {
+    const cacheDir = tempDir('hub');
+    const files = await resolveModel({ model: 'acme/vlm', dtype: 'q4', cacheDir, allowRemote: true });
+    assert.equal(files.layout, 'split');
+    const names = ['decoder_model_merged_q4.onnx', 'decoder_model_merged_q4.onnx_data', 'embed_tokens_q4.onnx', 'embed_tokens_q4.onnx_data'];
+    assert.deepEqual(readdirSync(path.join(files.dir, 'onnx')).sort(), names);
+    for (const f of names) assert.ok(readFileSync(path.join(files.dir, 'onnx', f)).equals(readFileSync(path.join(fx.dir, 'onnx', f))), f);
+    // A dtype the repository lacks in either layout: the 404 names the single graph, as before.
+    await assert.rejects(resolveModel({ model: 'acme/vlm', dtype: 'fp16', cacheDir, allowRemote: true }), /acme\/vlm\/onnx\/model_fp16\.onnx is not on the Hub \(404/);
+  } finally {
+    env.remoteHost = saved;
+    await server.close();
+  }
+});
