@@ -60,7 +60,7 @@ export function activate(context: vscode.ExtensionContext): void {
     if (!info) return;
     log.info(JSON.stringify(info, null, 2));
     const choice = await vscode.window.showInformationMessage(
-      `${models.label()}: ${info.architecture}, ${info.layers} layers, hidden ${info.hiddenSize}, ${info.residualHooks} residual hooks.`,
+      `${models.label()}: ${info.architecture}, ${info.layers} layers, hidden ${info.hiddenSize}, ${info.residualHooks} residual hooks${info.layout === 'split' ? ' (split layout: embedding graph, then the decoder)' : ''}.`,
       'Show Details',
     );
     if (choice) log.show();
