@@ -14,7 +14,7 @@ import { readModel } from '../../../src/engine/onnx/proto';
 import { Decoder } from '../../../src/engine/runtime/decoder';
 import { instrumentCached } from '../../../src/engine/onnx/cache';
 import { openDecoder } from '../../../src/engine/runtime/open';
-import { forward } from '../../../src/engine/runtime/forward';
+import { forward, forwardVariants } from '../../../src/engine/runtime/forward';
 import { generate } from '../../../src/engine/runtime/generate';
 import { hookNames } from '../../../src/engine/runtime/hooks';
 import { seededGaussian } from '../../../src/engine/runtime/random';
@@ -100,6 +100,17 @@ for (const style of ['torch', 'genai'] as const) {
           assert.ok(Math.abs(dot(ablated.residuals['resid_pre.0'], r, p)) <= eps * Math.max(1, maxAbs(plain.residuals['resid_pre.0'])), `position ${p}`);
         }
         assert.ok(Math.max(...IDS.map((_, p) => Math.abs(dot(plain.residuals['resid_pre.0'], r, p)))) > 0.01);
+      });
+
+      test('score\'s occlusion variants (a cached prefix, then each variant) equal the single graph\'s', async () => {
+        const variants = IDS.map((_, i) => IDS.filter((__, j) => j !== i));
+        const hooks = ['resid_pre.2', 'resid_final'];
+        const a = await forwardVariants(dec, IDS, variants, { hooks });
+        const b = await forwardVariants(ref, IDS, variants, { hooks });
+        for (const h of hooks) {
+          assert.ok(maxAbsDiff(a.base[h], b.base[h]) <= 1e-5 * Math.max(1, maxAbs(b.base[h])), h);
+          a.variants.forEach((v, i) => assert.ok(maxAbsDiff(v[h], b.variants[i][h]) <= 1e-5 * Math.max(1, maxAbs(b.variants[i][h])), `${h}, variant ${i}`));
+        }
       });
 
       test('KV-cached decoding equals full forward passes and the single graph\'s decode', async () => {
