@@ -112,7 +112,11 @@ export const ModelInfo = z.object({
   dir: z.string(),
   /** The commit the files are from: a Hub model's, or that of a Hugging Face cache snapshot folder (absent when unknown). */
   revision: z.string().optional(),
+  /** The decoder graph; in the split layout it takes inputs_embeds from embedFile. */
   onnxFile: z.string(),
+  /** 'single': onnx/model*.onnx; 'split': onnx/embed_tokens*.onnx then onnx/decoder_model_merged*.onnx. */
+  layout: z.enum(['single', 'split']),
+  embedFile: z.string().optional(),
   dtype: Dtype,
   architecture: z.string(),
   modelType: z.string(),
@@ -236,6 +240,9 @@ export const DoctorResult = z.object({
   ok: z.boolean(),
   /** The execution provider both graphs ran on. */
   provider: Provider,
+  /** The graph layout checked, with its files (the split layout's embedding graph runs first). */
+  layout: z.enum(['single', 'split']),
+  graphs: z.array(z.string()),
   max_abs_diff: z.number(),
   tolerance: z.number(),
   residual_hooks: z.number().int(),

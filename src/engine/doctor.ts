@@ -34,7 +34,8 @@ export async function compareWithOriginal(
   // The original graph runs where the instrumented one runs, so the logits are compared on that provider.
   const plain = await createSession(bytes, weightsDir, { threads, provider: dec.provider.provider });
   try {
-    const original = new Decoder(plain, dec.io, dec.layers, dec.hidden, dec.cache, dec.padId, false);
+    // The split layout's embedding graph has no instrumentation: both decoders share its session.
+    const original = new Decoder(plain, dec.io, dec.layers, dec.hidden, dec.cache, dec.padId, false, dec.embedder);
     let maxAbsDiff = 0;
     let maxAbsLogit = 0;
     for (const ids of seqs) {

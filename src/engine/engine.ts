@@ -89,6 +89,8 @@ export class Engine {
       dir: files.dir,
       ...(files.revision ? { revision: files.revision } : {}),
       onnxFile: files.onnxPath,
+      layout: files.layout,
+      ...(files.embedPath ? { embedFile: files.embedPath } : {}),
       dtype: params.dtype,
       architecture: config.architecture,
       modelType: config.modelType,
@@ -115,13 +117,13 @@ export class Engine {
     await checkpoint(ctx.signal);
     ctx.progress?.('Creating the inference session');
     const decoder = await asModelError(info.onnxFile, () =>
-      openDecoder(instrumented, config, { threads: params.threads, provider: params.provider, padId: tokenizer.padId }),
+      openDecoder(instrumented, config, { threads: params.threads, provider: params.provider, padId: tokenizer.padId, embedPath: info.embedFile }),
     );
     const { provider, fallback } = decoder.provider;
     try {
       await checkpoint(ctx.signal);
     } catch (e) {
-      await decoder.session.release();
+      await decoder.release();
       throw e;
     }
     ctx.progress?.('Ready', 1);
@@ -202,6 +204,8 @@ export class Engine {
     return {
       ok: report.ok && problems.length === 0,
       provider: this.decoder.provider.provider,
+      layout: this.info.layout,
+      graphs: [...(this.info.embedFile ? [this.info.embedFile] : []), this.info.onnxFile],
       max_abs_diff: report.maxAbsDiff,
       tolerance: report.tolerance,
       residual_hooks: this.info.residualHooks,
@@ -213,6 +217,6 @@ export class Engine {
   }
 
   async dispose(): Promise<void> {
-    await this.decoder.session.release();
+    await this.decoder.release();
   }
 }

@@ -63,7 +63,7 @@ export function activate(context: vscode.ExtensionContext): void {
     if (!info) return;
     log.info(JSON.stringify(info, null, 2));
     const choice = await vscode.window.showInformationMessage(
-      vscode.l10n.t('{0}: {1}, {2} layers, hidden {3}, {4} residual hooks, on {5}.', models.label(), info.architecture, info.layers, info.hiddenSize, info.residualHooks, info.provider ?? 'cpu'),
+      vscode.l10n.t('{0}: {1}, {2} layers, hidden {3}, {4} residual hooks, on {5}{6}.', models.label(), info.architecture, info.layers, info.hiddenSize, info.residualHooks, info.provider ?? 'cpu', info.layout === 'split' ? vscode.l10n.t(' (split layout: embedding graph, then the decoder)') : ''),
       vscode.l10n.t('Show Details'),
     );
     if (choice) log.show();

@@ -85,7 +85,7 @@ export class ModelManager {
       this.loadedFor = loadKey(s);
       await this.state.update(LAST_KEY, { for: s.model, info });
       this.status.setModel(this.label());
-      this.log.info(`loaded ${info.model}: ${info.architecture}, ${info.layers} layers, hidden ${info.hiddenSize}, ${info.residualHooks} residual hooks (${info.residualOps.join(', ')}), on ${info.provider ?? 'cpu'}`);
+      this.log.info(`loaded ${info.model}: ${info.architecture}, ${info.layers} layers, hidden ${info.hiddenSize}, ${info.residualHooks} residual hooks (${info.residualOps.join(', ')}), ${info.layout} layout, on ${info.provider ?? 'cpu'}`);
       if (info.providerFallback) {
         this.log.warn(info.providerFallback);
         void vscode.window.showWarningMessage(vscode.l10n.t('Refusal Lens: {0}', info.providerFallback));

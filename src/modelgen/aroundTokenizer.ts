@@ -80,6 +80,7 @@ export function buildAroundTokenizer(tokenizerDir: string, dir: string, opts: Fi
     style: opts.style,
     dtype: opts.dtype,
     externalData: opts.externalData,
+    layout: opts.layout,
     eosId: tokenizer.eosId,
     padId: tokenizer.padId,
     bosId: tokenizer.bosId,

@@ -117,17 +117,22 @@ export class GraphBuilder {
     return this.op1('Add', [this.weight(`${weightName}.bias`, [outDim], bias), out], `${scope}/Add`);
   }
 
-  /** Token embedding lookup; q8 stores the table as uint8 and dequantizes right after, like ORT. */
-  embedding(ids: string, table: Float32Array, vocab: number, hidden: number, name: string, gatherName: string): string {
-    const out = this.outputName(gatherName, 0);
+  /** The token embedding table as stored: in the activation dtype, or (q8) uint8 with scale and zero point, like ORT. */
+  embeddingTable(table: Float32Array, vocab: number, hidden: number, name: string): void {
     if (this.dtype !== 'q8') {
       this.weight(name, [vocab, hidden], table);
-      return this.op('Gather', [name, ids], gatherName, {}, { outputs: [out] })[0];
+      return;
     }
     const { q, scale, zeroPoint } = quantizeUint8(table);
     this.initializers.push(tensorFromTyped(`${name}_quantized`, [vocab, hidden], DataType.UINT8, q));
     this.f32(`${name}_scale`, [], [scale]);
     this.initializers.push(tensorFromTyped(`${name}_zero_point`, [], DataType.UINT8, Uint8Array.of(zeroPoint)));
+  }
+
+  /** Token embedding lookup; q8 dequantizes right after the Gather, like ORT. */
+  embedding(ids: string, table: Float32Array, vocab: number, hidden: number, name: string, gatherName: string, out = this.outputName(gatherName, 0)): string {
+    this.embeddingTable(table, vocab, hidden, name);
+    if (this.dtype !== 'q8') return this.op('Gather', [name, ids], gatherName, {}, { outputs: [out] })[0];
     const gq = this.op('Gather', [`${name}_quantized`, ids], gatherName, {}, { outputs: [`${out}_quantized`] })[0];
     return this.op('DequantizeLinear', [gq, `${name}_scale`, `${name}_zero_point`], `${gatherName}_DequantizeLinear`, {}, { outputs: [out] })[0];
   }

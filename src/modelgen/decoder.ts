@@ -9,10 +9,26 @@ import type { DecoderConfig } from './config';
 import type { DecoderWeights, LayerWeights } from './weights';
 
 export type ExportStyle = 'torch' | 'genai';
+export type FixtureLayout = 'single' | 'split';
 
 interface Shared {
   b: GraphBuilder;
   cfg: DecoderConfig;
+  /** The graph's token input: input_ids, or inputs_embeds in the split layout. */
+  tokens: string;
+}
+
+const EMBED_TABLE = 'model.embed_tokens.weight';
+const EMBED_GATHER = '/model/embed_tokens/Gather';
+
+/**
+ * The residual stream's start: the lookup of input_ids, or (split layout) the inputs_embeds input,
+ * whose decoder keeps a copy of the table only for a tied lm_head, as real split exports do.
+ */
+function embedTokens({ b, cfg, tokens }: Shared, w: DecoderWeights): string {
+  if (tokens === 'input_ids') return b.embedding(tokens, w.embed, cfg.vocabSize, cfg.hidden, EMBED_TABLE, EMBED_GATHER);
+  if (!w.lmHead) b.embeddingTable(w.embed, cfg.vocabSize, cfg.hidden, EMBED_TABLE);
+  return tokens;
 }
 
 /** inv_freq of rotate-half RoPE: θ^(−2i/d) for i < d/2. */
@@ -46,7 +62,7 @@ function logits({ b, cfg }: Shared, x: string, w: DecoderWeights): void {
     out = b.linear(x, w.lmHead, h, v, '/lm_head', 'lm_head.weight');
   } else {
     // Tied: the exporter reuses the embedding table through a Transpose (never quantized).
-    const e = 'model.embed_tokens.weight';
+    const e = EMBED_TABLE;
     const table = b.dtype === 'q8' ? b.op1('DequantizeLinear', [`${e}_quantized`, `${e}_scale`, `${e}_zero_point`], '/lm_head/DequantizeLinear') : e;
     const t = b.op1('Transpose', [table], '/lm_head/Transpose', { perm: [1, 0] });
     out = b.op1('MatMul', [x, t], '/lm_head/MatMul');
@@ -99,11 +115,11 @@ function rotate({ b, cfg }: Shared, x: string, [cos, sin]: [string, string], sco
 }
 
 /** Additive mask [b, 1, 1, s, t]: causal over absolute positions, and padding from attention_mask. */
-function torchMask({ b }: Shared): string {
+function torchMask({ b, tokens }: Shared): string {
   const s = '/model/attn_mask';
   const dim = (t: string, i: number, n: string) => b.op1('Gather', [b.op1('Shape', [t], `${s}/Shape_${n}`), b.ints([i], true)], `${s}/Gather_${n}`);
   const total = dim('attention_mask', 1, 'total');
-  const seq = dim('input_ids', 1, 'seq');
+  const seq = dim(tokens, 1, 'seq');
   const past = b.op1('Sub', [total, seq], `${s}/Sub`);
   const one = b.ints([1], true);
   const rows = b.op1('Unsqueeze', [b.op1('Range', [past, total, one], `${s}/Range_rows`), b.ints([1])], `${s}/Unsqueeze_rows`);
@@ -140,9 +156,9 @@ function torchAttention(sh: Shared, x: string, lw: LayerWeights, l: number, rota
 }
 
 function torchDecoder(sh: Shared, w: DecoderWeights): void {
-  const { b, cfg } = sh;
+  const { b } = sh;
   b.input('position_ids', DataType.INT64, ['batch_size', 'sequence_length']);
-  let x = b.embedding('input_ids', w.embed, cfg.vocabSize, cfg.hidden, 'model.embed_tokens.weight', '/model/embed_tokens/Gather');
+  let x = embedTokens(sh, w);
   const rotary = torchRotary(sh);
   const mask = torchMask(sh);
   w.layers.forEach((lw, l) => {
@@ -170,7 +186,7 @@ function genaiDecoder(sh: Shared, w: DecoderWeights): void {
   const cos = b.weight('cos_cache', [cfg.maxPositions, d / 2], Float32Array.from(angles, Math.cos));
   const sin = b.weight('sin_cache', [cfg.maxPositions, d / 2], Float32Array.from(angles, Math.sin));
 
-  const embed = b.embedding('input_ids', w.embed, cfg.vocabSize, h, 'model.embed_tokens.weight', '/model/embed_tokens/Gather');
+  const embed = embedTokens(sh, w);
   const gamma = (name: string, v: Float32Array) => b.weight(name, [h], v);
   let normed = b.op1('SimplifiedLayerNormalization', [embed, gamma('model.layers.0.input_layernorm.weight', w.layers[0].inputNorm)], '/model/layers.0/input_layernorm/LayerNorm', { axis: -1, epsilon: cfg.rmsEps, stash_type: 1 });
   const skip = (resid: string, sub: string, g: string, scope: string, keepSum: boolean) =>
@@ -203,10 +219,22 @@ function genaiDecoder(sh: Shared, w: DecoderWeights): void {
   logits(sh, normed, w);
 }
 
-export function buildDecoder(cfg: DecoderConfig, w: DecoderWeights, style: ExportStyle, dtype: FixtureDtype): onnx.IModelProto {
-  const b = new GraphBuilder(dtype, style === 'torch' ? (n, i) => `${n}_output_${i}` : (n, i) => `${n}/output_${i}`);
-  b.input('input_ids', DataType.INT64, ['batch_size', 'sequence_length']);
+const builder = (style: ExportStyle, dtype: FixtureDtype) => new GraphBuilder(dtype, style === 'torch' ? (n, i) => `${n}_output_${i}` : (n, i) => `${n}/output_${i}`);
+
+/** The decoder graph; in the split layout it takes inputs_embeds (from buildEmbedding's graph). */
+export function buildDecoder(cfg: DecoderConfig, w: DecoderWeights, style: ExportStyle, dtype: FixtureDtype, layout: FixtureLayout = 'single'): onnx.IModelProto {
+  const b = builder(style, dtype);
+  const tokens = layout === 'split' ? b.input('inputs_embeds', b.act, ['batch_size', 'sequence_length', cfg.hidden]) : b.input('input_ids', DataType.INT64, ['batch_size', 'sequence_length']);
   b.input('attention_mask', DataType.INT64, ['batch_size', 'total_sequence_length']);
-  (style === 'torch' ? torchDecoder : genaiDecoder)({ b, cfg }, w);
+  (style === 'torch' ? torchDecoder : genaiDecoder)({ b, cfg, tokens }, w);
+  return b.model();
+}
+
+/** The split layout's embedding graph (embed_tokens*.onnx): input_ids to inputs_embeds. */
+export function buildEmbedding(cfg: DecoderConfig, w: DecoderWeights, style: ExportStyle, dtype: FixtureDtype): onnx.IModelProto {
+  const b = builder(style, dtype);
+  b.input('input_ids', DataType.INT64, ['batch_size', 'sequence_length']);
+  b.embedding('input_ids', w.embed, cfg.vocabSize, cfg.hidden, EMBED_TABLE, EMBED_GATHER, 'inputs_embeds');
+  b.output('inputs_embeds', b.act, ['batch_size', 'sequence_length', cfg.hidden]);
   return b.model();
 }

@@ -1,13 +1,15 @@
 // Writes a generated decoder as a transformers.js model folder: config.json, generation_config.json,
-// tokenizer files and onnx/model{suffix}.onnx (optionally with weights in onnx/model{suffix}.onnx_data).
+// tokenizer files and onnx/model{suffix}.onnx (optionally with weights in onnx/model{suffix}.onnx_data),
+// or in the split layout onnx/embed_tokens{suffix}.onnx + onnx/decoder_model_merged{suffix}.onnx with
+// the text settings under config.json's text_config, as onnx-community exports of multimodal models.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { externalizeInitializers } from '../engine/onnx/external';
-import { encodeModel } from '../engine/onnx/proto';
-import { onnxFileName } from '../engine/model/layout';
+import { encodeModel, type onnx } from '../engine/onnx/proto';
+import { embedFileName, onnxFileName, splitDecoderFileName } from '../engine/model/layout';
 import type { FixtureDtype } from './builder';
 import type { DecoderConfig } from './config';
-import { buildDecoder, ExportStyle } from './decoder';
+import { buildDecoder, buildEmbedding, ExportStyle, FixtureLayout } from './decoder';
 import { TokenizerFiles } from './tokenizer';
 import type { DecoderWeights } from './weights';
 
@@ -20,13 +22,13 @@ export interface WriteOptions {
   dtype: FixtureDtype;
   /** Keep weights in a separate .onnx_data file, as large real models do. */
   externalData?: boolean;
+  /** 'split': an embedding graph and a decoder taking inputs_embeds (default 'single'). */
+  layout?: FixtureLayout;
   /** Token ids the config names (defaults: the ChatML tokens of makeWordTokenizer). */
   eosId?: number;
   padId?: number;
   bosId?: number;
 }
-
-const DTYPE_NAME: Record<FixtureDtype, 'fp32' | 'fp16' | 'q8' | 'q4'> = { fp32: 'fp32', fp16: 'fp16', q8: 'q8', q4: 'q4' };
 
 export function configJson(cfg: DecoderConfig, eos: number, pad: number, bos?: number): object {
   return {
@@ -50,21 +52,31 @@ export function configJson(cfg: DecoderConfig, eos: number, pad: number, bos?: n
   };
 }
 
-/** Returns the path of the written .onnx file. */
+/** A multimodal model's config.json: the language model's settings under text_config. */
+function multimodalConfigJson(cfg: DecoderConfig, eos: number, pad: number, bos?: number): object {
+  return { architectures: ['LlavaForConditionalGeneration'], model_type: 'llava', eos_token_id: eos, pad_token_id: pad, text_config: configJson(cfg, eos, pad, bos), vision_config: { model_type: 'siglip_vision_model' } };
+}
+
+/** Returns the path of the written decoder .onnx file. */
 export function writeModel(dir: string, opts: WriteOptions): string {
   const eos = opts.eosId ?? 2;
   const pad = opts.padId ?? 0;
+  const split = opts.layout === 'split';
   mkdirSync(path.join(dir, 'onnx'), { recursive: true });
   const json = (file: string, value: object) => writeFileSync(path.join(dir, file), JSON.stringify(value, null, 2));
-  json('config.json', configJson(opts.config, eos, pad, opts.bosId));
+  json('config.json', (split ? multimodalConfigJson : configJson)(opts.config, eos, pad, opts.bosId));
   json('generation_config.json', { eos_token_id: eos, pad_token_id: pad, do_sample: false });
   for (const [file, value] of Object.entries(opts.tokenizer)) {
     if (typeof value === 'string') writeFileSync(path.join(dir, file), value);
     else json(file, value as object);
   }
-  const model = buildDecoder(opts.config, opts.weights, opts.style, opts.dtype);
-  const file = path.join(dir, 'onnx', onnxFileName(DTYPE_NAME[opts.dtype]));
-  if (opts.externalData) externalizeInitializers(model, `${file}_data`, 64);
-  writeFileSync(file, encodeModel(model));
-  return file;
+  const save = (model: onnx.IModelProto, name: string) => {
+    const file = path.join(dir, 'onnx', name);
+    if (opts.externalData) externalizeInitializers(model, `${file}_data`, 64);
+    writeFileSync(file, encodeModel(model));
+    return file;
+  };
+  if (split) save(buildEmbedding(opts.config, opts.weights, opts.style, opts.dtype), embedFileName(opts.dtype));
+  const decoder = buildDecoder(opts.config, opts.weights, opts.style, opts.dtype, opts.layout);
+  return save(decoder, split ? splitDecoderFileName(opts.dtype) : onnxFileName(opts.dtype));
 }

@@ -16,6 +16,16 @@ function cli(...args: string[]): { code: number; stdout: string; stderr: string 
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+test('split layout: inspect and doctor name the layout and both graphs', () => {
+  const fx = fixture({ style: 'torch', dtype: 'fp16', layout: 'split' });
+  const info = JSON.parse(cli('inspect', '--model', fx.dir, '--dtype', 'fp16', '--json').stdout);
+  assert.deepEqual([info.layout, path.basename(info.embedFile), path.basename(info.onnxFile)], ['split', 'embed_tokens_fp16.onnx', 'decoder_model_merged_fp16.onnx']);
+  assert.match(cli('inspect', '--model', fx.dir, '--dtype', 'fp16').stdout, /layout {9}split \(embedding graph .*embed_tokens_fp16\.onnx, then the decoder on inputs_embeds\)/);
+  const r = cli('doctor', '--model', fx.dir, '--dtype', 'fp16');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^layout {9}split: embed_tokens_fp16\.onnx -> decoder_model_merged_fp16\.onnx\n[^]*PASS/);
+});
+
 describe('refusal-lens on a fixture model', () => {
   const fx = fixture({ style: 'genai', dtype: 'q4' });
 
@@ -114,7 +124,7 @@ describe('refusal-lens on real exporter graphs', needsRealModels(), () => {
   test('graphs without a transformers.js folder layout are refused by name', () => {
     const r = cli('inspect', '--model', path.join(REAL_MODELS, 'gpt2-tiny-fused'));
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /no onnx\/model\.onnx in .*gpt2-tiny-fused for dtype fp32; no onnx\/model\*\.onnx file at all/);
+    assert.match(r.stderr, /no onnx\/model\.onnx in .*gpt2-tiny-fused for dtype fp32; no onnx\/model\*\.onnx \(or onnx\/embed_tokens\*\.onnx \+ onnx\/decoder_model_merged\*\.onnx\) file at all/);
   });
 });
 

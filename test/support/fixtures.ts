@@ -5,12 +5,12 @@ import { instrumentCached } from '../../src/engine/onnx/cache';
 import { checkDecoderIO } from '../../src/engine/onnx/io';
 import { readModel } from '../../src/engine/onnx/proto';
 import { createSession, Decoder } from '../../src/engine/runtime/decoder';
-import { openDecoder } from '../../src/engine/runtime/open';
+import { openDecoder, openEmbedder } from '../../src/engine/runtime/open';
 import { buildFixture, Fixture, FixtureOptions } from '../../src/modelgen';
 import { tempDir } from './paths';
 
 export function fixture(opts: FixtureOptions): Fixture {
-  return buildFixture(path.join(tempDir(`${opts.style}-${opts.dtype}`), 'model'), opts);
+  return buildFixture(path.join(tempDir(`${opts.style}-${opts.dtype}${opts.layout === 'split' ? '-split' : ''}`), 'model'), opts);
 }
 
 export const shapeOf = (fx: Fixture) => ({
@@ -23,13 +23,14 @@ export const shapeOf = (fx: Fixture) => ({
 
 export async function instrumentedDecoder(fx: Fixture): Promise<Decoder> {
   const inst = await instrumentCached(fx.onnxPath, { ...shapeOf(fx), cacheDir: tempDir('cache') });
-  return openDecoder(inst, shapeOf(fx), { padId: 0 });
+  return openDecoder(inst, shapeOf(fx), { padId: 0, embedPath: fx.embedPath });
 }
 
 export async function plainDecoder(fx: Fixture): Promise<Decoder> {
   const io = checkDecoderIO(readModel(fx.onnxPath).graph!);
   const session = await createSession(fx.onnxPath, path.dirname(fx.onnxPath), {});
-  return new Decoder(session, io, fx.config.layers, fx.config.hidden, { kvHeads: fx.config.kvHeads, headDim: fx.config.headDim }, 0, false);
+  const embedder = fx.embedPath ? await openEmbedder(fx.embedPath, session, fx.config.hidden, {}) : undefined;
+  return new Decoder(session, io, fx.config.layers, fx.config.hidden, { kvHeads: fx.config.kvHeads, headDim: fx.config.headDim }, 0, false, embedder);
 }
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

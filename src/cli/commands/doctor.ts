@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Engine } from '../../engine/engine';
 import { MODEL_HELP, MODEL_OPTIONS, loadParams, parse, stderrProgress } from '../args';
 
@@ -21,7 +22,8 @@ export async function run(argv: string[]): Promise<number> {
       console.log(JSON.stringify({ ...r, ...(engine.info.providerFallback ? { provider_fallback: engine.info.providerFallback } : {}) }));
     } else {
       if (engine.info.providerFallback) console.error(`warning: ${engine.info.providerFallback}`);
-      console.log(`provider       ${r.provider}
+      console.log(`layout         ${r.layout}: ${r.graphs.map((g) => path.basename(g)).join(' -> ')}
+provider       ${r.provider}
 residual hooks ${r.residual_hooks}
 prompts        ${r.prompts}
 max abs diff   ${r.max_abs_diff.toExponential(3)} (tolerance ${r.tolerance.toExponential(1)})

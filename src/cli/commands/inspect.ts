@@ -39,6 +39,7 @@ export async function run(argv: string[]): Promise<number> {
   const chat = info.chat;
   const tokens = (strings: string[], ids: number[]) => strings.map((t, i) => `${JSON.stringify(t)} ${ids[i]}`).join(', ');
   console.log(`model          ${info.model} (${info.source}: ${info.onnxFile})
+layout         ${info.layout}${info.embedFile ? ` (embedding graph ${info.embedFile}, then the decoder on inputs_embeds)` : ''}
 architecture   ${info.architecture} (model_type ${info.modelType})
 layers         ${info.layers}
 hidden size    ${info.hiddenSize} (${info.heads} heads, ${info.kvHeads} KV heads)

@@ -49,19 +49,28 @@ export function parseDecoderConfig(raw: unknown, where = 'config.json'): Decoder
     throw new EngineError('MODEL_INVALID', `${where}: expected a JSON object`);
   }
   const top = raw as Record<string, unknown>;
-  // Multimodal configs (Gemma 3, Qwen3.5) nest the language model's fields in text_config.
-  const source = typeof top.text_config === 'object' && top.text_config !== null ? { ...top, ...(top.text_config as object) } : top;
-  const parsed = TextConfig.safeParse(source);
-  if (!parsed.success) throw new EngineError('MODEL_INVALID', `${where}: ${describeZodError(parsed.error)}`);
+  // Multimodal configs (Gemma 3, Qwen3.5, LLaVA) nest the language model's fields in text_config;
+  // its values win over top-level ones, and a field missing from both is reported under text_config.
+  const text = top.text_config;
+  if (text !== undefined && (typeof text !== 'object' || text === null || Array.isArray(text))) {
+    throw new EngineError('MODEL_INVALID', `${where}: text_config must be a JSON object (the language model's settings), it is ${JSON.stringify(text)}`);
+  }
+  const nested = text as Record<string, unknown> | undefined;
+  const field = (k: string) => (nested && !(k in top && !(k in nested)) ? `text_config.${k}` : k);
+  const parsed = TextConfig.safeParse(nested ? { ...top, ...nested } : top);
+  if (!parsed.success) {
+    const placed = parsed.error.issues.map((i) => (typeof i.path[0] === 'string' ? { ...i, path: [field(i.path[0]), ...i.path.slice(1)] } : i));
+    throw new EngineError('MODEL_INVALID', `${where}: ${describeZodError(new z.ZodError(placed))}`);
+  }
   const c = parsed.data;
   const heads = c.num_attention_heads;
   const kvHeads = c.num_key_value_heads ?? heads;
   if (heads % kvHeads !== 0) {
-    throw new EngineError('MODEL_INVALID', `${where}: num_attention_heads (${heads}) must be a multiple of num_key_value_heads (${kvHeads})`);
+    throw new EngineError('MODEL_INVALID', `${where}: ${field('num_attention_heads')} (${heads}) must be a multiple of ${field('num_key_value_heads')} (${kvHeads})`);
   }
   const headDim = c.head_dim ?? c.hidden_size / heads;
   if (!Number.isInteger(headDim)) {
-    throw new EngineError('MODEL_INVALID', `${where}: hidden_size (${c.hidden_size}) is not divisible by num_attention_heads (${heads}) and head_dim is not given`);
+    throw new EngineError('MODEL_INVALID', `${where}: ${field('hidden_size')} (${c.hidden_size}) is not divisible by ${field('num_attention_heads')} (${heads}) and ${field('head_dim')} is not given`);
   }
   const architectures = Array.isArray(top.architectures) ? (top.architectures as unknown[]) : [];
   const modelType = c.model_type ?? (typeof top.model_type === 'string' ? top.model_type : 'unknown');

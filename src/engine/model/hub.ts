@@ -26,7 +26,7 @@ import { hashFile } from '../fileHash';
 import { scanExternalData, unsafeLocation } from '../onnx/scan';
 import { EngineError } from './errors';
 import { blobLink, COMMIT, hfToken, repoFolder } from './hfCache';
-import { onnxFileName } from './layout';
+import { embedFileName, onnxFileName, splitDecoderFileName } from './layout';
 
 const REQUIRED = ['config.json', 'tokenizer.json', 'tokenizer_config.json'];
 const OPTIONAL = ['generation_config.json', 'special_tokens_map.json', 'chat_template.jinja'];
@@ -110,23 +110,41 @@ export async function downloadHubModel(id: string, dtype: Dtype, opts: DownloadO
     for (const file of OPTIONAL) await get(file, false);
     const dir = snap!.dir;
     // The graph and the data file exporters name `<graph>_data`: their sizes are asked first.
-    for (const file of [onnxFile, `${onnxFile}_data`]) {
-      if (existsSync(path.join(dir, file))) continue;
-      const size = await declaredSize(net, hubUrl(id, file, revision), opts.signal);
-      if (size !== undefined) progress.plan(`${id}/${file}`, size);
+    const plan = async (graph: string) => {
+      for (const file of [graph, `${graph}_data`]) {
+        if (existsSync(path.join(dir, file))) continue;
+        const size = await declaredSize(net, hubUrl(id, file, revision), opts.signal);
+        if (size !== undefined) progress.plan(`${id}/${file}`, size);
+      }
+    };
+    await plan(onnxFile);
+    await get(onnxFile, false);
+    let graphs = [onnxFile];
+    if (!existsSync(path.join(dir, onnxFile))) {
+      // No single graph: a multimodal export's split layout (embed_tokens + decoder_model_merged).
+      const [embed, decoder] = [`onnx/${embedFileName(dtype)}`, `onnx/${splitDecoderFileName(dtype)}`];
+      await plan(embed);
+      await get(embed, false);
+      if (!existsSync(path.join(dir, embed))) {
+        throw new EngineError('NOT_FOUND', `${id} has neither ${onnxFile} nor the split pair ${embed} + ${decoder} on the Hub; check the id, or choose a dtype the repository provides`);
+      }
+      await plan(decoder);
+      await get(decoder, true);
+      graphs = [embed, decoder];
     }
-    await get(onnxFile, true);
-    // Every tensor's external data (subgraphs and Constants too), read without decoding the weights.
-    let refs;
-    try {
-      refs = scanExternalData(path.join(dir, onnxFile), `${id}/${onnxFile}`);
-    } catch (e) {
-      throw new EngineError('MODEL_INVALID', (e as Error).message);
-    }
-    for (const loc of new Set(refs.map((r) => r.location))) {
-      const bad = unsafeLocation(loc);
-      if (bad) throw new EngineError('MODEL_INVALID', `${id}/${onnxFile} names external data '${loc}', which ${bad}; refusing to download it`);
-      await get(`onnx/${loc}`, true);
+    for (const graph of graphs) {
+      // Every tensor's external data (subgraphs and Constants too), read without decoding the weights.
+      let refs;
+      try {
+        refs = scanExternalData(path.join(dir, graph), `${id}/${graph}`);
+      } catch (e) {
+        throw new EngineError('MODEL_INVALID', (e as Error).message);
+      }
+      for (const loc of new Set(refs.map((r) => r.location))) {
+        const unsafe = unsafeLocation(loc);
+        if (unsafe) throw new EngineError('MODEL_INVALID', `${id}/${graph} names external data '${loc}', which ${unsafe}; refusing to download it`);
+        await get(`onnx/${loc}`, true);
+      }
     }
     // Written last, after every file is verified and linked: a ref never names a snapshot still being filled.
     if (snap!.commit && requested !== snap!.commit) {

@@ -8,7 +8,7 @@ import { scanExternalData, unsafeLocation } from '../onnx/scan';
 import { EngineError } from './errors';
 import { cachedSnapshot, hfHubCache, snapshotOf } from './hfCache';
 import { downloadHubModel, legacyHubDir } from './hub';
-import { DTYPE_SUFFIX, onnxFileName } from './layout';
+import { detectLayout, DTYPE_SUFFIX, embedFileName, GraphLayout, onnxFileName, splitDecoderFileName } from './layout';
 
 const REQUIRED_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json'];
 
@@ -16,7 +16,11 @@ export interface ModelFiles {
   source: 'local' | 'hub';
   dir: string;
   configPath: string;
+  /** The decoder graph (in the split layout, the one taking inputs_embeds). */
   onnxPath: string;
+  layout: GraphLayout;
+  /** The embedding graph of the split layout. */
+  embedPath?: string;
   externalDataFiles: string[];
   /** The commit of a Hub model or of a snapshot folder of the Hugging Face cache, when known. */
   revision?: string;
@@ -33,11 +37,15 @@ export interface ResolveOptions {
   signal?: AbortSignal;
 }
 
-/** Dtypes whose graph file exists in a folder's onnx/ subfolder. */
-export function availableDtypes(dir: string): Dtype[] {
+function onnxFiles(dir: string): Set<string> {
   const onnxDir = path.join(dir, 'onnx');
-  const files = existsSync(onnxDir) ? new Set(readdirSync(onnxDir)) : new Set<string>();
-  return (Object.keys(DTYPE_SUFFIX) as Dtype[]).filter((d) => files.has(onnxFileName(d)));
+  return existsSync(onnxDir) ? new Set(readdirSync(onnxDir)) : new Set<string>();
+}
+
+/** Dtypes whose graph files (of either layout) exist in a folder's onnx/ subfolder. */
+export function availableDtypes(dir: string): Dtype[] {
+  const files = onnxFiles(dir);
+  return (Object.keys(DTYPE_SUFFIX) as Dtype[]).filter((d) => detectLayout(files, d));
 }
 
 export async function resolveModel(opts: ResolveOptions): Promise<ModelFiles> {
@@ -64,10 +72,11 @@ export async function resolveModel(opts: ResolveOptions): Promise<ModelFiles> {
 
 /** Whether the folder has every file `dtype` needs (a partial snapshot is completed by a download instead). */
 function complete(dir: string, dtype: Dtype): boolean {
-  const onnx = path.join(dir, 'onnx', onnxFileName(dtype));
-  if (![...REQUIRED_FILES, `onnx/${onnxFileName(dtype)}`].every((f) => existsSync(path.join(dir, f)))) return false;
+  const found = detectLayout(onnxFiles(dir), dtype);
+  if (!found || !REQUIRED_FILES.every((f) => existsSync(path.join(dir, f)))) return false;
+  const graphs = [found.decoder, ...(found.embed ? [found.embed] : [])].map((g) => path.join(dir, 'onnx', g));
   try {
-    return scanExternalData(onnx).every((r) => !unsafeLocation(r.location) && existsSync(path.join(dir, 'onnx', r.location)));
+    return graphs.every((g) => scanExternalData(g).every((r) => !unsafeLocation(r.location) && existsSync(path.join(dir, 'onnx', r.location))));
   } catch {
     return true; // a broken graph is reported by the folder check, not fetched again
   }
@@ -80,18 +89,25 @@ export function checkFolder(dir: string, dtype: Dtype): Omit<ModelFiles, 'source
       throw new EngineError('MODEL_INVALID', `${f} is missing in ${dir}; a transformers.js model folder needs config.json, tokenizer.json, tokenizer_config.json and onnx/model*.onnx`);
     }
   }
-  const onnxPath = path.join(dir, 'onnx', onnxFileName(dtype));
-  if (!existsSync(onnxPath)) {
+  const files = onnxFiles(dir);
+  const found = detectLayout(files, dtype);
+  if (!found) {
     const have = availableDtypes(dir);
-    const merged = existsSync(path.join(dir, 'onnx')) && readdirSync(path.join(dir, 'onnx')).some((f) => f.startsWith('decoder_model_merged'));
-    const hint = have.length
-      ? `available dtypes: ${have.join(', ')}`
-      : merged
-        ? 'only decoder_model_merged*.onnx files exist: that is the pre-v3 layout (If-based merged decoder), not supported'
-        : 'no onnx/model*.onnx file at all';
+    const names = [...files];
+    const embeds = names.filter((f) => /^embed_tokens.*\.onnx$/.test(f));
+    const hint = files.has(splitDecoderFileName(dtype))
+      ? `onnx/${splitDecoderFileName(dtype)} is there but its embedding graph onnx/${embedFileName(dtype)} is not (split layout: embed_tokens + decoder_model_merged of one dtype; embedding graphs present: ${embeds.join(', ') || 'none'})`
+      : have.length
+        ? `available dtypes: ${have.join(', ')}`
+        : names.some((f) => f.startsWith('decoder_model_merged'))
+          ? 'only decoder_model_merged*.onnx files exist, without embed_tokens*.onnx: that is the pre-v3 layout (If-based merged decoder), not supported'
+          : 'no onnx/model*.onnx (or onnx/embed_tokens*.onnx + onnx/decoder_model_merged*.onnx) file at all';
     throw new EngineError('MODEL_INVALID', `no onnx/${onnxFileName(dtype)} in ${dir} for dtype ${dtype}; ${hint}`);
   }
-  return { dir, configPath: path.join(dir, 'config.json'), onnxPath, externalDataFiles: checkExternalData(onnxPath, dir) };
+  const onnxPath = path.join(dir, 'onnx', found.decoder);
+  const embedPath = found.embed && path.join(dir, 'onnx', found.embed);
+  const externalDataFiles = [...checkExternalData(onnxPath, dir), ...(embedPath ? checkExternalData(embedPath, dir) : [])];
+  return { dir, configPath: path.join(dir, 'config.json'), onnxPath, layout: found.layout, ...(embedPath ? { embedPath } : {}), externalDataFiles };
 }
 
 /**

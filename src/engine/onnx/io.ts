@@ -24,6 +24,8 @@ export interface DecoderIO {
 
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
 const PRESENT = /^present\.(\d+)\.(key|value)$/;
+/** Recurrent state of hybrid decoders (Qwen3.5's linear attention, LFM2's short convolutions). */
+const RECURRENT = /^past_(conv|recurrent|ssm|state)\.(\d+)$/;
 const KNOWN_INPUTS = new Set(['input_ids', 'inputs_embeds', 'attention_mask', 'position_ids', 'num_logits_to_keep']);
 
 /** A readable list of names: the first few, then how many more. */
@@ -47,6 +49,15 @@ export function checkDecoderIO(graph: onnx.IGraphProto): DecoderIO {
   const tokens = inputNames.includes('input_ids') ? 'input_ids' : inputNames.includes('inputs_embeds') ? 'inputs_embeds' : fail('no input_ids');
   if (!inputNames.includes('attention_mask')) fail('no attention_mask input');
   if (!outputNames.includes('logits')) fail('no logits output');
+  const state = inputNames.filter((n) => RECURRENT.test(n));
+  if (state.length > 0) {
+    const layers = [...new Set(state.map((n) => Number(RECURRENT.exec(n)![2])))].sort((a, b) => a - b);
+    throw new OnnxFormatError(
+      `the decoder is a hybrid whose cache holds recurrent state besides the KV cache: ${state.length} state inputs (${listNames(state.map((u) => `'${u}'`), 4)}) ` +
+        `for ${layers.length} convolution or linear-attention layers (${listNames(layers.map(String), 6)}), as in Qwen3.5 and LFM2. Refusal Lens carries ` +
+        `only past_key_values.{i}.key|value caches; decoders with past_conv/past_recurrent state are not supported`,
+    );
+  }
   const unknown = inputNames.filter((n) => !KNOWN_INPUTS.has(n) && !PAST.test(n));
   if (unknown.length > 0) fail(`unsupported inputs ${listNames(unknown.map((u) => `'${u}'`))}`);
   const declared = (name: string) => valueInfoShape([...inputs, ...(graph.output ?? [])].find((v) => v.name === name)!);
@@ -90,4 +101,31 @@ export function checkDecoderIO(graph: onnx.IGraphProto): DecoderIO {
     cacheElemType: first.elemType ?? 1,
     cacheShape: first.shape ?? [],
   };
+}
+
+export interface EmbedIO {
+  /** The graph's only output: the embeddings the decoder takes as inputs_embeds. */
+  output: string;
+  elemType: number;
+  /** Declared width of the output (undefined when symbolic). */
+  width?: number;
+}
+
+/** The embedding graph of the split layout: input_ids (int64) in, one float [batch, seq, hidden] out. */
+export function checkEmbedIO(graph: onnx.IGraphProto): EmbedIO {
+  const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
+  const inputs = (graph.input ?? []).filter((i) => !initializers.has(i.name));
+  const outputs = graph.output ?? [];
+  const found = `found inputs [${listNames(inputs.map((i) => i.name!))}] and outputs [${listNames(outputs.map((o) => o.name!))}]`;
+  const fail = (what: string): never => {
+    throw new OnnxFormatError(`the embedding graph ${what}; expected one input input_ids (int64) and one float output inputs_embeds [batch, sequence, hidden]; ${found}`);
+  };
+  if (inputs.length !== 1 || inputs[0].name !== 'input_ids') fail('does not take input_ids alone');
+  if (valueInfoShape(inputs[0]).elemType !== DataType.INT64) fail(`takes input_ids as ${typeName(valueInfoShape(inputs[0]).elemType ?? 0)}`);
+  if (outputs.length !== 1) fail(`has ${outputs.length} outputs`);
+  const { elemType, shape } = valueInfoShape(outputs[0]);
+  if (elemType !== DataType.FLOAT && elemType !== DataType.FLOAT16) fail(`output '${outputs[0].name}' is ${typeName(elemType ?? 0)}, not float32 or float16`);
+  if (shape && shape.length !== 3) fail(`output '${outputs[0].name}' is ${shape.length}-D`);
+  const width = shape?.[2];
+  return { output: outputs[0].name!, elemType: elemType!, ...(typeof width === 'number' ? { width } : {}) };
 }

@@ -55,6 +55,13 @@ export interface Chunk {
 
 export type Past = Record<string, ort.Tensor>;
 
+/** The split layout's embedding graph: token ids in, the decoder's inputs_embeds out. */
+export interface Embedder {
+  session: ort.InferenceSession;
+  /** Its output tensor's name. */
+  output: string;
+}
+
 export class Decoder {
   constructor(
     readonly session: ort.InferenceSession,
@@ -65,6 +72,8 @@ export class Decoder {
     readonly padId: number,
     /** False for the plain (uninstrumented) graph, used only by doctor. */
     readonly instrumented = true,
+    /** Runs first when the decoder takes inputs_embeds (split layout). */
+    readonly embedder?: Embedder,
   ) {
     this.noSteering = steeringTensors(undefined, layers, hidden);
   }
@@ -82,6 +91,24 @@ export class Decoder {
       }
     }
     return past;
+  }
+
+  /** Releases the decoder's session and the embedding graph's. */
+  async release(): Promise<void> {
+    await this.session.release();
+    await this.embedder?.session.release();
+  }
+
+  /**
+   * The token feed: input_ids, or (split layout) the embedding graph's output as inputs_embeds. The
+   * embedding's write is then writer 0 of the instrumented decoder, so steering covers it.
+   */
+  private async tokenFeed(ids: ort.Tensor): Promise<Record<string, ort.Tensor>> {
+    if (this.io.tokens === 'input_ids') return { input_ids: ids };
+    const { session, output } = this.embedder!;
+    // Not counted in sessionRuns: it is part of the decoder's run (one step of work).
+    const out = await session.run({ input_ids: ids }, [output]);
+    return { inputs_embeds: out[output] };
   }
 
   /** The graph computes logits for the last k positions only when asked (num_logits_to_keep). */
@@ -106,7 +133,7 @@ export class Decoder {
     const batch = chunk.ids.length;
     const seq = chunk.ids[0].length;
     const feeds: Record<string, ort.Tensor> = {
-      input_ids: int64(chunk.ids.flat(), [batch, seq]),
+      ...(await this.tokenFeed(int64(chunk.ids.flat(), [batch, seq]))),
       attention_mask: int64(fullMask.flat(), [batch, fullMask[0].length]),
       ...past,
     };

@@ -24,3 +24,16 @@ test('each bad field gets a message naming it', () => {
   bad({ hidden_size: 18 }, /not divisible by num_attention_heads/);
   assert.throws(() => parseDecoderConfig([1, 2], 'cfg'), /cfg: expected a JSON object/);
 });
+
+test('text_config: a missing or bad field is named with its place in the file', () => {
+  const { num_hidden_layers: _dropped, ...noLayers } = base;
+  const nested = (text: object, top: object = {}) => () => parseDecoderConfig({ architectures: ['LlavaForConditionalGeneration'], model_type: 'llava', ...top, text_config: text }, 'm/config.json');
+  assert.throws(nested(noLayers), /^EngineError: m\/config\.json: text_config\.num_hidden_layers: /);
+  assert.throws(nested({ ...base, hidden_size: 'x' }), /m\/config\.json: text_config\.hidden_size: /);
+  // A field only at the top level is read from there, and reported there.
+  const { vocab_size: vocab, ...noVocab } = base;
+  assert.equal(parseDecoderConfig({ vocab_size: vocab, text_config: noVocab }).vocabSize, 100);
+  assert.throws(nested(noVocab, { vocab_size: -1 }), /m\/config\.json: vocab_size: /);
+  assert.throws(nested({ ...base, num_key_value_heads: 3 }), /text_config\.num_attention_heads \(4\) must be a multiple of text_config\.num_key_value_heads \(3\)/);
+  assert.throws(nested([1]), /text_config must be a JSON object/);
+});

@@ -70,3 +70,26 @@ describe('Hub download from a loopback server', () => {
     assert.ok(server.seen.filter((s) => s.server === 'hub').slice(1).every((s) => s.url.includes(`/resolve/${server.commit}/`)));
   });
 });
+
+test('a Hub repository in the split layout: the embedding graph and the decoder arrive with their external data', async () => {
+  const fx = fixture({ style: 'genai', dtype: 'q4', layout: 'split', externalData: true });
+  const server = await startHub(fx.dir, 'acme/vlm');
+  const saved = env.remoteHost;
+  env.remoteHost = server.hub;
+  try {
+    const cacheDir = tempDir('hub');
+    const files = await resolveModel({ model: 'acme/vlm', dtype: 'q4', cacheDir, allowRemote: true });
+    assert.equal(files.layout, 'split');
+    const names = ['decoder_model_merged_q4.onnx', 'decoder_model_merged_q4.onnx_data', 'embed_tokens_q4.onnx', 'embed_tokens_q4.onnx_data'];
+    assert.deepEqual(readdirSync(path.join(files.dir, 'onnx')).sort(), names);
+    for (const f of names) assert.ok(readFileSync(path.join(files.dir, 'onnx', f)).equals(readFileSync(path.join(fx.dir, 'onnx', f))), f);
+    // A dtype the repository lacks in either layout: the message names both layouts' files.
+    await assert.rejects(
+      resolveModel({ model: 'acme/vlm', dtype: 'fp16', cacheDir, allowRemote: true }),
+      /acme\/vlm has neither onnx\/model_fp16\.onnx nor the split pair onnx\/embed_tokens_fp16\.onnx \+ onnx\/decoder_model_merged_fp16\.onnx/,
+    );
+  } finally {
+    env.remoteHost = saved;
+    await server.close();
+  }
+});
