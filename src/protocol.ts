@@ -115,6 +115,8 @@ export const ModelInfo = z.object({
   heads: z.number().int(),
   kvHeads: z.number().int(),
   vocabSize: z.number().int(),
+  /** Context length from config.json (max_position_embeddings), when it says. */
+  maxPositions: z.number().int().optional(),
   /** How the graph builds its residual stream: plain Adds, fused Skip norms, or both. */
   residualOps: z.array(z.string()),
   hooks: z.array(z.string()),
@@ -505,7 +507,7 @@ export const ScoreViewData = z.object({
   components: z.array(z.object({ name: z.string(), layer: z.number().int(), values: z.array(z.number()) })).default([]),
   refusalScore: z.number(),
   next: z.array(z.object({ token: z.string(), id: z.number().int(), p: z.number() })),
-  triggers: z.array(z.object({ index: z.number().int(), token: z.string(), attribution: z.number() })),
+  triggers: z.array(z.object({ index: z.number().int(), token: z.string(), attribution: z.number(), length: z.number().int().optional() })),
   triggerMethod: z.string(),
   direction: DirectionLabel,
   model: z.string(),
