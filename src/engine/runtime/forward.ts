@@ -36,23 +36,35 @@ export interface ForwardOutput {
 }
 
 /**
- * Groups indices of sequences into runs of similar length within the token budget; with
- * `padding` false only sequences of equal length share a run.
+ * Token-equivalents of one extra session run: every run streams all the weights from memory
+ * (measured: about 90 ms, 25 tokens' work, on a 0.5B q4 model with 2 cores).
+ */
+const RUN_COST_TOKENS = 24;
+
+/**
+ * Groups indices of sequences into runs within the token budget. Every row of a run is padded to
+ * its longest, and padding costs as much as real tokens (measured: 32 prompts of 11 to 45 tokens ran
+ * 1.9x faster in four runs by length than in one), so sorted by length, dynamic programming finds
+ * the split with the fewest padded tokens plus a measured cost per run. With `padding` false only
+ * sequences of equal length share a run.
  */
 export function planBatches(lengths: number[], maxTokens: number, padding = true): number[][] {
-  const order = lengths.map((_, i) => i).sort((a, b) => lengths[a] - lengths[b]);
-  const batches: number[][] = [];
-  let cur: number[] = [];
-  for (const i of order) {
-    const width = Math.max(lengths[i], ...cur.map((j) => lengths[j]));
-    const mixed = cur.length > 0 && lengths[cur[0]] !== lengths[i];
-    if (cur.length > 0 && (width * (cur.length + 1) > maxTokens || (mixed && !padding))) {
-      batches.push(cur);
-      cur = [];
+  const order = lengths.map((_, i) => i).sort((a, b) => lengths[a] - lengths[b] || a - b);
+  const len = (k: number) => lengths[order[k]];
+  const best = new Array<number>(order.length + 1).fill(Infinity);
+  const from = new Array<number>(order.length + 1).fill(0);
+  best[0] = 0;
+  for (let j = 1; j <= order.length; j++) {
+    // Run order[i-1 .. j-1]: its width is the longest, the last one.
+    for (let i = j; i >= 1; i--) {
+      const tokens = (j - i + 1) * len(j - 1);
+      if (i < j && (tokens > maxTokens || (!padding && len(i - 1) !== len(j - 1)))) break;
+      const cost = best[i - 1] + tokens + RUN_COST_TOKENS;
+      if (cost < best[j]) [best[j], from[j]] = [cost, i - 1];
     }
-    cur.push(i);
   }
-  if (cur.length) batches.push(cur);
+  const batches: number[][] = [];
+  for (let j = order.length; j > 0; j = from[j]) batches.unshift(order.slice(from[j], j));
   return batches;
 }
 
@@ -89,12 +101,6 @@ export async function forward(dec: Decoder, seqs: number[][], opts: ForwardOptio
   }
   return results;
 }
-
-/**
- * Token-equivalents of one extra session run: every run streams all the weights from memory
- * (measured: about 90 ms, 25 tokens' work, on a 0.5B q4 model with 2 cores).
- */
-const RUN_COST_TOKENS = 24;
 
 /**
  * Splits variants (indices sorted by shared prefix, all of one length) into consecutive groups.

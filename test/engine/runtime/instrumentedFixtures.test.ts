@@ -3,7 +3,7 @@
 // exactly as the formulas say (checked against the reference forward with the same intervention).
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { forward, forwardChunked, forwardVariants, planPrefixGroups } from '../../../src/engine/runtime/forward';
+import { forward, forwardChunked, forwardVariants, planBatches, planPrefixGroups } from '../../../src/engine/runtime/forward';
 import { generate } from '../../../src/engine/runtime/generate';
 import { hookNames, resolveHooks } from '../../../src/engine/runtime/hooks';
 import { toFloat32 } from '../../../src/engine/runtime/tensors';
@@ -40,6 +40,17 @@ test('prefix groups: every variant once, groups within the token budget, long sh
   // A row limit (each row holds a copy of the cached prefix) splits groups the token budget allows.
   assert.ok(planPrefixGroups(shared, 10, 100).some((g) => g.length > 2));
   for (const g of planPrefixGroups(shared, 10, 100, 2)) assert.ok(g.length <= 2);
+});
+
+test('batches: every sequence once, within the token budget, fewer padded tokens than one run, equal lengths without padding', () => {
+  const lengths = [11, 45, 12, 30, 44, 13, 29, 12, 45, 31];
+  const padded = (groups: number[][]) => groups.reduce((a, g) => a + g.length * Math.max(...g.map((i) => lengths[i])), 0);
+  const groups = planBatches(lengths, 1000);
+  assert.deepEqual(groups.flat().sort((a, b) => a - b), [...lengths.keys()]);
+  assert.ok(groups.length > 1 && padded(groups) + 24 * groups.length < padded([[...lengths.keys()]]) + 24);
+  for (const g of planBatches(lengths, 60)) assert.ok(g.length === 1 || g.length * Math.max(...g.map((i) => lengths[i])) <= 60);
+  for (const g of planBatches(lengths, 1000, false)) assert.equal(new Set(g.map((i) => lengths[i])).size, 1);
+  assert.deepEqual(planBatches([5, 5, 5], 1000), [[0, 1, 2]]);
 });
 
 for (const style of ['torch', 'genai'] as const) {
