@@ -60,7 +60,7 @@ export const project = (x: Float32Array, row: number, r: number[]) => dot(x, r, 
 export const SCORE_MEMORY_BUDGET = 2 ** 30;
 
 /** Token passes occlusion may spend: exact token removal when it fits, else spans refined within it. */
-export const occlusionBudget = (tokens: number) => 4 * tokens + 4096;
+export const occlusionBudget = (tokens: number) => 8 * tokens + 4096;
 
 export interface ScorePlan {
   /** Tokens per run of the prompt (and of a long occlusion variant). */
@@ -150,8 +150,11 @@ export async function occlusionTriggers(
     scored = await measure(first);
     for (;;) {
       const next = scored.filter((t) => (t.length ?? 1) > 1).sort((a, b) => b.attribution - a.attribution)[0];
-      const parts = next && split([next.index, next.index + next.length!], 8);
-      if (!parts || passes(parts, ids.length) > budget) break;
+      if (!next) break;
+      // As many parts (up to 8) as the budget left pays for: each costs about the prompt after the span's start.
+      let parts = split([next.index, next.index + next.length!], 8);
+      while (parts.length > 2 && passes(parts, ids.length) > budget) parts = split([next.index, next.index + next.length!], parts.length - 1);
+      if (passes(parts, ids.length) > budget) break;
       budget -= passes(parts, ids.length);
       scored = [...scored.filter((t) => t !== next), ...(await measure(parts))];
     }
