@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { AutoModelForCausalLM, env, Tensor } from '@huggingface/transformers';
 import { postInstructionCount, residualMeans } from '../src/engine/directions/extract';
-import { occlusionTriggers, unit } from '../src/engine/directions/score';
+import { occlusionTriggers, scorePrompt, unit } from '../src/engine/directions/score';
 import { Engine } from '../src/engine/engine';
 import { createSession, Decoder } from '../src/engine/runtime/decoder';
 import { forward } from '../src/engine/runtime/forward';
@@ -18,14 +18,16 @@ import { steeringTensors } from '../src/engine/runtime/steering';
 import { compare, formatTable, machine, matmulLimit, pairedRatio, prefillFlops, row, Row } from './measure';
 import { BenchDtype, BenchModel, benchCacheDir, ensureModel } from './models';
 import { scoringMemory } from './memory';
+import { ensureOrganism, type Shape } from './organism';
+import { paperScaleExtract } from './paperScale';
 import { torchPrefill } from './torch';
 
 const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } });
 const quick = flags.quick;
 /** Sizes and counts; --quick keeps the model sizes and shrinks everything else. */
 const P = quick
-  ? { prefill: [64, 256], runs: 3, midRuns: 3, heavyRuns: 1, decodePrompt: 16, decode: 8, extract: 16, occlusion: 32, dtypes: ['q4'] as BenchDtype[] }
-  : { prefill: [64, 512], runs: 7, midRuns: 5, heavyRuns: 3, decodePrompt: 32, decode: 64, extract: 128, occlusion: 64, dtypes: ['q4', 'fp32'] as BenchDtype[] };
+  ? { prefill: [64, 256], runs: 3, midRuns: 3, heavyRuns: 1, decodePrompt: 16, decode: 8, extract: 16, occlusion: 32, longPrompt: 1024, dtypes: ['q4'] as BenchDtype[], paperScale: [{ shape: '0.5B' as Shape, train: 32, targetMinutes: 3 }] }
+  : { prefill: [64, 512], runs: 7, midRuns: 5, heavyRuns: 3, decodePrompt: 32, decode: 64, extract: 128, occlusion: 64, longPrompt: 4096, dtypes: ['q4', 'fp32'] as BenchDtype[], paperScale: [{ shape: '0.5B' as Shape, train: 128, targetMinutes: 3 }, { shape: '1.5B' as Shape, train: 128, targetMinutes: 10 }] };
 /** The layer whose direction scoring and occlusion read: about 60% of the depth, where refusal directions usually sit. */
 const layerOf = (layers: number) => Math.floor(0.6 * layers);
 
@@ -128,6 +130,15 @@ async function extraction(engine: Engine, model: BenchModel, dtype: BenchDtype):
     t.ms[0] / 1000, 's', pairedRatio(t, 0, 1), '<=', 1.25));
 }
 
+/** What the Score panel runs when a prompt is edited: projections at every layer, next tokens and occlusion. */
+async function liveScore(engine: Engine, model: BenchModel, dtype: BenchDtype): Promise<void> {
+  const prompt = chatPrompt(model, 64);
+  const direction = { vector: randomDirection(model.config.hidden, 4), layer: layerOf(model.config.layers) };
+  const t = await compare(P.midRuns, () => scorePrompt(engine, prompt, direction), () => forward(engine.decoder, [engine.tokenizer.encode(prompt, { chat: true }).ids], { hooks: [], logits: 'last' }));
+  const seconds = t.ms[0] / 1000;
+  add({ name: `live Score of a 64-tok prompt, ${dtype}: projections at every layer + occlusion`, value: seconds, unit: 's', ratio: pairedRatio(t, 0, 1), target: '<= 2 s', met: seconds <= 2, note: 'ratio: vs one forward pass' });
+}
+
 async function occlusion(engine: Engine, model: BenchModel, dtype: BenchDtype): Promise<void> {
   const ids = engine.tokenizer.encode(chatPrompt(model, P.occlusion), { chat: true }).ids;
   const r = unit(randomDirection(model.config.hidden, 4));
@@ -164,6 +175,7 @@ async function main(): Promise<void> {
       if (dtype === 'q4') {
         await extraction(engine, model, dtype);
         await occlusion(engine, model, dtype);
+        await liveScore(engine, model, dtype);
       }
     } finally {
       await engine.dispose();
@@ -171,7 +183,17 @@ async function main(): Promise<void> {
   }
   log('\npeak memory');
   const layer = layerOf(model.config.layers);
-  for (const dtype of P.dtypes) for (const r of await scoringMemory(model, dtype, cacheDir, chatPrompt(model, P.occlusion), { vector: randomDirection(model.config.hidden, 4), layer })) add(r);
+  for (const dtype of P.dtypes) {
+    const long = dtype === 'q4' ? { prompt: chatPrompt(model, P.longPrompt), tokens: P.longPrompt } : undefined;
+    for (const r of await scoringMemory(model, dtype, cacheDir, chatPrompt(model, P.occlusion), { vector: randomDirection(model.config.hidden, 4), layer }, long)) add(r);
+  }
+  log('\npaper-scale extract');
+  for (const c of P.paperScale) {
+    const o = ensureOrganism(c.shape, log);
+    const outDir = path.join(benchCacheDir(), 'paper-scale-out');
+    const rowsOf = await paperScaleExtract({ label: `${c.shape}-shape q4 organism`, dir: o.dir, cacheDir, harmful: o.harmful, harmless: o.harmless, train: c.train, targetMinutes: c.targetMinutes, exhaustive: true, outDir, log });
+    for (const r of rowsOf) add(r);
+  }
   log('\nPyTorch eager');
   const tokens = P.prefill.at(-1)!;
   for (const r of await torchPrefill(model, prefillIds(tokens, model.config.vocabSize), P.heavyRuns, fp32Prefill, log)) add(r);
