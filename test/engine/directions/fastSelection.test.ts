@@ -9,6 +9,9 @@ import { Candidate, ExtractOptions, ExtractResult, extractRefusalDirection, scor
 import { promptSet, splitTrainVal } from '../../../src/engine/directions/prompts';
 import { Engine } from '../../../src/engine/engine';
 import { writeOrganism } from '../../../src/modelgen/organism';
+import { buildOrganismV2 } from '../../../src/modelgen/organism2';
+import { makeWordTokenizer } from '../../../src/modelgen/tokenizer';
+import { writeModel } from '../../../src/modelgen/write';
 import { tempDir } from '../../support/paths';
 
 interface Built {
@@ -19,6 +22,15 @@ interface Built {
 const ORGANISMS: { name: string; write: (dir: string) => Built }[] = [
   { name: 'v1 seed 1, 4 layers, hidden 64', write: (dir) => ({ dir, prompts: writeOrganism(dir, { seed: 1, layers: 4, hidden: 64, safetyLayer: 1 }).organism.prompts }) },
   { name: 'v1 seed 2, 6 layers, hidden 96', write: (dir) => ({ dir, prompts: writeOrganism(dir, { seed: 2, layers: 6, hidden: 96, safetyLayer: 2 }).organism.prompts }) },
+  {
+    name: 'v2 seed 1, 6 layers, hidden 64',
+    write: (dir) => {
+      const o = buildOrganismV2({ seed: 1, layers: 6, hidden: 64, safetyLayer: 2 });
+      const id = (w: string) => o.vocab.indexOf(w);
+      writeModel(dir, { config: o.config, weights: o.aligned, tokenizer: makeWordTokenizer(o.vocab), style: 'torch', dtype: 'fp32', eosId: id('<|im_end|>'), padId: id('<|endoftext|>') });
+      return { dir, prompts: o.prompts };
+    },
+  },
   { name: 'v1 seed 3, 5 layers, hidden 64, genai style', write: (dir) => ({ dir, prompts: writeOrganism(dir, { seed: 3, layers: 5, hidden: 64, safetyLayer: 1, style: 'genai' }).organism.prompts }) },
 ];
 
