@@ -211,7 +211,7 @@ async function main(): Promise<void> {
 
   const seconds = (Date.now() - started) / 1000;
   const table = [
-    `Refusal Lens benchmark${quick ? ' (--quick)' : ''}${only ? ` (--only ${only.join(',')})` : ''}: Qwen2.5-0.5B-shaped decoder (24 layers, hidden 896, 14/2 heads, vocab 151936, tied), random weights, torch-style export`,
+    `Refusal Lens benchmark${quick ? ' (--quick)' : ''}${only ? ` (--only ${only.join(',')})` : ''}: Qwen2.5-0.5B-shaped decoder (24 layers, hidden 896, 14/2 heads, vocab 151936, tied), random weights (paper-scale rows: the planted organism v2 at that shape, untied), torch-style export`,
     `machine: ${Object.entries(info).map(([k, v]) => `${k} ${v}`).join(', ')}, load average at end ${os.loadavg()[0].toFixed(2)}; ${seconds.toFixed(0)} s`,
     'ratio = measured / baseline measured in the same run, interleaved (throughput rows: achieved / matmul limit)\n',
     formatTable(rows),
