@@ -269,11 +269,11 @@ export async function extractRefusalDirection(model: LoadedModel, opts: ExtractO
   }
   const step = (done: number, total: number, what: string, c: Candidate) => {
     throwIfCancelled(opts.signal);
-    progress(`${what} ${done + 1} of ${total} (position ${c.position}, layer ${c.layer})`, 0.1 + (0.9 * done) / total);
+    progress(`Scoring candidate ${done + 1} of ${total}${what} (position ${c.position}, layer ${c.layer})`, 0.1 + (0.9 * done) / total);
   };
   if (opts.exhaustive) {
     for (const [i, c] of toScore.entries()) {
-      step(i, toScore.length, 'Scoring candidate', c);
+      step(i, toScore.length, '', c);
       const r = vectors.get(c)!;
       c.bypass = await scorer.bypass(c, r);
       c.kl = await scorer.kl(c, r);
@@ -286,7 +286,7 @@ export async function extractRefusalDirection(model: LoadedModel, opts: ExtractO
     // exhaustive work when the best candidates pass. The stable sort keeps the reference code's tie order.
     const budget = toScore.length + 4;
     for (const [i, c] of toScore.entries()) {
-      step(i, budget, 'Bypass score of candidate', c);
+      step(i, budget, ': bypass', c);
       c.bypass = await scorer.bypass(c, vectors.get(c)!);
     }
     const order = [...toScore].sort((a, b) => (Number.isNaN(a.bypass) ? 1 : 0) - (Number.isNaN(b.bypass) ? 1 : 0) || a.bypass - b.bypass || 0);
@@ -299,7 +299,7 @@ export async function extractRefusalDirection(model: LoadedModel, opts: ExtractO
         continue;
       }
       if (Number.isFinite(c.bypass)) {
-        step(Math.min(toScore.length + tried++, budget - 1), budget, 'Filters of candidate', c);
+        step(Math.min(toScore.length + tried++, budget - 1), budget, ': KL and induce, in bypass order', c);
         const r = vectors.get(c)!;
         c.kl = await scorer.kl(c, r);
         // Judged on bypass and KL first: a candidate the KL filter drops needs no induce score.
