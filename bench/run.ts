@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { AutoModelForCausalLM, env, Tensor } from '@huggingface/transformers';
 import { postInstructionCount, residualMeans } from '../src/engine/directions/extract';
-import { occlusionTriggers, unit } from '../src/engine/directions/score';
+import { occlusionTriggers, scorePrompt, unit } from '../src/engine/directions/score';
 import { Engine } from '../src/engine/engine';
 import { createSession, Decoder } from '../src/engine/runtime/decoder';
 import { forward } from '../src/engine/runtime/forward';
@@ -18,14 +18,22 @@ import { steeringTensors } from '../src/engine/runtime/steering';
 import { compare, formatTable, machine, matmulLimit, pairedRatio, prefillFlops, row, Row } from './measure';
 import { BenchDtype, BenchModel, benchCacheDir, ensureModel } from './models';
 import { scoringMemory } from './memory';
+import { ensureOrganism, type Shape } from './organism';
+import { paperScaleExtract } from './paperScale';
 import { torchPrefill } from './torch';
 
-const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } });
+const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, only: { type: 'string' } } });
 const quick = flags.quick;
+/** `--only forward,score,memory,paper-scale,torch`: the sections to run (default: all). */
+const SECTIONS = ['forward', 'score', 'memory', 'paper-scale', 'torch'];
+const only = flags.only?.split(',').map((x) => x.trim());
+const unknown = only?.filter((x) => !SECTIONS.includes(x)) ?? [];
+if (unknown.length) throw new Error(`--only: unknown section(s) ${unknown.join(', ')}; the sections are ${SECTIONS.join(', ')}`);
+const runs = (section: string) => !only || only.includes(section);
 /** Sizes and counts; --quick keeps the model sizes and shrinks everything else. */
 const P = quick
-  ? { prefill: [64, 256], runs: 3, midRuns: 3, heavyRuns: 1, decodePrompt: 16, decode: 8, extract: 16, occlusion: 32, dtypes: ['q4'] as BenchDtype[] }
-  : { prefill: [64, 512], runs: 7, midRuns: 5, heavyRuns: 3, decodePrompt: 32, decode: 64, extract: 128, occlusion: 64, dtypes: ['q4', 'fp32'] as BenchDtype[] };
+  ? { prefill: [64, 256], runs: 3, midRuns: 3, heavyRuns: 1, decodePrompt: 16, decode: 8, extract: 16, occlusion: 32, longPrompt: 1024, dtypes: ['q4'] as BenchDtype[], paperScale: [{ shape: '0.5B' as Shape, train: 32, targetMinutes: 3 }] }
+  : { prefill: [64, 512], runs: 7, midRuns: 5, heavyRuns: 3, decodePrompt: 32, decode: 64, extract: 128, occlusion: 64, longPrompt: 4096, dtypes: ['q4', 'fp32'] as BenchDtype[], paperScale: [{ shape: '0.5B' as Shape, train: 128, targetMinutes: 3 }, { shape: '1.5B' as Shape, train: 128, targetMinutes: 10 }] };
 /** The layer whose direction scoring and occlusion read: about 60% of the depth, where refusal directions usually sit. */
 const layerOf = (layers: number) => Math.floor(0.6 * layers);
 
@@ -128,6 +136,15 @@ async function extraction(engine: Engine, model: BenchModel, dtype: BenchDtype):
     t.ms[0] / 1000, 's', pairedRatio(t, 0, 1), '<=', 1.25));
 }
 
+/** What the Score panel runs when a prompt is edited: projections at every layer, next tokens and occlusion. */
+async function liveScore(engine: Engine, model: BenchModel, dtype: BenchDtype): Promise<void> {
+  const prompt = chatPrompt(model, 64);
+  const direction = { vector: randomDirection(model.config.hidden, 4), layer: layerOf(model.config.layers) };
+  const t = await compare(P.midRuns, () => scorePrompt(engine, prompt, direction), () => forward(engine.decoder, [engine.tokenizer.encode(prompt, { chat: true }).ids], { hooks: [], logits: 'last' }));
+  const seconds = t.ms[0] / 1000;
+  add({ name: `live Score of a 64-tok prompt, ${dtype}: projections at every layer + occlusion`, value: seconds, unit: 's', ratio: pairedRatio(t, 0, 1), target: '<= 2 s', met: seconds <= 2, note: 'ratio: vs one forward pass' });
+}
+
 async function occlusion(engine: Engine, model: BenchModel, dtype: BenchDtype): Promise<void> {
   const ids = engine.tokenizer.encode(chatPrompt(model, P.occlusion), { chat: true }).ids;
   const r = unit(randomDirection(model.config.hidden, 4));
@@ -151,34 +168,50 @@ async function main(): Promise<void> {
 
   let fp32Prefill: Awaited<ReturnType<typeof prefill>> | undefined;
   for (const dtype of P.dtypes) {
-    const limit = await matmulLimit(P.runs, dtype);
-    add(row(`matmul limit, ${dtype}: one ${limit.shape} in onnxruntime`, limit.gflops, 'GFLOP/s', 1, null));
+    if (!runs('forward') && !(runs('score') && dtype === 'q4')) continue;
+    const limit = runs('forward') ? await matmulLimit(P.runs, dtype) : undefined;
+    if (limit) add(row(`matmul limit, ${dtype}: one ${limit.shape} in onnxruntime`, limit.gflops, 'GFLOP/s', 1, null));
     log(`\n${dtype}: loading`);
     const engine = await Engine.load({ model: model.dir, dtype, cacheDir, allowRemote: false });
-    const original = await originalDecoder(engine);
     try {
-      const largest = await prefill(engine, original, model, dtype, limit.gflops);
-      if (dtype === 'fp32') fp32Prefill = largest;
-      await original.session.release();
-      await decode(engine, model, dtype);
-      if (dtype === 'q4') {
-        await extraction(engine, model, dtype);
-        await occlusion(engine, model, dtype);
+      if (limit) {
+        const original = await originalDecoder(engine);
+        const largest = await prefill(engine, original, model, dtype, limit.gflops);
+        if (dtype === 'fp32') fp32Prefill = largest;
+        await original.session.release();
+        await decode(engine, model, dtype);
+        if (dtype === 'q4') {
+          await extraction(engine, model, dtype);
+          await occlusion(engine, model, dtype);
+        }
       }
+      if (dtype === 'q4' && runs('score')) await liveScore(engine, model, dtype);
     } finally {
       await engine.dispose();
     }
   }
-  log('\npeak memory');
   const layer = layerOf(model.config.layers);
-  for (const dtype of P.dtypes) for (const r of await scoringMemory(model, dtype, cacheDir, chatPrompt(model, P.occlusion), { vector: randomDirection(model.config.hidden, 4), layer })) add(r);
-  log('\nPyTorch eager');
-  const tokens = P.prefill.at(-1)!;
-  for (const r of await torchPrefill(model, prefillIds(tokens, model.config.vocabSize), P.heavyRuns, fp32Prefill, log)) add(r);
+  if (runs('memory')) log('\npeak memory');
+  for (const dtype of runs('memory') ? P.dtypes : []) {
+    const long = dtype === 'q4' ? { prompt: chatPrompt(model, P.longPrompt), tokens: P.longPrompt } : undefined;
+    for (const r of await scoringMemory(model, dtype, cacheDir, chatPrompt(model, P.occlusion), { vector: randomDirection(model.config.hidden, 4), layer }, long)) add(r);
+  }
+  if (runs('paper-scale')) log('\npaper-scale extract');
+  for (const c of runs('paper-scale') ? P.paperScale : []) {
+    const o = ensureOrganism(c.shape, log);
+    const outDir = path.join(benchCacheDir(), 'paper-scale-out');
+    const rowsOf = await paperScaleExtract({ label: `${c.shape}-shape q4 organism`, dir: o.dir, cacheDir, harmful: o.harmful, harmless: o.harmless, train: c.train, targetMinutes: c.targetMinutes, exhaustive: true, outDir, log });
+    for (const r of rowsOf) add(r);
+  }
+  if (runs('torch')) {
+    log('\nPyTorch eager');
+    const tokens = P.prefill.at(-1)!;
+    for (const r of await torchPrefill(model, prefillIds(tokens, model.config.vocabSize), P.heavyRuns, fp32Prefill, log)) add(r);
+  }
 
   const seconds = (Date.now() - started) / 1000;
   const table = [
-    `Refusal Lens benchmark${quick ? ' (--quick)' : ''}: Qwen2.5-0.5B-shaped decoder (24 layers, hidden 896, 14/2 heads, vocab 151936, tied), random weights, torch-style export`,
+    `Refusal Lens benchmark${quick ? ' (--quick)' : ''}${only ? ` (--only ${only.join(',')})` : ''}: Qwen2.5-0.5B-shaped decoder (24 layers, hidden 896, 14/2 heads, vocab 151936, tied), random weights (paper-scale rows: the planted organism v2 at that shape, untied), torch-style export`,
     `machine: ${Object.entries(info).map(([k, v]) => `${k} ${v}`).join(', ')}, load average at end ${os.loadavg()[0].toFixed(2)}; ${seconds.toFixed(0)} s`,
     'ratio = measured / baseline measured in the same run, interleaved (throughput rows: achieved / matmul limit)\n',
     formatTable(rows),

@@ -125,6 +125,8 @@ export const ModelInfo = z.object({
   heads: z.number().int(),
   kvHeads: z.number().int(),
   vocabSize: z.number().int(),
+  /** Context length from config.json (max_position_embeddings), when it says. */
+  maxPositions: z.number().int().optional(),
   /** How the graph builds its residual stream: plain Adds, fused Skip norms, or both. */
   residualOps: z.array(z.string()),
   hooks: z.array(z.string()),
@@ -264,6 +266,19 @@ export const ExtractParams = z
     harmful: PromptList,
     harmless: PromptList,
     filterPrompts: z.boolean().default(true),
+    klThreshold: z.number().positive().optional(),
+    refusalTokens: z.array(z.number().int().nonnegative()).optional(),
+    /** Score every candidate (the paper's full table); default: only what selecting the best needs. */
+    exhaustive: z.boolean().default(false),
+  })
+  .strict();
+
+/** Scores candidates an extraction skipped, on its validation prompts (ExtractResult.validation). */
+export const ScoreCandidatesParams = z
+  .object({
+    harmful: PromptList,
+    harmless: PromptList,
+    candidates: z.array(z.object({ position: z.number().int().negative(), layer: z.number().int().nonnegative(), vector: vector }).strict()).min(1),
     klThreshold: z.number().positive().optional(),
     refusalTokens: z.array(z.number().int().nonnegative()).optional(),
   })
@@ -421,6 +436,7 @@ export const EngineMethods = {
   generate: { params: GenerateParams, result: GenerateResult },
   doctor: { params: DoctorParams, result: DoctorResult },
   extract: { params: ExtractParams, result: engineResult<import('./engine/directions/extract').ExtractResult>() },
+  scoreCandidates: { params: ScoreCandidatesParams, result: engineResult<import('./engine/directions/extract').Candidate[]>() },
   score: { params: ScoreParams, result: engineResult<import('./engine/directions/score').ScoreResult>() },
   evaluate: { params: EvaluateParams, result: engineResult<import('./engine/directions/evaluate').EvaluateResult>() },
   space: { params: SpaceParams, result: engineResult<import('./engine/directions/space').SpaceResult>() },
@@ -584,7 +600,7 @@ export const ScoreViewData = z.object({
   components: z.array(z.object({ name: z.string(), layer: z.number().int(), values: z.array(z.number()) })).default([]),
   refusalScore: z.number(),
   next: z.array(z.object({ token: z.string(), id: z.number().int(), p: z.number() })),
-  triggers: z.array(z.object({ index: z.number().int(), token: z.string(), attribution: z.number() })),
+  triggers: z.array(z.object({ index: z.number().int(), token: z.string(), attribution: z.number(), length: z.number().int().optional() })),
   triggerMethod: z.string(),
   direction: DirectionLabel,
   model: z.string(),
@@ -647,6 +663,8 @@ export const CandidateView = z.object({
   kl: z.number().nullable(),
   norm: z.number().nullable(),
   filtered: z.string().optional(),
+  /** Scores fast selection did not compute (the explorer can compute them on demand). */
+  skipped: z.string().optional(),
 });
 export type CandidateView = z.infer<typeof CandidateView>;
 
@@ -771,6 +789,8 @@ export const WebviewToHost = z.discriminatedUnion('type', [
   z.object({ type: z.literal('extract') }),
   z.object({ type: z.literal('pickPrompts'), which: z.enum(['harmful', 'harmless']) }),
   z.object({ type: z.literal('useCandidate'), layer: z.number().int().nonnegative(), position: z.number().int() }),
+  /** Compute the scores fast selection skipped, for every such candidate. */
+  z.object({ type: z.literal('scoreSkipped') }),
   z.object({ type: z.literal('space') }),
   /** Remove component k of a space layer at the last token and measure refusal (Pan et al.'s intervention). */
   z.object({ type: z.literal('intervene'), layer: z.number().int().nonnegative(), component: z.number().int().nonnegative() }),

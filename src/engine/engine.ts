@@ -99,6 +99,7 @@ export class Engine {
       heads: config.heads,
       kvHeads: config.kvHeads,
       vocabSize: config.vocabSize,
+      ...(config.maxPositions ? { maxPositions: config.maxPositions } : {}),
       residualOps: instrumented.meta.residualOps,
       hooks: hookNames(config.layers),
       residualHooks: instrumented.meta.updates + 1,

@@ -23,7 +23,7 @@ import { removeOrphans } from './atomicWrite';
 import { checkpoint } from './cancel';
 import { evaluateDirection } from './directions/evaluate';
 import { exportAbliterated } from './directions/export';
-import { extractRefusalDirection } from './directions/extract';
+import { extractRefusalDirection, scoreCandidates } from './directions/extract';
 import { promptSet, splitTrainVal } from './directions/prompts';
 import { scorePrompt } from './directions/score';
 import { safetySpace } from './directions/space';
@@ -66,9 +66,11 @@ export function createHandlers(): Handlers {
         filterPrompts: params.filterPrompts,
         klThreshold: params.klThreshold,
         refusalTokens: params.refusalTokens,
+        exhaustive: params.exhaustive,
         signal: ctx.signal,
         progress: ctx.progress,
       }),
+    scoreCandidates: (params, ctx) => scoreCandidates(loaded(), { ...params, signal: ctx.signal, progress: ctx.progress }),
     score: (params, ctx) =>
       scorePrompt(loaded(), params.prompt, params.direction, { topK: params.topK, components: params.components, signal: ctx.signal, progress: ctx.progress }),
     async evaluate(params, ctx) {

@@ -111,6 +111,7 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
     else if (msg.type === 'useCandidate') void this.useCandidate(msg.layer, msg.position);
     else if (msg.type === 'compareFile') void this.compareFile();
     else if (msg.type === 'logitLens') void this.logitLens();
+    else if (msg.type === 'scoreSkipped') void this.scoreSkipped();
     else if (msg.type === 'cancel') this.cancel();
   }
 
@@ -247,6 +248,38 @@ export class ExplorerFeature implements vscode.WebviewViewProvider, vscode.Dispo
     } catch (e) {
       await reportError(this.s.log, e, 'choosing the candidate');
     }
+  }
+
+  /** Computes the scores fast selection skipped, on the extraction's own validation prompts, and fills in the table. */
+  private async scoreSkipped(): Promise<void> {
+    const info = this.s.models.current;
+    const ex = this.extraction;
+    if (!info || !ex || ex.info !== info) {
+      void vscode.window.showWarningMessage('Refusal Lens: the candidates\u2019 vectors are kept only for the session that extracted them; extract again to score them.', 'Extract').then((c) => c && this.extract());
+      return;
+    }
+    const { result } = ex;
+    const todo = result.candidates.filter((c) => c.skipped);
+    if (!todo.length) return;
+    const n = result.positions.length;
+    const scored = await this.runTask('extract', `scoring ${todo.length} skipped candidates`, (signal, onProgress) =>
+      this.s.engine.request(
+        'scoreCandidates',
+        {
+          ...result.validation,
+          refusalTokens: result.refusalTokens,
+          candidates: todo.map((c) => ({ position: c.position, layer: c.layer, vector: Array.from(result.meanDiffs[c.position + n][c.layer]) })),
+        },
+        { signal, onProgress },
+      ),
+    );
+    if (!scored) return;
+    scored.forEach((s, i) => {
+      delete todo[i].skipped;
+      Object.assign(todo[i], s);
+    });
+    const selected = this.data.extraction?.selected;
+    this.update({ extraction: { ...extractionView(result), ...(selected ? { selected } : {}) } });
   }
 
   async space(): Promise<void> {

@@ -73,7 +73,7 @@ export function extractionView(r: ExtractResult): NonNullable<ExplorerViewData['
     layers: r.layers,
     positions: r.positions,
     counts: r.counts,
-    candidates: r.candidates.map((c) => ({ ...pos(c), bypass: nullable(c.bypass), induce: nullable(c.induce), kl: nullable(c.kl), norm: nullable(c.norm), ...(c.filtered ? { filtered: c.filtered } : {}) })),
+    candidates: r.candidates.map((c) => ({ ...pos(c), bypass: nullable(c.bypass), induce: nullable(c.induce), kl: nullable(c.kl), norm: nullable(c.norm), ...(c.filtered ? { filtered: c.filtered } : {}), ...(c.skipped ? { skipped: c.skipped } : {}) })),
     ...(r.selected ? { selected: pos(r.selected) } : {}),
     ...(r.report ? { report: r.report } : {}),
   };

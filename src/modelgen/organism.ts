@@ -89,11 +89,11 @@ export interface OrganismPrompts {
   jailbreak_test: string[];
 }
 
-/** Random orthonormal basis (Gram-Schmidt of Gaussian vectors), rows. */
-export function orthonormalBasis(n: number, seed: number): Float64Array[] {
+/** The first `count` rows of a random orthonormal basis of R^n (Gram-Schmidt of Gaussian vectors). */
+export function orthonormalBasis(n: number, seed: number, count = n): Float64Array[] {
   const g = seededGaussian(seed);
   const basis: Float64Array[] = [];
-  while (basis.length < n) {
+  while (basis.length < count) {
     const v = Float64Array.from({ length: n }, g);
     for (const b of basis) {
       let d = 0;
@@ -117,24 +117,29 @@ export function setRow(m: Float32Array, v: ArrayLike<number>, row: number, scale
   for (let h = 0; h < v.length; h++) m[row * v.length + h] = scale * v[h];
 }
 
-/** Every weight of the decoder but the embedding, as off-circuit noise (norm gains 1), drawn in a fixed order. */
-export function offCircuitWeights(config: DecoderConfig, small: (n: number) => Float32Array): { layers: LayerWeights[]; finalNorm: Float32Array; lmHead: Float32Array } {
+/**
+ * Every weight of the decoder but the embedding, as off-circuit noise (norm gains 1), drawn in a
+ * fixed order. `small(n, widthRatio)` draws n weights of a matrix whose fan-in is widthRatio times
+ * its fan-in at the default shape (hidden 64, intermediate 128).
+ */
+export function offCircuitWeights(config: DecoderConfig, small: (n: number, widthRatio: number) => Float32Array): { layers: LayerWeights[]; finalNorm: Float32Array; lmHead: Float32Array } {
   const { hidden, heads, kvHeads, headDim: q, intermediate, layers, vocabSize } = config;
   const ones = () => Float32Array.from({ length: hidden }, () => 1);
+  const r = hidden / 64;
   return {
     layers: Array.from({ length: layers }, () => ({
       inputNorm: ones(),
-      q: small(hidden * heads * q),
-      k: small(hidden * kvHeads * q),
-      v: small(hidden * kvHeads * q),
-      o: small(heads * q * hidden),
+      q: small(hidden * heads * q, r),
+      k: small(hidden * kvHeads * q, r),
+      v: small(hidden * kvHeads * q, r),
+      o: small(heads * q * hidden, (heads * q) / 64),
       postNorm: ones(),
-      gate: small(hidden * intermediate),
-      up: small(hidden * intermediate),
-      down: small(intermediate * hidden),
+      gate: small(hidden * intermediate, r),
+      up: small(hidden * intermediate, r),
+      down: small(intermediate * hidden, intermediate / 128),
     })),
     finalNorm: ones(),
-    lmHead: small(hidden * vocabSize),
+    lmHead: small(hidden * vocabSize, r),
   };
 }
 

@@ -6,7 +6,8 @@
 //
 //   features    harm awareness (two categories), refusal, framing and benign-context directions
 //               overlap (cosines 0.15..0.3, none a basis axis of the others); every weight outside
-//               the circuit is Gaussian noise (default σ 0.05), so activations are never silent
+//               the circuit is Gaussian noise (default σ 0.05 at hidden 64, scaled by 1/√fan-in),
+//               so activations are never silent
 //   layer 0     attention heads detect harm words (violence, cyber), role-play and benign-context
 //               words ("report", "detect", ...) and write awareness directions at every later
 //               position; layer 1 detects hypothetical framing
@@ -28,14 +29,18 @@
 // after them): a difference of means read before layer s is harm awareness, and ablating it leaves
 // the refusal head and half of the neurons' drive, so its bypass score stays high.
 //
-// Every gain is calibrated on the model itself (reference forward passes), so the behaviour holds
-// whatever the seed, width, depth and noise; calibration that cannot reach its margins throws.
+// Every gain is calibrated on the model itself (reference forward passes, resumed from the layer
+// that changed), so the behaviour holds whatever the seed, shape and noise; calibration that cannot
+// reach its margins throws. Real model shapes (e.g. Qwen2.5-0.5B's 24 layers, hidden 896, 14/2 heads,
+// intermediate 4864, vocabulary 151936) build in minutes: there the noise is sparse and calibration
+// uses 2 prompts per group (see the options). Logit margins are taken over the log-sum-exp of every
+// other token, so a refusal's probability, not just its rank, survives a large vocabulary.
 // The base variant is the same model with the aligned-only weights zeroed: it never refuses.
 import { seededGaussian, seededRandom } from '../engine/runtime/random';
 import { chatIds, DEFAULT_HYPOTHETICAL, DEFAULT_ROLEPLAY, offCircuitWeights, orthonormalBasis, setColumn, setRow } from './organism';
 import { decoderConfig, DecoderConfig } from './config';
-import { referenceForward } from './reference';
-import { vocabulary } from './tokenizer';
+import { type MatMul, referenceBlocks } from './reference';
+import { SPECIAL_TOKENS, vocabulary } from './tokenizer';
 import type { DecoderWeights } from './weights';
 
 export interface OrganismV2Options {
@@ -48,8 +53,35 @@ export interface OrganismV2Options {
   triggers?: string[];
   roleplayWords?: string[];
   hypotheticalWords?: string[];
-  /** Standard deviation of the random weights everywhere outside the planted circuit. */
+  /** Query heads and key/value heads (default 4 and 2). */
+  heads?: number;
+  kvHeads?: number;
+  /** MLP width (default 2 · hidden). */
+  intermediate?: number;
+  /** Pads the vocabulary with synthetic words w0, w1, ... (never in a prompt) to this size. */
+  vocabSize?: number;
+  /**
+   * Standard deviation of the random weights everywhere outside the planted circuit, at the default
+   * width (hidden 64, intermediate 128); wider matrices get it divided by √(fan-in ratio), as
+   * initialisations do, so every width has the same activation statistics.
+   */
   noise?: number;
+  /**
+   * Calibration prompts per group (violence, cyber, harmless, controls, role-play, hypothetical,
+   * suffix). Default: all of the design set (about 90 prompts), or 2 per group when a forward pass
+   * costs over 20 M multiply-adds per token (real model shapes).
+   */
+  calibrationPrompts?: number;
+  /**
+   * Sparse off-circuit weights: each output reads on average as many inputs as at the default width
+   * (64; 128 for the MLP's down projection), through weights of std `noise`. The same activation
+   * statistics as the dense scaled noise; calibration's forward passes skip the zeros, which makes
+   * real model shapes affordable (an ONNX runtime's cost does not change). Default: on when a
+   * forward pass costs over 20 M multiply-adds per token.
+   */
+  sparseNoise?: boolean;
+  /** Progress of a long build (real model shapes take minutes). */
+  log?: (message: string) => void;
 }
 
 export const DEFAULT_TRIGGERS = ['bomb', 'weapon', 'poison', 'explosive', 'malware', 'ransomware', 'virus', 'spyware'];
@@ -175,6 +207,139 @@ function dotF(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return s;
 }
 
+const norm = (a: ArrayLike<number>) => Math.sqrt(dotF(a, a));
+/** a += k·b, in place. */
+function addScaled(a: Float64Array, b: ArrayLike<number>, k: number): void {
+  for (let i = 0; i < a.length; i++) a[i] += k * b[i];
+}
+
+/**
+ * (query head, rotary slot) pairs for detector heads, spread over the key/value heads: heads that
+ * share a key/value head read and write different slots (the slowest rotary pairs of the head).
+ */
+function detectorSlots(heads: number, kvHeads: number): { head: number; slot: number }[] {
+  const group = heads / kvHeads;
+  const out: { head: number; slot: number }[] = [];
+  for (let b = 0; 2 * b < Math.min(group, 4); b++) {
+    for (let kv = 0; kv < kvHeads; kv++) for (const j of [2 * b, 2 * b + 1]) if (j < group) out.push({ head: kv * group + j, slot: j });
+  }
+  return out;
+}
+
+interface TrackedSequence {
+  key: string;
+  tokens: number[];
+  /** Tokens after the prompt (the intended answer). */
+  answer: number;
+}
+
+/**
+ * Residuals of the calibration sequences through a model being planted, kept per writer and
+ * recomputed only from the first writer that changed (the reference forward pass, resumed).
+ */
+function residualTracker(cfg: DecoderConfig, weights: DecoderWeights, seqs: TrackedSequence[], sparse: boolean) {
+  let w = weights;
+  const state = new Map(seqs.map((sq) => [sq.key, { ...sq, residuals: [] as Float32Array[] }]));
+  const get = (key: string) => {
+    const st = state.get(key);
+    if (!st) throw new Error(`'${key}' is not a calibration prompt`);
+    return st;
+  };
+  // Sparse weights as rows of (column, value), built on first use and dropped when their layer changes.
+  const rowsOf = new Map<Float32Array, { start: Int32Array; col: Int32Array; val: Float32Array }>();
+  const mm: MatMul = (x, m, rows, inDim, outDim, bias) => {
+    let csr = rowsOf.get(m);
+    if (!csr) {
+      let nnz = 0;
+      for (const v of m) if (v !== 0) nnz++;
+      csr = { start: new Int32Array(inDim + 1), col: new Int32Array(nnz), val: new Float32Array(nnz) };
+      let k = 0;
+      for (let i = 0; i < inDim; i++) {
+        csr.start[i] = k;
+        for (let o = 0; o < outDim; o++) {
+          const v = m[i * outDim + o];
+          if (v !== 0) [csr.col[k], csr.val[k++]] = [o, v];
+        }
+      }
+      csr.start[inDim] = k;
+      rowsOf.set(m, csr);
+    }
+    const { start, col, val } = csr;
+    const y = new Float32Array(rows * outDim);
+    const acc = new Float64Array(outDim);
+    for (let r = 0; r < rows; r++) {
+      acc.fill(0);
+      for (let i = 0; i < inDim; i++) {
+        const xi = x[r * inDim + i];
+        for (let k = start[i]; k < start[i + 1]; k++) acc[col[k]] += xi * val[k];
+      }
+      for (let o = 0; o < outDim; o++) y[r * outDim + o] = acc[o] + (bias ? bias[o] : 0);
+    }
+    return y;
+  };
+  const changed = (k: number) => {
+    for (const st of state.values()) st.residuals.length = Math.min(st.residuals.length, k);
+    const lw = w.layers[(k - 1) >> 1];
+    if (lw) for (const m of [lw.q, lw.k, lw.v, lw.o, lw.gate, lw.up, lw.down]) rowsOf.delete(m);
+  };
+  return {
+    tokens: (key: string) => get(key).tokens,
+    /** Residual k at position pos (−1: the last prompt position) of a sequence. */
+    at(key: string, k: number, pos: number): Float32Array {
+      const st = get(key);
+      const seq = st.tokens.length;
+      const h = cfg.hidden;
+      if (!st.residuals.length) {
+        const x = new Float32Array(seq * h);
+        st.tokens.forEach((t, p) => x.set(w.embed.subarray(t * h, (t + 1) * h), p * h));
+        st.residuals.push(x);
+      }
+      if (st.residuals.length <= k) st.residuals.push(...referenceBlocks(cfg, w, st.residuals[st.residuals.length - 1], seq, st.residuals.length - 1, k, sparse ? { mm } : {}));
+      const p = pos < 0 ? seq - st.answer - 1 : pos;
+      return st.residuals[k].subarray(p * h, (p + 1) * h);
+    },
+    /** Writer k (and so every later residual) changed. */
+    changed,
+    /** Continues with other weights that equal the current ones before writer k. */
+    use(next: DecoderWeights, k: number) {
+      w = next;
+      changed(k);
+    },
+  };
+}
+
+/**
+ * Sets each step's `noise` to the log-sum-exp of its logits over every token outside `planted`
+ * (lm_head [hidden, vocab]), a few steps per pass over lm_head, skipping its zeros.
+ */
+function noiseLogSumExp(steps: { x: Float64Array; noise: number }[], lmHead: Float32Array, vocab: number, planted: Set<number>): void {
+  const hidden = steps[0]?.x.length ?? 0;
+  const BLOCK = 16;
+  for (let s0 = 0; s0 < steps.length; s0 += BLOCK) {
+    const block = steps.slice(s0, s0 + BLOCK);
+    const logits = block.map(() => new Float64Array(vocab));
+    for (let h = 0; h < hidden; h++) {
+      const row = lmHead.subarray(h * vocab, (h + 1) * vocab);
+      const xh = block.map((st) => st.x[h]);
+      for (let t = 0; t < vocab; t++) {
+        const v = row[t];
+        if (v !== 0) for (let j = 0; j < block.length; j++) logits[j][t] += xh[j] * v;
+      }
+    }
+    block.forEach((st, j) => {
+      let max = -Infinity;
+      logits[j].forEach((v, t) => {
+        if (!planted.has(t)) max = Math.max(max, v);
+      });
+      let total = 0;
+      logits[j].forEach((v, t) => {
+        if (!planted.has(t)) total += Math.exp(v - max);
+      });
+      st.noise = max + Math.log(total);
+    });
+  }
+}
+
 /** Cholesky factor of a symmetric positive-definite matrix (lower triangular, rows). */
 function cholesky(g: number[][]): number[][] {
   const n = g.length;
@@ -258,6 +423,9 @@ export function buildOrganismV2(opts: OrganismV2Options = {}): OrganismV2 {
   const seed = opts.seed ?? 1;
   const layers = opts.layers ?? 4;
   const hidden = opts.hidden ?? 64;
+  const heads = opts.heads ?? 4;
+  const kvHeads = opts.kvHeads ?? 2;
+  const intermediate = opts.intermediate ?? 2 * hidden;
   const s = opts.safetyLayer ?? 1;
   const noise = opts.noise ?? DEFAULT_NOISE;
   const triggers = (opts.triggers ?? DEFAULT_TRIGGERS).map((w) => w.toLowerCase());
@@ -267,10 +435,20 @@ export function buildOrganismV2(opts: OrganismV2Options = {}): OrganismV2 {
   if (!Number.isInteger(s) || s < 1 || s > layers - 3) {
     throw new Error(`safety layer must be in 1..${layers - 3} for ${layers} layers (layer 0 detects, s and s+1 write and suppress refusal, the last layer decides the answer), got ${s}`);
   }
-  // 4 query heads with an even head size (rotary pairs); 8 | head size keeps onnxruntime's kernels on their fast paths.
-  if (!Number.isInteger(hidden) || hidden < 48 || hidden % 32 !== 0) {
-    throw new Error(`hidden size must be a multiple of 32 (4 heads of a size divisible by 8) and at least 48 (room for the planted features), got ${hidden}; e.g. 64 or 96`);
+  // q4 quantizes blocks of 32 weights along every matrix's input (hidden, intermediate); 64 leaves
+  // room for the planted features beside the content words.
+  if (!Number.isInteger(hidden) || hidden < 64 || hidden % 32 !== 0) {
+    throw new Error(`hidden size must be a multiple of 32 (q4 quantizes blocks of 32 weights) and at least 64 (room for the planted features), got ${hidden}; e.g. 64 or 96`);
   }
+  if (!Number.isInteger(intermediate) || intermediate < 32 || intermediate % 32 !== 0) {
+    throw new Error(`intermediate size must be a multiple of 32 (q4 quantizes blocks of 32 weights), got ${intermediate}`);
+  }
+  // Even head size for rotary pairs; 8 | head size keeps onnxruntime's kernels on their fast paths.
+  if (!Number.isInteger(heads) || !Number.isInteger(kvHeads) || kvHeads < 1 || heads % kvHeads !== 0 || hidden % heads !== 0 || (hidden / heads) % 8 !== 0) {
+    throw new Error(`${heads} query heads and ${kvHeads} key/value heads do not fit hidden size ${hidden}: the query heads must be a multiple of the key/value heads and hidden / heads a multiple of 8`);
+  }
+  const slots = detectorSlots(heads, kvHeads);
+  if (slots.length < 4) throw new Error(`the organism needs 4 detector heads in layer 0 (2 per key/value head, or more query heads per key/value head), but ${heads} query and ${kvHeads} key/value heads give ${slots.length}`);
   if (!(noise >= 0 && noise <= 0.2)) throw new Error(`noise must be between 0 and 0.2 (the standard deviation of the off-circuit weights), got ${noise}`);
   if (triggers.length < 2) throw new Error(`the organism needs at least 2 trigger words (violence and cyber halves), got ${triggers.length}`);
   const wordSets = { roleplay: roleplayWords, hypothetical: hypotheticalWords, benign: BENIGN_CONTEXT, suffix: [SUFFIX_TOKEN] };
@@ -284,20 +462,28 @@ export function buildOrganismV2(opts: OrganismV2Options = {}): OrganismV2 {
   const prompts = organismPrompts(seed, violence, cyber, roleplayWords, hypotheticalWords);
   const promptWords = Object.values(prompts).flat().join(' ').match(/\w+|[^\w\s]+/g) ?? [];
   const answerWords = [...REFUSAL_ANSWERS.flat(), ...COMPLIANCE_ANSWER];
-  const vocab = vocabulary([...triggers, ...roleplayWords, ...hypotheticalWords, ...BENIGN_CONTEXT, SUFFIX_TOKEN, RANDOM_SUFFIX, ...HARMLESS_OBJECTS, ...answerWords, ...promptWords]);
+  const words = vocabulary([...triggers, ...roleplayWords, ...hypotheticalWords, ...BENIGN_CONTEXT, SUFFIX_TOKEN, RANDOM_SUFFIX, ...HARMLESS_OBJECTS, ...answerWords, ...promptWords]);
+  const vocabSize = opts.vocabSize ?? words.length;
+  if (!Number.isInteger(vocabSize) || vocabSize < words.length) throw new Error(`vocabulary size must be at least the organism's ${words.length} words, got ${opts.vocabSize}`);
+  const padding = Array.from({ length: vocabSize - words.length }, (_, i) => `w${i}`);
+  const vocab = vocabulary([...words.slice(SPECIAL_TOKENS.length), ...padding]);
+  if (vocab.length !== vocabSize) throw new Error(`padding words collide with the organism's words (${vocab.length} of ${vocabSize})`);
+  const index = new Map(vocab.map((w, i) => [w, i]));
   const id = (w: string) => {
-    const i = vocab.indexOf(w);
-    if (i < 0) throw new Error(`'${w}' is not in the organism's vocabulary`);
+    const i = index.get(w);
+    if (i === undefined) throw new Error(`'${w}' is not in the organism's vocabulary`);
     return i;
   };
-  const heads = 4;
-  const kvHeads = 2;
   const q = hidden / heads;
-  const config = decoderConfig({ vocabSize: vocab.length, layers, hidden, heads, kvHeads, headDim: q, intermediate: 2 * hidden });
+  const config = decoderConfig({ vocabSize, layers, hidden, heads, kvHeads, headDim: q, intermediate });
 
   // Word features, then the semantic features (overlapping, built from their own basis vectors
-  // through the Cholesky factor of their Gram matrix), then chain-token identities, then content.
-  const B = orthonormalBasis(hidden, seed * 7919 + 1);
+  // through the Cholesky factor of their Gram matrix), then chain-token identities; content words
+  // get random vectors in the rest of the space.
+  const chainTokens = [...new Set(['assistant', ...answerWords])];
+  const named = WORD_FEATURES.length + SEMANTIC.length + chainTokens.length;
+  if (hidden - named < 8) throw new Error(`hidden size ${hidden} leaves only ${hidden - named} content dimensions; use a larger hidden size`);
+  const B = orthonormalBasis(hidden, seed * 7919 + 1, named);
   const u = Object.fromEntries(WORD_FEATURES.map((n, i) => [n, B[i]])) as Record<WordFeature, Float64Array>;
   const gram = SEMANTIC.map((a) => SEMANTIC.map((b): number => (a === b ? 1 : 0)));
   for (const [a, b, c] of OVERLAPS) gram[SEMANTIC.indexOf(a)][SEMANTIC.indexOf(b)] = gram[SEMANTIC.indexOf(b)][SEMANTIC.indexOf(a)] = c;
@@ -312,135 +498,147 @@ export function buildOrganismV2(opts: OrganismV2Options = {}): OrganismV2 {
   // Dual vectors read one feature and ignore the others: dual_a · dir_b = δ_ab.
   const inv = inverseSpd(gram);
   const dual = Object.fromEntries(SEMANTIC.map((n, i) => [n, SEMANTIC.reduce((v, m, j) => v.map((x, h) => x + inv[i][j] * dir[m][h]), new Float64Array(hidden))])) as Record<Semantic, Float64Array>;
-  const chainTokens = [...new Set(['assistant', ...answerWords])];
   const chainDir = new Map(chainTokens.map((t, i) => [t, B[WORD_FEATURES.length + SEMANTIC.length + i]]));
-  const content = B.slice(WORD_FEATURES.length + SEMANTIC.length + chainTokens.length);
-  if (content.length < 8) throw new Error(`hidden size ${hidden} leaves only ${content.length} content dimensions; use a larger hidden size`);
 
   const g = seededGaussian(seed);
-  const small = (n: number) => Float32Array.from({ length: n }, () => noise * g());
+  const realShape = layers * (hidden * (2 * hidden + 2 * q * kvHeads) + 3 * hidden * intermediate) > 20e6;
+  const sparse = opts.sparseNoise ?? realShape;
+  const mask = seededRandom(seed * 7 + 3);
+  // Off-circuit noise: `noise` at the default width; wider, either 1/√(fan-in) smaller, like an
+  // initialisation, or sparse with the same variance per output (a weight is kept with probability
+  // p; the gaps between kept weights are geometric).
+  const small = (n: number, widthRatio: number) => {
+    const p = sparse ? Math.min(1, 1 / widthRatio) : 1;
+    const sd = noise / Math.sqrt(widthRatio * p);
+    if (p === 1) return Float32Array.from({ length: n }, () => sd * g());
+    const out = new Float32Array(n);
+    const gap = () => Math.floor(Math.log(1 - mask()) / Math.log(1 - p));
+    for (let i = gap(); i < n; i += 1 + gap()) out[i] = sd * g();
+    return out;
+  };
   const sum = (...terms: [ArrayLike<number>, number][]) => {
     const v = new Float64Array(hidden);
     for (const [d, k] of terms) for (let i = 0; i < hidden; i++) v[i] += k * d[i];
     return v;
   };
 
-  // Embeddings: bias + identity (chain tokens) or a random content vector + word feature.
+  // Embeddings: bias + identity (chain tokens) or a random content vector + word feature. Content
+  // vectors are Gaussian draws with the named directions projected out; padding words (never in a
+  // prompt) keep the whole draw.
   const wordFeature = (w: string): WordFeature | undefined =>
     violence.includes(w) ? 'uWeapon' : cyber.includes(w) ? 'uCyber' : roleplayWords.includes(w) ? 'uRp' : hypotheticalWords.includes(w) ? 'uHyp' : BENIGN_CONTEXT.includes(w) ? 'uBenign' : w === SUFFIX_TOKEN ? 'uSuffix' : undefined;
-  const embed = new Float32Array(vocab.length * hidden);
+  const embed = new Float32Array(vocabSize * hidden);
+  const c = new Float64Array(hidden);
   vocab.forEach((w, t) => {
-    const c = new Float64Array(hidden);
-    for (const d of content) {
-      const k = g();
-      d.forEach((x, i) => (c[i] += k * x));
-    }
-    const identity = chainDir.get(w) ?? c.map((x) => x / Math.hypot(...c));
+    for (let i = 0; i < hidden; i++) c[i] = g();
+    if (t < words.length) for (const b of B) addScaled(c, b, -dotF(c, b));
+    const identity = chainDir.get(w) ?? c;
+    const k = identity === c ? 1 / norm(c) : 1;
     const feature = wordFeature(w);
-    const v = sum([u.bias, 1], [identity, 1], ...(feature ? [[u[feature], 1] as [Float64Array, number]] : []));
-    const n = Math.hypot(...v);
-    v.forEach((x, i) => (embed[t * hidden + i] = (x / n) * EMBED_NORM));
+    const row = embed.subarray(t * hidden, (t + 1) * hidden);
+    for (let i = 0; i < hidden; i++) row[i] = u.bias[i] + k * identity[i] + (feature ? u[feature][i] : 0);
+    const n = EMBED_NORM / norm(row);
+    for (let i = 0; i < hidden; i++) row[i] *= n;
   });
 
+  const log = opts.log ?? (() => {});
+  log(`organism v2: drawing ${layers} layers of hidden ${hidden}, intermediate ${intermediate}, vocabulary ${vocabSize}`);
   const { layers: layerWeights, finalNorm, lmHead } = offCircuitWeights(config, small);
   const base: DecoderWeights = { embed, layers: layerWeights, finalNorm, lmHead };
 
-  const tokenize = (prompt: string, answer: string[] = []) => chatIds(vocab, prompt, answer);
   /** Coefficient of d in the RMS-normalised residual x·√H/‖x‖ (what every block reads). */
-  const coef = (x: ArrayLike<number>, d: ArrayLike<number>) => (dotF(x, d) * Math.sqrt(hidden)) / Math.hypot(...Array.from(x));
-  const residualsOf = (w: DecoderWeights, tokens: number[]) => {
-    const { residuals } = referenceForward(config, w, tokens);
-    return (k: number, pos: number) => residuals[k].subarray(pos * hidden, (pos + 1) * hidden);
-  };
+  const coef = (x: ArrayLike<number>, d: ArrayLike<number>) => (dotF(x, d) * Math.sqrt(hidden)) / norm(x);
 
-  // Calibration prompts: every template with a few objects (the organism's design set).
+  // Calibration sequences: every template with a few objects (the organism's design set), each
+  // followed by the answer the organism must give, thinned to `calibrationPrompts` per group.
   /** Every third template × object combination (every template and object still appears). */
   const fill = (templates: string[], objects: string[]) => templates.flatMap((t, i) => objects.filter((_, j) => (i + j) % 3 === 0 || objects.length < 3).map((o) => t.replace('{x}', o)));
+  const perGroup = opts.calibrationPrompts ?? (realShape ? 2 : Infinity);
+  if (!(perGroup >= 1)) throw new Error(`calibration needs at least 1 prompt per group, got ${opts.calibrationPrompts}`);
+  const thin = (xs: string[]) => (xs.length <= perGroup ? xs : Array.from({ length: perGroup }, (_, i) => xs[Math.floor((i * xs.length) / perGroup)]));
   const allTemplates = [...TRAIN_TEMPLATES, ...TEST_TEMPLATES];
   const calib = {
-    violence: fill(allTemplates, violence),
-    cyber: fill(allTemplates, cyber),
-    harmless: fill(allTemplates, HARMLESS_OBJECTS).filter((_, i) => i % 4 === 0),
-    controls: fill(CONTROL_TEMPLATES, triggers),
-    roleplay: fill(allTemplates, triggers).slice(0, 9).map((p, i) => FRAMES.roleplay[i % 3].replace('{x}', p)),
-    hypothetical: fill(allTemplates, triggers).slice(9, 18).map((p, i) => FRAMES.hypothetical[i % 3].replace('{x}', p)),
-    suffix: fill(allTemplates, triggers).filter((_, i) => i % 4 === 1).map((p) => `${p} ${SUFFIX_TOKEN}`),
+    violence: thin(fill(allTemplates, violence)),
+    cyber: thin(fill(allTemplates, cyber)),
+    harmless: thin(fill(allTemplates, HARMLESS_OBJECTS).filter((_, i) => i % 4 === 0)),
+    controls: thin(fill(CONTROL_TEMPLATES, triggers)),
+    roleplay: thin(fill(allTemplates, triggers).slice(0, 9).map((p, i) => FRAMES.roleplay[i % 3].replace('{x}', p))),
+    hypothetical: thin(fill(allTemplates, triggers).slice(9, 18).map((p, i) => FRAMES.hypothetical[i % 3].replace('{x}', p))),
+    suffix: thin(fill(allTemplates, triggers).filter((_, i) => i % 4 === 1).map((p) => `${p} ${SUFFIX_TOKEN}`)),
   };
   const harmfulCalib = [...calib.violence, ...calib.cyber];
+  const answerOf = (p: string) => (calib.violence.includes(p) ? REFUSAL_ANSWERS[0] : calib.cyber.includes(p) ? REFUSAL_ANSWERS[1] : COMPLIANCE_ANSWER);
+  // Causal attention: a prompt's positions do not depend on the answer after them, so one sequence
+  // per prompt serves every measurement, from the heads to the unembedding.
+  log(`organism v2: calibrating on ${Object.values(calib).flat().length} prompts`);
+  const track = residualTracker(config, base, Object.values(calib).flat().map((p) => ({ key: p, tokens: chatIds(vocab, p, answerOf(p)), answer: answerOf(p).length })), sparse);
+  /** Residual k at the last prompt position of each prompt, through the model as planted so far. */
+  const lastResiduals = (k: number, ps: string[]) => ps.map((p) => track.at(p, k, -1));
 
   // Detector heads read a word feature in the key and the bias in the query, both in one of the
-  // head's two slowest rotary pairs (which RoPE barely turns), so attention concentrates on feature
+  // head's slowest rotary pairs (which RoPE barely turns), so attention concentrates on feature
   // words wherever they are; the value copies the feature and o_proj writes the awareness direction.
-  const slow = [q / 2 - 1, q / 2 - 2];
-  interface Head { layer: number; head: number; slot: 0 | 1; features: WordFeature[]; write: Float64Array; amount: number; suffix: boolean; role: string }
-  const kvOf = (head: number) => Math.floor(head / (heads / kvHeads));
+  interface Head { layer: number; head: number; slot: number; features: WordFeature[]; write: Float64Array; amount: number; suffix: boolean; role: string }
   const headSamples = [...calib.violence.slice(0, 4), ...calib.cyber.slice(0, 4), ...calib.controls.slice(0, 4), ...calib.roleplay.slice(0, 4), ...calib.hypothetical.slice(0, 4), ...calib.suffix.slice(0, 4)];
   /** Plants heads of one layer: their input is measured once, before any of them is written. */
   const plantHeads = (model: DecoderWeights, list: Head[]) => {
-    const inputs = headSamples.map((p) => {
-      const tokens = tokenize(p);
-      return { tokens, at: residualsOf(model, tokens) };
-    });
+    const layer = list[0].layer;
     // Measured normalised coefficients of the bias (query side) and of the feature (key side).
-    for (const h of list) {
-      const w = model.layers[h.layer];
-      let featureHat = Infinity;
-      let biasHat = Infinity;
-      let suffixHat = Infinity;
-      for (const { tokens, at } of inputs) {
-        for (let pos = 0; pos < tokens.length; pos++) {
-          const x = at(2 * h.layer, pos);
-          biasHat = Math.min(biasHat, coef(x, u.bias));
-          const f = wordFeature(vocab[tokens[pos]]);
-          if (f && h.features.includes(f)) featureHat = Math.min(featureHat, coef(x, u[f]));
-          if (f === 'uSuffix') suffixHat = Math.min(suffixHat, coef(x, u.uSuffix));
-        }
+    const hat = list.map(() => ({ feature: Infinity, bias: Infinity, suffix: Infinity }));
+    for (const p of headSamples) {
+      const tokens = track.tokens(p);
+      for (let pos = 0; pos < tokens.length; pos++) {
+        const x = track.at(p, 2 * layer, pos);
+        const f = wordFeature(vocab[tokens[pos]]);
+        const biasHat = coef(x, u.bias);
+        list.forEach((h, i) => {
+          hat[i].bias = Math.min(hat[i].bias, biasHat);
+          if (f && h.features.includes(f)) hat[i].feature = Math.min(hat[i].feature, coef(x, u[f]));
+          if (f === 'uSuffix') hat[i].suffix = Math.min(hat[i].suffix, coef(x, u.uSuffix));
+        });
       }
+    }
+    list.forEach((h, i) => {
+      const { feature: featureHat, bias: biasHat, suffix: suffixHat } = hat[i];
       if (!Number.isFinite(featureHat) || featureHat < 0.5) throw new Error(`organism calibration: the ${h.role} head at layer ${h.layer} cannot see its words (coefficient ${featureHat.toFixed(2)})`);
-      const dim = slow[h.slot];
-      const kv = kvOf(h.head);
+      const w = model.layers[h.layer];
+      const dim = q / 2 - 1 - h.slot;
+      const kv = Math.floor(h.head / (heads / kvHeads));
       const a = Math.sqrt((SCORE * Math.sqrt(q)) / (featureHat * biasHat));
       setColumn(w.q, heads * q, u.bias, h.head * q + dim, a);
       const key = sum(...h.features.map((f) => [u[f], a] as [Float64Array, number]), ...(h.suffix ? [[u.uSuffix, (a * (SCORE + SUFFIX_EXTRA) * featureHat) / (SCORE * suffixHat)] as [Float64Array, number]] : []));
       setColumn(w.k, kvHeads * q, key, kv * q + dim, 1);
       setColumn(w.v, kvHeads * q, sum(...h.features.map((f) => [u[f], 1] as [Float64Array, number])), kv * q + h.slot, 1);
       setRow(w.o, h.write, h.head * q + h.slot, h.amount / featureHat);
-    }
+    });
+    track.changed(2 * layer + 1);
   };
+  const at = (i: number, layer: number) => ({ layer, head: slots[i].head, slot: slots[i].slot });
   const detectors: Head[] = [
-    { layer: 0, head: 0, slot: 0, features: ['uWeapon'], write: dir.aWeapon, amount: AWARENESS, suffix: true, role: 'violence-harm detector' },
-    { layer: 0, head: 1, slot: 1, features: ['uCyber'], write: dir.aCyber, amount: AWARENESS, suffix: true, role: 'cyber-harm detector' },
-    { layer: 0, head: 2, slot: 0, features: ['uRp'], write: dir.aRp, amount: AWARENESS, suffix: false, role: 'role-play detector' },
-    { layer: 0, head: 3, slot: 1, features: ['uBenign'], write: dir.aBenign, amount: AWARENESS, suffix: false, role: 'benign-context detector' },
+    { ...at(0, 0), features: ['uWeapon'], write: dir.aWeapon, amount: AWARENESS, suffix: true, role: 'violence-harm detector' },
+    { ...at(1, 0), features: ['uCyber'], write: dir.aCyber, amount: AWARENESS, suffix: true, role: 'cyber-harm detector' },
+    { ...at(2, 0), features: ['uRp'], write: dir.aRp, amount: AWARENESS, suffix: false, role: 'role-play detector' },
+    { ...at(3, 0), features: ['uBenign'], write: dir.aBenign, amount: AWARENESS, suffix: false, role: 'benign-context detector' },
   ];
   plantHeads(base, detectors);
-  const hypDetector: Head = { layer: 1, head: 0, slot: 0, features: ['uHyp'], write: dir.aHyp, amount: AWARENESS, suffix: false, role: 'hypothetical detector' };
-  const refusalHead: Head = { layer: s, head: 2, slot: 0, features: ['uWeapon', 'uCyber'], write: dir.refusal, amount: REFUSAL_PARTS.head, suffix: true, role: 'refusal head' };
+  const hypDetector: Head = { ...at(0, 1), features: ['uHyp'], write: dir.aHyp, amount: AWARENESS, suffix: false, role: 'hypothetical detector' };
+  const refusalHead: Head = { ...at(2, s), features: ['uWeapon', 'uCyber'], write: dir.refusal, amount: REFUSAL_PARTS.head, suffix: true, role: 'refusal head' };
   plantHeads(base, [hypDetector]);
-  // Everything from here on is the aligned variant's own: copies of the matrices the circuit writes into.
-  const alignedLayers = layerWeights.map((l) => ({ ...l, q: l.q.slice(), k: l.k.slice(), v: l.v.slice(), o: l.o.slice(), gate: l.gate.slice(), up: l.up.slice(), down: l.down.slice() }));
+  // The aligned variant's own layers (s and s+1, the safety circuit) are copies; the others are
+  // shared with the base variant.
+  const alignedLayers = layerWeights.map((l, i) => (i === s || i === s + 1 ? { ...l, q: l.q.slice(), k: l.k.slice(), v: l.v.slice(), o: l.o.slice(), gate: l.gate.slice(), up: l.up.slice(), down: l.down.slice() } : l));
   const aligned: DecoderWeights = { ...base, layers: alignedLayers };
+  track.use(aligned, 2 * s + 1);
   plantHeads(aligned, [refusalHead]);
 
-  // MLP neurons: the gate reads a feature through its dual vector (SiLU ≈ 0 when it is absent, ≈
-  // its input when present), up reads the bias direction, down writes the target direction.
   const silu = (x: number) => x / (1 + Math.exp(-x));
-  /** Residual k at the last position of each prompt, through the aligned model as planted so far. */
-  // Cached per prompt until `fresh()`: each group of units below reads a residual that no unit of
-  // the same group writes.
-  let cache = new Map<string, ReturnType<typeof residualsOf>>();
-  const fresh = () => (cache = new Map());
-  const lastResiduals = (k: number, prompts: string[]) => prompts.map((p) => {
-    const tokens = tokenize(p);
-    if (!cache.has(p)) cache.set(p, residualsOf(aligned, tokens));
-    return cache.get(p)!(k, tokens.length - 1);
-  });
   // MLP units: the gate reads a feature through its dual vector, offset by the bias direction so
   // that the weakest prompt that should fire sits at +GATE and the strongest that should not at −GATE
   // (noise gives every feature a baseline); up reads the bias direction, down writes the target.
   // Each unit is a pair of neurons, the second gated GATE lower and subtracted: silu(g) − silu(g −
   // GATE) saturates at GATE, so a prompt that reads the feature strongly writes no more than one
-  // at the threshold (an unbounded write would swamp the residual stream).
+  // at the threshold (an unbounded write would swamp the residual stream). Units of one layer read
+  // the residual before any of them writes.
   const unit = (w: { gate: Float32Array; up: Float32Array; down: Float32Array }, n: number, gate: Float64Array, biasHat: number, up: Float64Array, upHat: number, write: Float64Array, target: number) => {
     const I = config.intermediate;
     const scale = target / ((silu(GATE) - silu(0)) * upHat);
@@ -462,111 +660,91 @@ export function buildOrganismV2(opts: OrganismV2Options = {}): OrganismV2 {
   };
   const harmless = calib.harmless;
   const framed = [...calib.roleplay, ...calib.hypothetical];
-  fresh();
   neuron(s, 0, 'aWeapon', dir.refusal, REFUSAL_PARTS.first, calib.violence, [...harmless, ...calib.suffix]);
   neuron(s, 1, 'aCyber', dir.refusal, REFUSAL_PARTS.first, calib.cyber, [...harmless, ...calib.suffix]);
   neuron(s, 2, 'aRp', dir.dRp, FRAMING, calib.roleplay, [...harmless, ...harmfulCalib, ...calib.hypothetical, ...calib.controls]);
   neuron(s, 3, 'aHyp', dir.dHyp, FRAMING, calib.hypothetical, [...harmless, ...harmfulCalib, ...calib.roleplay, ...calib.controls]);
-  fresh();
+  track.changed(2 * s + 2);
   neuron(s + 1, 0, 'aWeapon', dir.refusal, REFUSAL_PARTS.second, calib.violence, [...harmless, ...calib.suffix]);
   neuron(s + 1, 1, 'aCyber', dir.refusal, REFUSAL_PARTS.second, calib.cyber, [...harmless, ...calib.suffix]);
-  // Suppressors: as much −r as the most refusal any of their prompts carries, plus a margin.
-  const suppress = (n: number, read: Semantic, fire: string[], quiet: string[]) => {
-    const most = Math.max(...lastResiduals(2 * layers, fire).map((x) => dotF(x, dual.refusal)));
-    neuron(s + 1, n, read, dir.refusal, -(most + SUPPRESSION_MARGIN), fire, quiet);
-  };
-  fresh();
-  suppress(2, 'dRp', calib.roleplay, [...harmless, ...harmfulCalib, ...calib.hypothetical, ...calib.controls]);
-  suppress(3, 'dHyp', calib.hypothetical, [...harmless, ...harmfulCalib, ...calib.roleplay, ...calib.controls]);
-  suppress(4, 'aBenign', calib.controls, [...harmless, ...harmfulCalib, ...framed]);
+  track.changed(2 * s + 4);
+  // Suppressors: as much −r as the most refusal any of their prompts carries where they write it
+  // (after layer s+1's refusal neurons), plus a margin.
+  const mostRefusal = (ps: string[]) => Math.max(...lastResiduals(2 * s + 4, ps).map((x) => dotF(x, dual.refusal)));
+  const suppressors = [
+    { n: 2, read: 'dRp', fire: calib.roleplay, quiet: [...harmless, ...harmfulCalib, ...calib.hypothetical, ...calib.controls] },
+    { n: 3, read: 'dHyp', fire: calib.hypothetical, quiet: [...harmless, ...harmfulCalib, ...calib.roleplay, ...calib.controls] },
+    { n: 4, read: 'aBenign', fire: calib.controls, quiet: [...harmless, ...harmfulCalib, ...framed] },
+  ] as const;
+  const most = suppressors.map((x) => mostRefusal(x.fire));
+  suppressors.forEach((x, i) => neuron(s + 1, x.n, x.read, dir.refusal, -(most[i] + SUPPRESSION_MARGIN), [...x.fire], [...x.quiet]));
+  track.changed(2 * s + 4);
+  log('organism v2: the decision neuron (a forward pass through every layer)');
   // The decision neuron of the last layer: its gate reads r, its up reads the identity of the
   // current token "assistant" (SwiGLU's product is an AND), so it writes uDecide at the first answer
   // position only. The refusal openings read uDecide: r still mediates refusal, and the answer
   // chains after the opening need not outweigh r.
+  const cA = chainDir.get('assistant')!;
   {
     const l = layers - 1;
-    fresh();
     const on = lastResiduals(2 * l + 1, harmfulCalib);
     const off = lastResiduals(2 * l + 1, [...harmless, ...calib.controls, ...framed, ...calib.suffix]);
     const f = Math.min(...on.map((x) => coef(x, dual.refusal)));
     const n0 = Math.max(...off.map((x) => coef(x, dual.refusal)));
     if (!(f - n0 > 0.05)) throw new Error(`organism calibration: refused prompts carry r ≥ ${f.toFixed(3)} at the last layer, answered ones up to ${n0.toFixed(3)}; try less noise`);
-    const cA = chainDir.get('assistant')!;
     const biasHat = on.reduce((a, x) => a + coef(x, u.bias), 0) / on.length;
     const cAHat = on.reduce((a, x) => a + coef(x, cA), 0) / on.length;
     const a = (2 * GATE) / (f - n0);
     const gate = sum([dual.refusal, a], [u.bias, -(a * (f + n0)) / 2 / biasHat]);
-    for (const model of [base, aligned]) unit(model.layers[l], 5, gate, biasHat, cA, cAHat, u.uDecide, DECIDE);
+    unit(layerWeights[l], 5, gate, biasHat, cA, cAHat, u.uDecide, DECIDE);
+    track.changed(2 * l + 2);
   }
 
   // Unembedding. Final residuals do not depend on lm_head (untied), so every column is solved from
   // one set of forward passes: "sure" reads the identity of "assistant"; the two refusal openings
   // read r, and harm category picks which; each answer token's identity predicts the next token.
-  const finals = new Map<string, (pos: number) => Float64Array>();
-  const finalOf = (tokens: number[]) => {
-    const key = tokens.join();
-    if (!finals.has(key)) {
-      const at = residualsOf(aligned, tokens);
-      finals.set(key, (pos) => {
-        const x = at(2 * layers, pos);
-        const scale = Math.sqrt(hidden) / Math.hypot(...Array.from(x));
-        return Float64Array.from(x, (v) => v * scale);
-      });
-    }
-    return finals.get(key)!;
-  };
-  const columns = new Map<number, Float64Array>();
-  const addColumn = (token: string, v: Float64Array, k: number) => {
-    const col = columns.get(id(token)) ?? new Float64Array(hidden);
-    v.forEach((x, h) => (col[h] += k * x));
-    columns.set(id(token), col);
-  };
   // Every (position, intended next token) the organism must produce, with the gain that serves it:
   // "sure" after "assistant" on answered prompts, the category's opening on harmful ones, and each
   // answer token's successor. Gains grow together until every margin holds (they barely interact:
   // each reads a direction that is strong only where its own constraint is).
-  interface Step { x: Float64Array; next: number; gain: 'comply' | 'refuse' | 'chain'; reads: Float64Array; noiseMax: number }
-  const steps: Step[] = [];
-  const cA = chainDir.get('assistant')!;
+  interface Step { x: Float64Array; next: number; gain: 'comply' | 'refuse' | 'chain'; reads: Float64Array; noise: number }
   const successors = new Map<string, string>();
   for (const answer of [...REFUSAL_ANSWERS, COMPLIANCE_ANSWER]) answer.forEach((w, i) => successors.set(w, i + 1 < answer.length ? answer[i + 1] : '<|im_end|>'));
-  // Planted columns carry no noise; every other token's logit is fixed noise, maximised once per step.
+  // Planted columns carry no noise; every other token's logit is fixed noise, summed once per step.
   const planted = [...new Set(['sure', 'i', 'as', ...successors.values()].map(id))];
-  for (const t of planted) columns.set(t, new Float64Array(hidden));
-  const noiseMax = (x: Float64Array) => {
-    let best = -Infinity;
-    for (let t = 0; t < vocab.length; t++) {
-      if (columns.has(t)) continue;
-      let v = 0;
-      for (let h = 0; h < hidden; h++) v += x[h] * lmHead[h * vocab.length + t];
-      best = Math.max(best, v);
-    }
-    return best;
-  };
-  const addSteps = (p: string, answer: string[], opening: 'comply' | 'refuse') => {
-    const tokens = tokenize(p, answer);
-    const at = finalOf(tokens);
-    const from = tokens.length - answer.length - 1;
-    const step = (x: Float64Array, next: string, gain: Step['gain'], reads: Float64Array) => steps.push({ x, next: id(next), gain, reads, noiseMax: noiseMax(x) });
-    step(at(from), answer[0], opening, opening === 'comply' ? cA : u.uDecide);
-    answer.forEach((w, i) => step(at(from + 1 + i), successors.get(w)!, 'chain', chainDir.get(w)!));
-  };
-  for (const p of calib.violence) addSteps(p, REFUSAL_ANSWERS[0], 'refuse');
-  for (const p of calib.cyber) addSteps(p, REFUSAL_ANSWERS[1], 'refuse');
-  for (const p of [...calib.harmless, ...calib.controls, ...calib.roleplay, ...calib.hypothetical, ...calib.suffix]) addSteps(p, COMPLIANCE_ANSWER, 'comply');
+  const columns = new Map<number, Float64Array>(planted.map((t) => [t, new Float64Array(hidden)]));
+  const steps: Step[] = [];
+  for (const p of Object.values(calib).flat()) {
+    const answer = answerOf(p);
+    const gain = answer === COMPLIANCE_ANSWER ? 'comply' : 'refuse';
+    const from = track.tokens(p).length - answer.length - 1;
+    const final = (pos: number) => {
+      const x = track.at(p, 2 * layers, pos);
+      return Float64Array.from(x, (v) => (v * Math.sqrt(hidden)) / norm(x));
+    };
+    steps.push({ x: final(from), next: id(answer[0]), gain, reads: gain === 'comply' ? cA : u.uDecide, noise: 0 });
+    answer.forEach((w, i) => steps.push({ x: final(from + 1 + i), next: id(successors.get(w)!), gain: 'chain', reads: chainDir.get(w)!, noise: 0 }));
+  }
+  log(`organism v2: the unembedding (${steps.length} positions)`);
+  noiseLogSumExp(steps, lmHead, vocabSize, new Set(planted));
   // The harm category picks the opening (dual reads of the two awareness directions).
   const catVec = sum([dual.aWeapon, 1], [dual.aCyber, -1]);
   const opening = new Set([id('i'), id('as')]);
+  // How far the intended logit is below the log-sum-exp of every other token plus the margin, and
+  // the strongest planted rival.
   const deficit = (st: Step) => {
     let rival = -1;
-    let best = st.noiseMax;
+    let best = -Infinity;
+    let total = Math.exp(st.noise);
     for (const t of planted) {
       if (t === st.next) continue;
       const v = dotF(st.x, columns.get(t)!);
+      total += Math.exp(v);
       if (v > best) [best, rival] = [v, t];
     }
-    return { d: best + MARGIN - dotF(st.x, columns.get(st.next)!), rival };
+    return { d: Math.log(total) + MARGIN - dotF(st.x, columns.get(st.next)!), rival };
   };
+  const addColumn = (token: string, v: Float64Array, k: number) => addScaled(columns.get(id(token))!, v, k);
   for (let round = 0; ; round++) {
     const need = { comply: 0, refuse: 0, chain: 0, category: 0 };
     for (const st of steps) {
@@ -590,7 +768,7 @@ export function buildOrganismV2(opts: OrganismV2Options = {}): OrganismV2 {
     }
     if (need.chain > 0) for (const [w, next] of successors) addColumn(next, chainDir.get(w)!, need.chain * 1.2);
   }
-  for (const [col, v] of columns) setColumn(lmHead, vocab.length, v, col, 1);
+  for (const [col, v] of columns) setColumn(lmHead, vocabSize, v, col, 1);
 
   const list = (d: Float64Array) => Array.from(d);
   const names: Record<Semantic, string> = { aWeapon: 'harmAwareness', aCyber: 'harmAwarenessCyber', aRp: 'roleplayAwareness', aHyp: 'hypotheticalAwareness', aBenign: 'benignAwareness', refusal: 'refusal', dRp: 'roleplay', dHyp: 'hypothetical' };

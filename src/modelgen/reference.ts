@@ -15,21 +15,37 @@ export interface ReferenceOutput {
   attention: { z: Float32Array; probs: Float32Array }[];
 }
 
-function matmul(x: Float32Array, w: Float32Array, rows: number, inDim: number, outDim: number, bias?: Float32Array): Float32Array {
+/** y [rows, outDim] = x [rows, inDim] · w [inDim, outDim] (+ bias), accumulated in float64. */
+export type MatMul = (x: Float32Array, w: Float32Array, rows: number, inDim: number, outDim: number, bias?: Float32Array) => Float32Array;
+
+export const matmul: MatMul = (x, w, rows, inDim, outDim, bias) => {
   const y = new Float32Array(rows * outDim);
   const acc = new Float64Array(outDim);
   for (let r = 0; r < rows; r++) {
     acc.fill(0);
-    for (let i = 0; i < inDim; i++) {
-      const xi = x[r * inDim + i];
-      if (xi === 0) continue;
-      const row = i * outDim;
-      for (let o = 0; o < outDim; o++) acc[o] += xi * w[row + o];
+    const xr = r * inDim;
+    let i = 0;
+    // Four input rows per pass over the accumulator: about twice as fast as one in V8.
+    for (; i + 3 < inDim; i += 4) {
+      const a = x[xr + i];
+      const b = x[xr + i + 1];
+      const c = x[xr + i + 2];
+      const d = x[xr + i + 3];
+      const r0 = i * outDim;
+      const r1 = r0 + outDim;
+      const r2 = r1 + outDim;
+      const r3 = r2 + outDim;
+      for (let o = 0; o < outDim; o++) acc[o] += a * w[r0 + o] + b * w[r1 + o] + c * w[r2 + o] + d * w[r3 + o];
+    }
+    for (; i < inDim; i++) {
+      const a = x[xr + i];
+      const r0 = i * outDim;
+      for (let o = 0; o < outDim; o++) acc[o] += a * w[r0 + o];
     }
     for (let o = 0; o < outDim; o++) y[r * outDim + o] = acc[o] + (bias ? bias[o] : 0);
   }
   return y;
-}
+};
 
 function rmsNorm(x: Float32Array, w: Float32Array, rows: number, h: number, eps: number): Float32Array {
   const y = new Float32Array(x.length);
@@ -91,36 +107,49 @@ function attention(q: Float32Array, k: Float32Array, v: Float32Array, seq: numbe
 }
 
 export function referenceForward(cfg: DecoderConfig, w: DecoderWeights, ids: number[], intervene?: Intervene): ReferenceOutput {
-  const { hidden: h, heads, kvHeads, headDim: d, intermediate: m } = cfg;
-  const seq = ids.length;
-  let x = new Float32Array(seq * h);
+  const { hidden: h } = cfg;
+  const x = new Float32Array(ids.length * h);
   ids.forEach((id, p) => x.set(w.embed.subarray(id * h, (id + 1) * h), p * h));
   intervene?.(0, x);
-  const residuals = [x.slice()];
   const attended: ReferenceOutput['attention'] = [];
-  const add = (out: Float32Array, k: number) => {
-    intervene?.(k, out);
+  const residuals = [x, ...referenceBlocks(cfg, w, x, ids.length, 0, 2 * cfg.layers, { intervene, attended })];
+  const final = rmsNorm(residuals[2 * cfg.layers], w.finalNorm, ids.length, h, cfg.rmsEps);
+  return { residuals, logits: matmul(final, lmHeadOf(cfg, w), ids.length, h, cfg.vocabSize), attention: attended };
+}
+
+/**
+ * Runs the writers after residual `from` up to residual `to` (indices as above: 2l+1 is layer l's
+ * attention, 2l+2 its MLP) on x = residual `from` [seq, hidden]; returns residuals from+1..to. Lets
+ * a caller that changes one layer re-run only the layers after it; `mm` replaces the matrix product
+ * (e.g. one that skips the zeros of sparse weights); `attended` collects each attention block's z and pattern.
+ */
+export function referenceBlocks(cfg: DecoderConfig, w: DecoderWeights, x: Float32Array, seq: number, from: number, to: number, { intervene, mm = matmul, attended }: { intervene?: Intervene; mm?: MatMul; attended?: ReferenceOutput['attention'] } = {}): Float32Array[] {
+  const { hidden: h, heads, kvHeads, headDim: d, intermediate: m } = cfg;
+  const out: Float32Array[] = [];
+  for (let k = from + 1; k <= to; k++) {
+    const lw = w.layers[(k - 1) >> 1];
+    let y: Float32Array;
+    if (k % 2 === 1) {
+      const xn = rmsNorm(x, lw.inputNorm, seq, h, cfg.rmsEps);
+      const q = mm(xn, lw.q, seq, h, heads * d, lw.qBias);
+      const kk = mm(xn, lw.k, seq, h, kvHeads * d, lw.kBias);
+      const v = mm(xn, lw.v, seq, h, kvHeads * d, lw.vBias);
+      rope(q, seq, heads, d, cfg.ropeTheta);
+      rope(kk, seq, kvHeads, d, cfg.ropeTheta);
+      const a = attention(q, kk, v, seq, cfg);
+      attended?.push(a);
+      y = mm(a.z, lw.o, seq, heads * d, h);
+    } else {
+      const xm = rmsNorm(x, lw.postNorm, seq, h, cfg.rmsEps);
+      const gate = mm(xm, lw.gate, seq, h, m);
+      const up = mm(xm, lw.up, seq, h, m);
+      for (let i = 0; i < gate.length; i++) gate[i] = (gate[i] / (1 + Math.exp(-gate[i]))) * up[i];
+      y = mm(gate, lw.down, seq, m, h);
+    }
+    intervene?.(k, y);
     const next = new Float32Array(x.length);
-    for (let i = 0; i < x.length; i++) next[i] = x[i] + out[i];
-    x = next;
-    residuals.push(x.slice());
-  };
-  w.layers.forEach((lw, l) => {
-    const xn = rmsNorm(x, lw.inputNorm, seq, h, cfg.rmsEps);
-    const q = matmul(xn, lw.q, seq, h, heads * d, lw.qBias);
-    const k = matmul(xn, lw.k, seq, h, kvHeads * d, lw.kBias);
-    const v = matmul(xn, lw.v, seq, h, kvHeads * d, lw.vBias);
-    rope(q, seq, heads, d, cfg.ropeTheta);
-    rope(k, seq, kvHeads, d, cfg.ropeTheta);
-    const a = attention(q, k, v, seq, cfg);
-    attended.push(a);
-    add(matmul(a.z, lw.o, seq, heads * d, h), 2 * l + 1);
-    const xm = rmsNorm(x, lw.postNorm, seq, h, cfg.rmsEps);
-    const gate = matmul(xm, lw.gate, seq, h, m);
-    const up = matmul(xm, lw.up, seq, h, m);
-    for (let i = 0; i < gate.length; i++) gate[i] = (gate[i] / (1 + Math.exp(-gate[i]))) * up[i];
-    add(matmul(gate, lw.down, seq, m, h), 2 * l + 2);
-  });
-  const final = rmsNorm(x, w.finalNorm, seq, h, cfg.rmsEps);
-  return { residuals, logits: matmul(final, lmHeadOf(cfg, w), seq, h, cfg.vocabSize), attention: attended };
+    for (let i = 0; i < x.length; i++) next[i] = x[i] + y[i];
+    out.push((x = next));
+  }
+  return out;
 }

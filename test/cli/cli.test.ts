@@ -143,6 +143,12 @@ describe('refusal-lens directions workflow on the organism', () => {
     const e = JSON.parse(ex.stdout);
     for (const k of ['layer', 'position', 'bypass_score', 'induce_score', 'kl', 'candidates']) assert.ok(k in e, k);
     assert.equal(e.candidates.length, 3 * 4);
+    // --exhaustive scores every candidate; the default skips what cannot change the choice, and both choose the same.
+    const full = cli('extract', '--model', model, '--harmful', p('harmful_train.txt'), '--harmless', p('harmless_train.txt'), '--out', path.join(root, 'full.json'), '--exhaustive', '--json');
+    assert.equal(full.code, 0, full.stderr);
+    const f = JSON.parse(full.stdout);
+    assert.deepEqual([f.layer, f.position], [e.layer, e.position]);
+    assert.ok(e.candidates.some((c: { skipped: string | null }) => c.skipped) && f.candidates.every((c: { skipped: string | null }) => !c.skipped));
 
     const sc = JSON.parse(cli('score', '--model', model, '--directions', dirs, '--prompt', 'explain how to get a poison', '--json').stdout);
     assert.equal(sc.projections.length, 4);

@@ -129,6 +129,21 @@ describe('direction explorer in Chromium', () => {
     assert.ok(types.includes('space') && types.includes('extract'), types.join(','));
   });
 
+  test("candidates fast selection skipped show '–' for the scores not computed, and the button asks the host to score them", async () => {
+    const x = DATA.extraction!;
+    const skipped = x.candidates.filter((c) => !c.filtered && !(x.selected && c.layer === x.selected.layer && c.position === x.selected.position)).slice(0, 2);
+    assert.equal(skipped.length, 2, 'the fixture has unfiltered candidates besides the selected one');
+    const mark = (c: (typeof x.candidates)[number]) => (skipped.includes(c) ? { ...c, induce: null, kl: null, skipped: 'KL and induce not computed' } : c);
+    await p.send({ type: 'explorer', data: { ...DATA, extraction: { ...x, candidates: x.candidates.map(mark) } } });
+    const row = p.page.locator(`.candidates tr[data-layer="${skipped[0].layer}"][data-position="${skipped[0].position}"] td`);
+    assert.deepEqual((await row.allTextContents()).slice(3, 5), ['–', '–']);
+    assert.match((await p.page.locator('#skipped-note').textContent())!, /^2 candidates were not fully scored/);
+    await p.page.locator('#score-skipped').click();
+    assert.ok((await p.posted()).some((m) => (m as { type: string }).type === 'scoreSkipped'));
+    await p.send({ type: 'explorer', data: DATA });
+    assert.equal(await p.page.locator('#score-skipped').count(), 0);
+  });
+
   test('the chat template section shows the post-instruction and refusal tokens, the template variables and a direction made with others', async () => {
     const chat: NonNullable<ExplorerViewData['chat']> = {
       postInstructionTokens: ['<|im_end|>', '\n', '<|im_start|>', 'assistant', '\n'],

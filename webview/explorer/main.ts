@@ -46,7 +46,8 @@ function activeCard(d: ExplorerViewData, busy: boolean): HTMLElement {
 
 /** A candidate's row; a filtered one gets a second row under it with the reason in full (a side bar has no room for a column). */
 function candidateRows(c: CandidateView, selected: boolean): HTMLElement[] {
-  const cells = [c.bypass, c.induce, c.kl, c.norm].map((v, i) => el('td', {}, formatNumber(v ?? NaN, i === 2 ? 4 : 2)));
+  // A score fast selection skipped shows as '–' (not NaN: it was not computed, not undefined).
+  const cells = [c.bypass, c.induce, c.kl, c.norm].map((v, i) => el('td', {}, v === null && c.skipped ? '–' : formatNumber(v ?? NaN, i === 2 ? 4 : 2)));
   const tr = el('tr', {
     class: `cand${c.filtered ? ' filtered' : ''}${selected ? ' selected' : ''}`,
     tabindex: '0',
@@ -54,7 +55,7 @@ function candidateRows(c: CandidateView, selected: boolean): HTMLElement[] {
     'aria-label': `layer ${c.layer}, position ${c.position}${c.filtered ? `, filtered: ${c.filtered}` : ''}${selected ? ', active' : ''}`,
     'data-layer': String(c.layer),
     'data-position': String(c.position),
-    title: c.filtered ? `filtered: ${c.filtered}` : 'use this candidate as the active direction',
+    title: c.filtered ? `filtered: ${c.filtered}` : `${c.skipped ? `${c.skipped}; ` : ''}use this candidate as the active direction`,
   }, el('td', {}, `${selected ? '★ ' : ''}${c.layer}`), el('td', {}, String(c.position)), ...cells);
   const use = () => post({ type: 'useCandidate', layer: c.layer, position: c.position });
   tr.addEventListener('click', use);
@@ -85,6 +86,13 @@ function extraction(d: ExplorerViewData, busy: boolean): HTMLElement {
   const table = el('table', { class: 'candidates', 'aria-label': 'candidate directions' }, el('tr', {}, ...['layer', 'pos', 'bypass', 'induce', 'KL', 'norm'].map((h) => el('th', { scope: 'col' }, h))));
   const order = [...x.candidates].sort((a, b) => Number(!!a.filtered) - Number(!!b.filtered) || (a.bypass ?? Infinity) - (b.bypass ?? Infinity));
   for (const c of order) table.append(...candidateRows(c, x.selected?.layer === c.layer && x.selected?.position === c.position));
+  const skipped = x.candidates.filter((c) => c.skipped).length;
+  if (skipped) {
+    section.append(
+      el('p', { class: 'muted', id: 'skipped-note' }, `${skipped} candidates were not fully scored: their scores cannot change the selection ('–').`),
+      el('div', { class: 'controls' }, button(`Score the ${skipped} skipped candidates`, { type: 'scoreSkipped' }, { secondary: true, disabled: busy, id: 'score-skipped' })),
+    );
+  }
   section.append(el('div', { class: 'scroll' }, table));
   return section;
 }

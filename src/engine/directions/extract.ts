@@ -26,6 +26,8 @@ export interface ExtractOptions extends FilterOptions {
   refusalTokens?: number[];
   /** Keep only harmful prompts the model refuses and harmless ones it answers (paper default: on). */
   filterPrompts?: boolean;
+  /** Score every candidate (the paper's behaviour, for the full table); default: only what selection needs. */
+  exhaustive?: boolean;
   signal?: AbortSignal;
   progress?: (message: string, fraction?: number) => void;
 }
@@ -40,6 +42,8 @@ export interface Candidate {
   norm: number;
   /** Why the candidate was filtered out, if it was. */
   filtered?: string;
+  /** Which scores fast selection did not compute (they are NaN) and why they cannot change the selection. */
+  skipped?: string;
 }
 
 export interface ExtractResult {
@@ -55,6 +59,8 @@ export interface ExtractResult {
   report?: string;
   /** Mean diff vectors for every candidate, [position index][layer] (for the explorer and tests). */
   meanDiffs: Float64Array[][];
+  /** The validation prompts kept after filtering, which scored the candidates (to score skipped ones later). */
+  validation: { harmful: string[]; harmless: string[] };
 }
 
 /** A direction must fit the model it is applied to: hidden size, layer, finite values. */
@@ -73,7 +79,7 @@ export function refusalTokensOf(tokenizer: ChatTokenizer, override?: number[]): 
 }
 
 /** Chat-encodes prompts; each is checked to end with the template's post-instruction tokens (ChatTokenizer.encode). */
-export function encodeChat(model: LoadedModel, set: PromptSet): number[][] {
+export function encodeChat(model: LoadedModel, set: Pick<PromptSet, 'prompts'>): number[][] {
   return set.prompts.map((p) => model.tokenizer.encode(p, { chat: true }).ids);
 }
 
@@ -141,7 +147,7 @@ export function filterRules(layers: number, opts: FilterOptions = {}): FilterRul
   const induceMin = opts.induceThreshold ?? 0;
   return [
     { name: 'zero or non-finite vector', fails: (c) => !(c.norm > 1e-8) || !Number.isFinite(c.norm), reason: (c) => (c.norm === 0 ? 'zero vector (harmful and harmless means are equal here)' : 'non-finite activations') },
-    { name: 'a score is NaN', fails: (c) => [c.bypass, c.kl, c.induce].some((x) => !Number.isFinite(x)), reason: () => 'a score is NaN' },
+    { name: 'a score is NaN', fails: (c) => !c.skipped && [c.bypass, c.kl, c.induce].some((x) => !Number.isFinite(x)), reason: () => 'a score is NaN' },
     { name: `layer ≥ ${pruneFrom}`, fails: (c) => c.layer >= pruneFrom, reason: () => `layer ≥ ${pruneFrom} (the last ${Math.round((opts.pruneLayerFraction ?? 0.2) * 100)}% of layers)`, value: ['layers', (c) => c.layer, 0] },
     { name: `KL > ${klMax}`, fails: (c) => c.kl > klMax, reason: (c) => `KL ${c.kl.toFixed(3)} > ${klMax}`, value: ['KL', (c) => c.kl, 3] },
     { name: `induce score < ${induceMin}`, fails: (c) => c.induce < induceMin, reason: (c) => `induce score ${c.induce.toFixed(2)} < ${induceMin}`, value: ['induce', (c) => c.induce, 2] },
@@ -156,11 +162,39 @@ export function judgeCandidate(c: Candidate, rules: FilterRule[]): FilterRule | 
   return rule;
 }
 
-/** The paper's selection among judged candidates: the lowest bypass score among those not filtered; ties go to the earlier candidate. */
+/**
+ * The paper's selection among judged candidates: the lowest bypass score among those not filtered
+ * (and fully scored); ties go to the earlier candidate in (position, layer) order, as the reference
+ * code's stable sort does.
+ */
 export function selectCandidate(candidates: readonly Candidate[]): Candidate | undefined {
   let best: Candidate | undefined;
-  for (const c of candidates) if (!c.filtered && (!best || c.bypass < best.bypass)) best = c;
+  for (const c of candidates) if (!c.filtered && !c.skipped && (!best || c.bypass < best.bypass)) best = c;
   return best;
+}
+
+/** The scores of one candidate vector; each is one batched forward pass over a validation set. */
+export interface CandidateScorer {
+  bypass(c: Candidate, r: number[]): Promise<number>;
+  kl(c: Candidate, r: number[]): Promise<number>;
+  induce(c: Candidate, r: number[]): Promise<number>;
+}
+
+/** Validation prompts (chat-encoded) and what scoring compares against, as `scorer` needs them. */
+export function candidateScorer(
+  model: LoadedModel,
+  val: { harmful: number[][]; harmless: number[][] },
+  baseHarmless: Float32Array[],
+  refusalTokens: number[],
+  signal?: AbortSignal,
+): CandidateScorer {
+  const score = (logits: Float32Array[]) => mean(logits.map((l) => refusalScore(l, refusalTokens)));
+  const ablate = (r: number[]) => ({ ablate: [r], positions: 'all' as const });
+  return {
+    bypass: async (_c, r) => score(await lastLogits(model, val.harmful, ablate(r), signal)),
+    kl: async (_c, r) => mean((await lastLogits(model, val.harmless, ablate(r), signal)).map((a, i) => klDivergence(baseHarmless[i], a))),
+    induce: async (c, r) => score(await lastLogits(model, val.harmless, { add: [{ vector: r, layers: [c.layer], coefficient: 1 }], positions: 'all' }, signal)),
+  };
 }
 
 export async function extractRefusalDirection(model: LoadedModel, opts: ExtractOptions): Promise<ExtractResult> {
@@ -170,6 +204,7 @@ export async function extractRefusalDirection(model: LoadedModel, opts: ExtractO
   const progress = opts.progress ?? (() => {});
   const score = (logits: Float32Array[]) => logits.map((l) => refusalScore(l, refusalTokens));
 
+  const texts = { harmfulTrain: opts.harmful.train.prompts, harmlessTrain: opts.harmless.train.prompts, harmfulVal: opts.harmful.val.prompts, harmlessVal: opts.harmless.val.prompts };
   let sets = {
     harmfulTrain: encodeChat(model, opts.harmful.train),
     harmlessTrain: encodeChat(model, opts.harmless.train),
@@ -178,9 +213,10 @@ export async function extractRefusalDirection(model: LoadedModel, opts: ExtractO
   };
   if (opts.filterPrompts ?? true) {
     progress('Filtering prompts by the refusal metric', 0);
-    const keep = async (seqs: number[][], refused: boolean, what: string) => {
+    const keep = async (key: keyof typeof sets, refused: boolean, what: string) => {
+      const seqs = sets[key];
       const s = score(await lastLogits(model, seqs, undefined, opts.signal));
-      const kept = seqs.filter((_, i) => (refused ? s[i] > 0 : s[i] < 0));
+      const kept = seqs.map((_, i) => i).filter((i) => (refused ? s[i] > 0 : s[i] < 0));
       if (kept.length === 0) {
         throw new EngineError(
           'BAD_REQUEST',
@@ -189,13 +225,14 @@ export async function extractRefusalDirection(model: LoadedModel, opts: ExtractO
             'set the refusal tokens, or turn prompt filtering off',
         );
       }
-      return kept;
+      texts[key] = kept.map((i) => texts[key][i]);
+      return kept.map((i) => seqs[i]);
     };
     sets = {
-      harmfulTrain: await keep(sets.harmfulTrain, true, 'harmful training'),
-      harmlessTrain: await keep(sets.harmlessTrain, false, 'harmless training'),
-      harmfulVal: await keep(sets.harmfulVal, true, 'harmful validation'),
-      harmlessVal: await keep(sets.harmlessVal, false, 'harmless validation'),
+      harmfulTrain: await keep('harmfulTrain', true, 'harmful training'),
+      harmlessTrain: await keep('harmlessTrain', false, 'harmless training'),
+      harmfulVal: await keep('harmfulVal', true, 'harmful validation'),
+      harmlessVal: await keep('harmlessVal', false, 'harmless validation'),
     };
   }
 
@@ -205,31 +242,75 @@ export async function extractRefusalDirection(model: LoadedModel, opts: ExtractO
   const meanDiffs = mu.map((perPos, p) => perPos.map((m, l) => m.map((x, h) => x - nu[p][l][h])));
 
   const baseHarmless = await lastLogits(model, sets.harmlessVal, undefined, opts.signal);
+  const scorer = candidateScorer(model, { harmful: sets.harmfulVal, harmless: sets.harmlessVal }, baseHarmless, refusalTokens, opts.signal);
   const rules = filterRules(L, opts);
+  const pruneFrom = prunedFrom(L, opts);
   const failed = new Map<Candidate, FilterRule>();
-  const candidates: Candidate[] = [];
   const judge = (c: Candidate) => {
     const rule = judgeCandidate(c, rules);
     if (rule) failed.set(c, rule);
-    candidates.push(c);
   };
-  const total = n * L;
+  const candidates: Candidate[] = [];
+  const vectors = new Map<Candidate, number[]>();
   for (let p = 0; p < n; p++) {
     for (let l = 0; l < L; l++) {
-      throwIfCancelled(opts.signal);
-      progress(`Scoring candidate ${candidates.length + 1} of ${total} (position ${p - n}, layer ${l})`, 0.1 + (0.9 * candidates.length) / total);
       const r = Array.from(meanDiffs[p][l]);
       const c: Candidate = { position: p - n, layer: l, bypass: NaN, induce: NaN, kl: NaN, norm: Math.hypot(...r) };
-      if (rules[0].fails(c)) {
+      candidates.push(c);
+      vectors.set(c, r);
+    }
+  }
+  // A zero vector needs no scores to be filtered; nor, unless exhaustive, a pruned layer.
+  const toScore = candidates.filter((c) => !rules[0].fails(c) && (opts.exhaustive || c.layer < pruneFrom));
+  for (const c of candidates) {
+    if (toScore.includes(c)) continue;
+    if (!rules[0].fails(c)) c.skipped = `not scored: layers ≥ ${pruneFrom} are never selected`;
+    judge(c);
+  }
+  const step = (done: number, total: number, what: string, c: Candidate) => {
+    throwIfCancelled(opts.signal);
+    progress(`Scoring candidate ${done + 1} of ${total}${what} (position ${c.position}, layer ${c.layer})`, 0.1 + (0.9 * done) / total);
+  };
+  if (opts.exhaustive) {
+    for (const [i, c] of toScore.entries()) {
+      step(i, toScore.length, '', c);
+      const r = vectors.get(c)!;
+      c.bypass = await scorer.bypass(c, r);
+      c.kl = await scorer.kl(c, r);
+      c.induce = await scorer.induce(c, r);
+      judge(c);
+    }
+  } else {
+    // Selection is the lowest bypass score among candidates that pass the filters, so the filters'
+    // scores (KL, induce) are needed only in bypass order until one passes: about a third of the
+    // exhaustive work when the best candidates pass. The stable sort keeps the reference code's tie order.
+    const budget = toScore.length + 4;
+    for (const [i, c] of toScore.entries()) {
+      step(i, budget, ': bypass', c);
+      c.bypass = await scorer.bypass(c, vectors.get(c)!);
+    }
+    const order = [...toScore].sort((a, b) => (Number.isNaN(a.bypass) ? 1 : 0) - (Number.isNaN(b.bypass) ? 1 : 0) || a.bypass - b.bypass || 0);
+    let found: Candidate | undefined;
+    let tried = 0;
+    for (const c of order) {
+      if (found) {
+        c.skipped = `KL and induce not computed: its bypass score is not below the selected candidate's`;
         judge(c);
         continue;
       }
-      const ablate = { ablate: [r], positions: 'all' as const };
-      c.bypass = mean(score(await lastLogits(model, sets.harmfulVal, ablate, opts.signal)));
-      const ablatedHarmless = await lastLogits(model, sets.harmlessVal, ablate, opts.signal);
-      c.kl = mean(ablatedHarmless.map((a, i) => klDivergence(baseHarmless[i], a)));
-      c.induce = mean(score(await lastLogits(model, sets.harmlessVal, { add: [{ vector: r, layers: [l], coefficient: 1 }], positions: 'all' }, opts.signal)));
+      if (Number.isFinite(c.bypass)) {
+        step(Math.min(toScore.length + tried++, budget - 1), budget, ': KL and induce, in bypass order', c);
+        const r = vectors.get(c)!;
+        c.kl = await scorer.kl(c, r);
+        // Judged on bypass and KL first: a candidate the KL filter drops needs no induce score.
+        c.skipped = 'induce not computed: the KL filter already drops it';
+        if (!judgeCandidate(c, rules)) {
+          delete c.skipped;
+          c.induce = await scorer.induce(c, r);
+        }
+      }
       judge(c);
+      if (!c.filtered) found = c;
     }
   }
   progress('Selecting', 1);
@@ -246,6 +327,7 @@ export async function extractRefusalDirection(model: LoadedModel, opts: ExtractO
     },
     candidates,
     meanDiffs,
+    validation: { harmful: texts.harmfulVal, harmless: texts.harmlessVal },
   };
   if (selected) {
     result.selected = selected;
@@ -268,4 +350,39 @@ export async function extractRefusalDirection(model: LoadedModel, opts: ExtractO
       ' Try more prompts, a higher KL threshold, or a model whose refusals start with the refusal tokens.';
   }
   return result;
+}
+
+export interface ScoreCandidatesOptions extends FilterOptions {
+  /** The extraction's validation prompts after filtering (ExtractResult.validation). */
+  harmful: string[];
+  harmless: string[];
+  candidates: { position: number; layer: number; vector: number[] }[];
+  refusalTokens?: number[];
+  signal?: AbortSignal;
+  progress?: (message: string, fraction?: number) => void;
+}
+
+/**
+ * Every score of the given candidates, judged by the filters, exactly as exhaustive extraction
+ * computes them (same prompts, same batches): fills in the candidates fast selection skipped.
+ */
+export async function scoreCandidates(model: LoadedModel, opts: ScoreCandidatesOptions): Promise<Candidate[]> {
+  const refusalTokens = refusalTokensOf(model.tokenizer, opts.refusalTokens);
+  const val = { harmful: encodeChat(model, { prompts: opts.harmful }), harmless: encodeChat(model, { prompts: opts.harmless }) };
+  for (const c of opts.candidates) checkDirection(model.info, c);
+  const baseHarmless = await lastLogits(model, val.harmless, undefined, opts.signal);
+  const scorer = candidateScorer(model, val, baseHarmless, refusalTokens, opts.signal);
+  const rules = filterRules(model.info.layers, opts);
+  const out: Candidate[] = [];
+  for (const [i, { position, layer, vector }] of opts.candidates.entries()) {
+    throwIfCancelled(opts.signal);
+    opts.progress?.(`Scoring candidate ${i + 1} of ${opts.candidates.length} (position ${position}, layer ${layer})`, i / opts.candidates.length);
+    const c: Candidate = { position, layer, bypass: NaN, induce: NaN, kl: NaN, norm: Math.hypot(...vector) };
+    c.bypass = await scorer.bypass(c, vector);
+    c.kl = await scorer.kl(c, vector);
+    c.induce = await scorer.induce(c, vector);
+    judgeCandidate(c, rules);
+    out.push(c);
+  }
+  return out;
 }

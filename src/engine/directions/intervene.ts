@@ -96,7 +96,8 @@ export async function intervene(model: LoadedModel, prompts: string[], opts: Int
     const row: InterveneResult['results'][number] = { prompt, ...(opts.categories ? { category: opts.categories[i] } : {}), baseline, intervened };
     if (opts.triggers) {
       const ranked = await occlusionTriggers(model, ids, unit(opts.triggers.vector), opts.triggers.layer, opts.signal);
-      const drop = new Set(ranked.slice(0, opts.triggers.top).map((t) => t.index));
+      // A long prompt's triggers may be spans: all of a span's tokens go.
+      const drop = new Set(ranked.slice(0, opts.triggers.top).flatMap((t) => Array.from({ length: t.length ?? 1 }, (_, k) => t.index + k)));
       const { run: removed } = await run(ids.filter((_t, k) => !drop.has(k)));
       row.trigger_removed = { ...removed, removed: ranked.slice(0, opts.triggers.top).map((t) => t.token) };
     }

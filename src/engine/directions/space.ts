@@ -287,7 +287,7 @@ export async function safetySpace(aligned: LoadedModel, base: LoadedModel | unde
     }
   } else {
     if (!opts.harmless?.length) throw new EngineError('BAD_REQUEST', 'one-model mode needs harmless prompts (their mean is the reference point)');
-    const hl = await lastTokenActivations(aligned, encodeChat(aligned, { name: 'harmless', prompts: opts.harmless, hash: '' }), opts.signal);
+    const hl = await lastTokenActivations(aligned, encodeChat(aligned, { prompts: opts.harmless }), opts.signal);
     for (const [l, yl] of y.acts.entries()) {
       const d = mat(yl.rows, H, yl.data);
       const mean = new Float64Array(H);

@@ -18,6 +18,7 @@ const TextConfig = z
     head_dim: positive(4096).nullish(),
     vocab_size: positive(4_000_000),
     intermediate_size: positive(1_000_000).optional(),
+    max_position_embeddings: positive(100_000_000).optional(),
     rms_norm_eps: z.number().positive().optional(),
     tie_word_embeddings: z.boolean().optional(),
     eos_token_id: ids,
@@ -36,6 +37,8 @@ export interface DecoderConfigInfo {
   headDim: number;
   vocabSize: number;
   tiedEmbeddings: boolean;
+  /** The context length the model was trained for (max_position_embeddings), when config.json says. */
+  maxPositions?: number;
   eosIds: number[];
   bosId?: number;
   padId?: number;
@@ -84,6 +87,7 @@ export function parseDecoderConfig(raw: unknown, where = 'config.json'): Decoder
     headDim,
     vocabSize: c.vocab_size,
     tiedEmbeddings: c.tie_word_embeddings ?? false,
+    ...(c.max_position_embeddings ? { maxPositions: c.max_position_embeddings } : {}),
     eosIds: asList(c.eos_token_id),
     bosId: asList(c.bos_token_id)[0],
     padId: asList(c.pad_token_id)[0],

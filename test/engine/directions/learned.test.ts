@@ -97,7 +97,8 @@ for (const { variant, passes, mediated } of VARIANTS) {
         },
         work,
       );
-      const r = cli('extract', '--model', aligned, '--harmful', prompts('harmful_train'), '--harmless', prompts('harmless_train'), '--out', dirs, '--json');
+      // --exhaustive: every candidate's scores are compared with the reference's full table.
+      const r = cli('extract', '--model', aligned, '--harmful', prompts('harmful_train'), '--harmless', prompts('harmless_train'), '--out', dirs, '--exhaustive', '--json');
       extractCode = r.code;
       assert.ok(r.code === 0 || r.code === 1, r.stderr);
       proj = JSON.parse(r.stdout);

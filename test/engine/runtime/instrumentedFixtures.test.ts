@@ -3,9 +3,10 @@
 // exactly as the formulas say (checked against the reference forward with the same intervention).
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { forward, forwardVariants, planPrefixGroups } from '../../../src/engine/runtime/forward';
+import { forward, forwardChunked, forwardVariants, planBatches, planPrefixGroups } from '../../../src/engine/runtime/forward';
 import { generate } from '../../../src/engine/runtime/generate';
-import { hookNames } from '../../../src/engine/runtime/hooks';
+import { hookNames, resolveHooks } from '../../../src/engine/runtime/hooks';
+import { toFloat32 } from '../../../src/engine/runtime/tensors';
 import { seededGaussian } from '../../../src/engine/runtime/random';
 import { steeringTensors } from '../../../src/engine/runtime/steering';
 import { Decoder } from '../../../src/engine/runtime/decoder';
@@ -36,6 +37,20 @@ test('prefix groups: every variant once, groups within the token budget, long sh
   assert.deepEqual(groups.flat().sort(), [...shared.keys()]);
   for (const g of groups) assert.ok(g.length === 1 || g.length * (10 - Math.min(...g.map((i) => shared[i]))) <= 12);
   assert.ok(groups.some((g) => g.includes(1) && g.includes(5)));
+  // A row limit (each row holds a copy of the cached prefix) splits groups the token budget allows.
+  assert.ok(planPrefixGroups(shared, 10, 100).some((g) => g.length > 2));
+  for (const g of planPrefixGroups(shared, 10, 100, 2)) assert.ok(g.length <= 2);
+});
+
+test('batches: every sequence once, within the token budget, fewer padded tokens than one run, equal lengths without padding', () => {
+  const lengths = [11, 45, 12, 30, 44, 13, 29, 12, 45, 31];
+  const padded = (groups: number[][]) => groups.reduce((a, g) => a + g.length * Math.max(...g.map((i) => lengths[i])), 0);
+  const groups = planBatches(lengths, 1000);
+  assert.deepEqual(groups.flat().sort((a, b) => a - b), [...lengths.keys()]);
+  assert.ok(groups.length > 1 && padded(groups) + 24 * groups.length < padded([[...lengths.keys()]]) + 24);
+  for (const g of planBatches(lengths, 60)) assert.ok(g.length === 1 || g.length * Math.max(...g.map((i) => lengths[i])) <= 60);
+  for (const g of planBatches(lengths, 1000, false)) assert.equal(new Set(g.map((i) => lengths[i])).size, 1);
+  assert.deepEqual(planBatches([5, 5, 5], 1000), [[0, 1, 2]]);
 });
 
 for (const style of ['torch', 'genai'] as const) {
@@ -81,6 +96,33 @@ for (const style of ['torch', 'genai'] as const) {
           for (const h of hooks) {
             const want = last(full[i].residuals[h]);
             assert.ok(maxAbsDiff(got[h], want) <= tol(dtype, maxAbs(want)), `${i} ${h}: ${maxAbsDiff(got[h], want)}`);
+          }
+        });
+      });
+
+      test('a sequence run in chunks over its own cache, and variants run in chunks, equal full forward passes', async () => {
+        const hooks = ['resid_pre.1', 'resid_final'];
+        const outputs = resolveHooks(hooks, fx.config.layers).map((h) => h.output);
+        const [full] = await forward(dec, [IDS], { hooks, logits: 'none' });
+        const H = fx.config.hidden;
+        const got = Object.fromEntries(outputs.map((o) => [o, new Float32Array(IDS.length * H)]));
+        const starts: number[] = [];
+        await forwardChunked(dec, IDS, { fetch: outputs, chunk: 3 }, (start, outs) => {
+          starts.push(start);
+          for (const o of outputs) got[o].set(toFloat32(outs[o]), start * H);
+        });
+        assert.deepEqual(starts, [0, 3, 6, 9].filter((s) => s < IDS.length));
+        resolveHooks(hooks, fx.config.layers).forEach(({ hook, output }) => {
+          const want = full.residuals[hook];
+          assert.ok(maxAbsDiff(got[output], want) <= tol(dtype, maxAbs(want)), `${hook}: ${maxAbsDiff(got[output], want)}`);
+        });
+        const variants = [IDS.slice(1), [...IDS.slice(0, 2), ...IDS.slice(5)]];
+        const chunked = await forwardVariants(dec, IDS, variants, { hooks, chunk: 2, pastBytes: 1 });
+        const each = await forward(dec, variants, { hooks, logits: 'none' });
+        variants.forEach((v, i) => {
+          for (const h of hooks) {
+            const want = each[i].residuals[h].slice((v.length - 1) * H);
+            assert.ok(maxAbsDiff(chunked.variants[i][h], want) <= tol(dtype, maxAbs(want)), `variant ${i} ${h}: ${maxAbsDiff(chunked.variants[i][h], want)}`);
           }
         });
       });
