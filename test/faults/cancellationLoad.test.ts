@@ -13,7 +13,7 @@ import { discardDamaged, instrumentCached, readEntryOf } from '../../src/engine/
 import { EngineClient, EngineRequestError } from '../../src/host/engineClient';
 import { Latest } from '../../src/host/latest';
 import { trackRange } from '../../src/host/trackRange';
-import { type Organism, writeOrganism } from '../../src/modelgen/organism';
+import { type OrganismV2, writeOrganism } from '../../src/modelgen/organism2';
 import type { EngineMethod, ParamsOf, ResultOf } from '../../src/protocol';
 import { testClient } from '../support/engineClients';
 import { fixture } from '../support/fixtures';
@@ -79,7 +79,7 @@ describe('faults 4: cancellation and load', () => {
   describe('every long method cancels within one session run', () => {
     const org = engine();
     const big = engine();
-    let organism: Organism;
+    let organism: OrganismV2;
     let orgDir: string;
     let direction: { vector: number[]; layer: number };
     let reference: ResultOf<'score'>;
@@ -177,7 +177,7 @@ describe('faults 4: cancellation and load', () => {
 
   describe('100 score requests while typing, through the latest-only scheduler', () => {
     const c = engine();
-    let organism: Organism;
+    let organism: OrganismV2;
     let direction: { vector: number[]; layer: number };
     /** Prompt i of a typing session: a long prompt (occlusion takes a while) that grows a word at a time. */
     let typed: (i: number) => string;

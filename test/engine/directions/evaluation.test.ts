@@ -13,13 +13,13 @@ import { Engine } from '../../../src/engine/engine';
 import { forward } from '../../../src/engine/runtime/forward';
 import { generate } from '../../../src/engine/runtime/generate';
 import { steeringTensors } from '../../../src/engine/runtime/steering';
-import { writeOrganism, type Organism } from '../../../src/modelgen/organism';
+import { writeOrganism, type OrganismV2 } from '../../../src/modelgen/organism2';
 import { tempDir } from '../../support/paths';
 
 describe('evaluation on the organism (seed 1)', () => {
   const root = tempDir('evaluation');
   let engine: Engine;
-  let prompts: Organism['prompts'];
+  let prompts: OrganismV2['prompts'];
   let direction: { vector: number[]; layer: number };
 
   before(async () => {

@@ -13,7 +13,7 @@ import { promptSet, splitTrainVal } from '../../../src/engine/directions/prompts
 import { scorePrompt } from '../../../src/engine/directions/score';
 import { safetySpace, SpaceResult } from '../../../src/engine/directions/space';
 import { Engine } from '../../../src/engine/engine';
-import { GroundTruth, writeOrganism } from '../../../src/modelgen/organism';
+import { GroundTruthV2, writeOrganism } from '../../../src/modelgen/organism2';
 import { tempDir } from '../../support/paths';
 
 const ORGANISMS = [
@@ -31,7 +31,7 @@ for (const o of ORGANISMS) {
     const cacheDir = path.join(root, 'cache');
     let aligned: Engine;
     let base: Engine;
-    let gt: GroundTruth;
+    let gt: GroundTruthV2;
     let prompts: Record<string, string[]>;
     let direction: { vector: number[]; layer: number };
     let space: SpaceResult;
