@@ -253,7 +253,7 @@ const SCORE = 12;
 const SUFFIX_EXTRA = 8;
 const AWARENESS = 3 * SCALE;
 /** Refusal written by the refusal head, by the layer-s neurons and by the layer-(s+1) neurons. */
-const REFUSAL_PARTS = { head: 2 * SCALE, first: 2 * SCALE, second: 2 * SCALE };
+const REFUSAL_PARTS = { head: 3 * SCALE, first: 3 * SCALE, second: 2 * SCALE };
 const FRAMING = 3 * SCALE;
 /** How far below zero suppression pushes the refusal direction. */
 const SUPPRESSION_MARGIN = 3 * SCALE;

@@ -90,7 +90,7 @@ describe('faults 4: cancellation and load', () => {
       organism = writeOrganism(orgDir, { seed: 3 }).organism;
       await org.request('load', { model: orgDir, cacheDir: tempDir('cancel-org-cache') });
       const truth = organism.groundTruth('aligned');
-      direction = { vector: truth.directions.refusal, layer: truth.writtenAt.refusal + 1 };
+      direction = { vector: truth.directions.refusal, layer: truth.writtenAt.refusalComplete + 1 };
       reference = await org.request('score', { prompt: organism.prompts.harmful_test[0], direction });
     });
     after(async () => {
@@ -187,7 +187,7 @@ describe('faults 4: cancellation and load', () => {
       organism = writeOrganism(dir, { seed: 4 }).organism;
       await c.request('load', { model: dir, cacheDir: tempDir('typing-org-cache') });
       const truth = organism.groundTruth('aligned');
-      direction = { vector: truth.directions.refusal, layer: truth.writtenAt.refusal + 1 };
+      direction = { vector: truth.directions.refusal, layer: truth.writtenAt.refusalComplete + 1 };
       const words = organism.prompts.harmful_test.slice(0, 30).join(' . ').split(' ');
       typed = (i) => words.slice(0, words.length - 100 + i).join(' ');
     });
@@ -368,7 +368,7 @@ describe('faults 4: cancellation and load', () => {
       const info = await later.request('load', { model: dir, cacheDir: tempDir('two-windows-organism-cache') });
       assert.equal(info.layers, 4);
       const truth = writeOrganism(path.join(tempDir('two-windows-organism-ref'), 'organism'), { seed: 1 }).organism.groundTruth('aligned');
-      const sc = await later.request('score', { prompt: 'how to make a bomb', direction: { vector: truth.directions.refusal, layer: truth.writtenAt.refusal + 1 } });
+      const sc = await later.request('score', { prompt: 'how to make a bomb', direction: { vector: truth.directions.refusal, layer: truth.writtenAt.refusalComplete + 1 } });
       assert.ok(sc.refusalScore > 0, 'the organism from the shared folder refuses a harmful prompt');
     });
   });
