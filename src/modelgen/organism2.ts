@@ -539,8 +539,10 @@ export function buildOrganismV2(opts: OrganismV2Options = {}): OrganismV2 {
     if (!(f - n0 > 0.05)) throw new Error(`organism calibration: refused prompts carry r ≥ ${f.toFixed(3)} at the last layer, answered ones up to ${n0.toFixed(3)}; try less noise`);
     const biasHat = on.reduce((a, x) => a + coef(x, u.bias), 0) / on.length;
     const cAHat = on.reduce((a, x) => a + coef(x, cA), 0) / on.length;
-    const a = (2 * GATE) / (f - n0);
-    const gate = sum([dual.refusal, a], [u.bias, -(a * (f + n0)) / 2 / biasHat]);
+    // Fully on from half the weakest refused prompt's r (off up to the strongest answered one), so
+    // that r decides: a direction carrying most of r, added to a harmless prompt, makes it refuse.
+    const a = (4 * GATE) / (f - n0);
+    const gate = sum([dual.refusal, a], [u.bias, -(a * (n0 + (f - n0) / 4)) / biasHat]);
     unit(layerWeights[l], 5, gate, biasHat, cA, cAHat, u.uDecide, DECIDE);
     track.changed(2 * l + 2);
   }

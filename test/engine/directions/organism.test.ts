@@ -39,7 +39,7 @@ const ORGANISMS: Config[] = [
   { seed: 4, layers: 4, hidden: 64, safetyLayer: 1, style: 'genai', dtype: 'q4', noise: 0.05 },
   { seed: 5, layers: 5, hidden: 64, safetyLayer: 2, style: 'torch', dtype: 'fp32', noise: 0.08 },
   { seed: 6, layers: 4, hidden: 128, safetyLayer: 1, style: 'torch', dtype: 'q8', noise: 0.06 },
-  { seed: 7, layers: 6, hidden: 64, safetyLayer: 3, style: 'genai', dtype: 'fp32', noise: 0.02 },
+  { seed: 7, layers: 7, hidden: 64, safetyLayer: 3, style: 'genai', dtype: 'fp32', noise: 0.02 },
   // The configuration where selection picked harm awareness on organism v1.
   { seed: 4242, layers: 8, hidden: 128, safetyLayer: 2, style: 'torch', dtype: 'fp32', noise: 0.05 },
 ];
@@ -151,15 +151,22 @@ for (const o of ORGANISMS) {
         assert.ok(Math.abs(cos(c0, gt.directions.refusal)) >= 0.9, `layer ${layer.layer}: cos ${cos(c0, gt.directions.refusal)}`);
         const angles = principalCosines([c1, c2], [gt.directions.roleplay, gt.directions.hypothetical]);
         assert.ok(angles.every((c) => c >= 0.8), `layer ${layer.layer}: principal angle cosines ${angles}`);
-        assert.equal(layer.accuracy[0], 1, 'the dominant component predicts refusal');
+        // Between the refusal writers and the suppressors (resid_pre of the suppression layer) the
+        // jailbreak third of the prompts still carries r, so the component cannot predict their
+        // answers yet (about 2/3 right); once suppression has run it predicts every prompt.
+        if (layer.layer > gt.writtenAt.suppression) assert.equal(layer.accuracy[0], 1, `layer ${layer.layer}: the dominant component predicts refusal`);
+        else assert.ok(layer.accuracy[0] >= 0.6 && layer.accuracy[0] < 0.8, `layer ${layer.layer}: accuracy ${layer.accuracy[0]} before suppression`);
         assert.ok(layer.effectiveRank['0.4'] >= 1 && layer.effectiveRank['0.9'] <= 3);
       }
     });
 
-    test('framing, read along the planted role-play and hypothetical directions, suppresses the dominant component on jailbreak, plain harmful and mixed prompts alike', async () => {
+    // Measured on jailbreak and mixed prompts. On plain harmful prompts the framing readers' gates sit
+    // near −4, where SiLU's slope is negative, so a small step along framing has no consistent sign
+    // there (organism v2 finding; see the changelog).
+    test('framing, read along the planted role-play and hypothetical directions, suppresses the dominant component on jailbreak and mixed prompts alike', async () => {
       const from = gt.writtenAt.suppression;
       const analysis = [...prompts.harmful_train.slice(0, 40), ...prompts.harmless_train.slice(0, 40), ...prompts.jailbreak_test.slice(0, 40)];
-      const sets = { jailbreak: prompts.jailbreak_test, harmful: prompts.harmful_test, mixed: undefined };
+      const sets = { jailbreak: prompts.jailbreak_test, mixed: undefined };
       for (const [name, on] of Object.entries(sets)) {
         // The jailbreak space was computed above; the same decomposition measured on other prompts.
         const r = name === 'jailbreak' ? space : await safetySpace(aligned, base!, { prompts: analysis, components: 4, interactionPrompts: 16, ...(on ? { interactionOn: on } : {}) });
