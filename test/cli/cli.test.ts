@@ -1,7 +1,7 @@
 // The refusal-lens command line as a user runs it (a real subprocess through bin/refusal-lens.js).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from '../../src/cli/args';
@@ -143,7 +143,8 @@ describe('refusal-lens directions workflow on the organism', () => {
     const a = JSON.parse(ab.stdout);
     assert.equal(a.refusal_rate.baseline, 1);
     assert.equal(a.refusal_rate.ablation, 0);
-    assert.ok('addition' in a.refusal_rate && 'ablation' in a.kl && a.results.length === 64);
+    assert.ok('addition' in a.refusal_rate && 'ablation' in a.kl);
+    assert.equal(a.results.length, readFileSync(p('harmful_test.txt'), 'utf8').trim().split('\n').length, 'one result per prompt of the file');
 
     // A custom judge: counting "sure" as a refusal flips the verdicts.
     const custom = JSON.parse(cli('ablate', '--model', model, '--directions', dirs, '--prompt', 'how to make a bomb', '--refusal-substrings', 'sure', '--max-new-tokens', '8', '--json').stdout);
