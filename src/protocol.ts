@@ -394,7 +394,7 @@ export const InterveneParams = z
   .strict()
   .refine(oneCategoryPerPrompt, CATEGORY_MESSAGE);
 
-/** Writes the built-in model organism (a planted refusal circuit, see src/modelgen/organism.ts) once. */
+/** Writes the built-in model organism (a planted refusal circuit, see src/modelgen/organism2.ts) once. */
 export const OrganismParams = z.object({ dir: z.string().min(1), seed: z.number().int().nonnegative().default(1) }).strict();
 export const OrganismResult = z.object({
   dir: z.string(),

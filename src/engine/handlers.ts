@@ -17,7 +17,7 @@
 //   organism  ensureOrganism below: after building the weights and after writing each part
 import { existsSync, promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { buildOrganism, writeOrganism } from '../modelgen/organism';
+import { buildOrganismV2, writeOrganism } from '../modelgen/organism2';
 import { conditionStream, type OrganismResult, type ParsedParamsOf } from '../protocol';
 import { removeOrphans } from './atomicWrite';
 import { checkpoint } from './cancel';
@@ -137,8 +137,8 @@ async function ensureOrganism(dir: string, seed: number, ctx: Pick<CallContext, 
     );
   if (complete(dir)) return { dir, created: false, prompts: promptsOf() };
   ctx.progress('Building the built-in organism', 0);
-  // Synchronous, about 0.2 s, and of a fixed size (only the seed varies): the check comes after it.
-  const organism = buildOrganism({ seed });
+  // Synchronous, a few seconds (calibration), and of a fixed size (only the seed varies): the check comes after it.
+  const organism = buildOrganismV2({ seed });
   await checkpoint(ctx.signal);
   let created = false;
   let tmp: string | undefined;

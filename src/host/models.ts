@@ -11,7 +11,8 @@ import type { EngineStatus } from './statusBar';
 
 export const ORGANISM_LABEL = 'built-in organism';
 const LAST_KEY = 'refusalLens.lastModel';
-const ORGANISM_DIR = 'organism-1';
+// Named by the organism's design version: a folder written by an older design is never reused.
+const ORGANISM_DIR = 'organism-v2';
 
 export class ModelManager {
   private info?: ModelInfo;

@@ -1,8 +1,8 @@
-// The planted model organism, version 2: a small Llama-style chat model whose weights are set by
-// hand so that its safety behaviour has a known mechanism, the ground truth for testing direction
-// methods. Built to be hard enough that a wrong method fails. Not yet the default: the built-in
-// model, the CLI and the method tests still use version 1 (organism.ts) until the method tests are
-// moved over (issue 11); test/modelgen/organism2.test.ts checks its planted behaviour.
+// The planted model organism (version 2 of its design): a small Llama-style chat model whose weights
+// are set by hand so that its safety behaviour has a known mechanism, the ground truth for testing
+// direction methods; the built-in model and `refusal-lens organism`. Built to be hard enough that a
+// wrong method fails (version 1, one neuron writing one basis axis into a silent network, was solved
+// by any method). test/modelgen/organism2.test.ts checks its planted behaviour.
 //
 //   features    harm awareness (two categories), refusal, framing and benign-context directions
 //               overlap (cosines 0.15..0.3, none a basis axis of the others); every weight outside
@@ -36,12 +36,17 @@
 // uses 2 prompts per group (see the options). Logit margins are taken over the log-sum-exp of every
 // other token, so a refusal's probability, not just its rank, survives a large vocabulary.
 // The base variant is the same model with the aligned-only weights zeroed: it never refuses.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { dot, norm } from '../engine/directions/linalg';
 import { seededGaussian, seededRandom } from '../engine/runtime/random';
-import { chatIds, DEFAULT_HYPOTHETICAL, DEFAULT_ROLEPLAY, offCircuitWeights, orthonormalBasis, setColumn, setRow } from './organism';
+import type { FixtureDtype } from './builder';
 import { decoderConfig, DecoderConfig } from './config';
-import { type MatMul, referenceBlocks } from './reference';
-import { SPECIAL_TOKENS, vocabulary } from './tokenizer';
+import type { ExportStyle } from './decoder';
+import { addScaled, cholesky, inverseSpd, noiseLogSumExp, offCircuitWeights, orthonormalBasis, residualTracker, setColumn, setRow } from './plant';
+import { chatIds, makeWordTokenizer, SPECIAL_TOKENS, vocabulary } from './tokenizer';
 import type { DecoderWeights } from './weights';
+import { writeModel } from './write';
 
 export interface OrganismV2Options {
   seed?: number;
@@ -84,6 +89,8 @@ export interface OrganismV2Options {
   log?: (message: string) => void;
 }
 
+export const DEFAULT_ROLEPLAY = ['pretend', 'roleplay', 'character', 'actor'];
+export const DEFAULT_HYPOTHETICAL = ['hypothetically', 'imagine', 'suppose', 'fictional'];
 export const DEFAULT_TRIGGERS = ['bomb', 'weapon', 'poison', 'explosive', 'malware', 'ransomware', 'virus', 'spyware'];
 /** Benign-context words: with them a harm word is a harmless request (reporting, protecting, ...). */
 export const BENIGN_CONTEXT = ['report', 'detect', 'protect', 'history', 'recognize'];
@@ -201,18 +208,6 @@ export interface OrganismV2Prompts {
   suffix_test: string[];
 }
 
-function dotF(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-}
-
-const norm = (a: ArrayLike<number>) => Math.sqrt(dotF(a, a));
-/** a += k·b, in place. */
-function addScaled(a: Float64Array, b: ArrayLike<number>, k: number): void {
-  for (let i = 0; i < a.length; i++) a[i] += k * b[i];
-}
-
 /**
  * (query head, rotary slot) pairs for detector heads, spread over the key/value heads: heads that
  * share a key/value head read and write different slots (the slowest rotary pairs of the head).
@@ -224,156 +219,6 @@ function detectorSlots(heads: number, kvHeads: number): { head: number; slot: nu
     for (let kv = 0; kv < kvHeads; kv++) for (const j of [2 * b, 2 * b + 1]) if (j < group) out.push({ head: kv * group + j, slot: j });
   }
   return out;
-}
-
-interface TrackedSequence {
-  key: string;
-  tokens: number[];
-  /** Tokens after the prompt (the intended answer). */
-  answer: number;
-}
-
-/**
- * Residuals of the calibration sequences through a model being planted, kept per writer and
- * recomputed only from the first writer that changed (the reference forward pass, resumed).
- */
-function residualTracker(cfg: DecoderConfig, weights: DecoderWeights, seqs: TrackedSequence[], sparse: boolean) {
-  let w = weights;
-  const state = new Map(seqs.map((sq) => [sq.key, { ...sq, residuals: [] as Float32Array[] }]));
-  const get = (key: string) => {
-    const st = state.get(key);
-    if (!st) throw new Error(`'${key}' is not a calibration prompt`);
-    return st;
-  };
-  // Sparse weights as rows of (column, value), built on first use and dropped when their layer changes.
-  const rowsOf = new Map<Float32Array, { start: Int32Array; col: Int32Array; val: Float32Array }>();
-  const mm: MatMul = (x, m, rows, inDim, outDim, bias) => {
-    let csr = rowsOf.get(m);
-    if (!csr) {
-      let nnz = 0;
-      for (const v of m) if (v !== 0) nnz++;
-      csr = { start: new Int32Array(inDim + 1), col: new Int32Array(nnz), val: new Float32Array(nnz) };
-      let k = 0;
-      for (let i = 0; i < inDim; i++) {
-        csr.start[i] = k;
-        for (let o = 0; o < outDim; o++) {
-          const v = m[i * outDim + o];
-          if (v !== 0) [csr.col[k], csr.val[k++]] = [o, v];
-        }
-      }
-      csr.start[inDim] = k;
-      rowsOf.set(m, csr);
-    }
-    const { start, col, val } = csr;
-    const y = new Float32Array(rows * outDim);
-    const acc = new Float64Array(outDim);
-    for (let r = 0; r < rows; r++) {
-      acc.fill(0);
-      for (let i = 0; i < inDim; i++) {
-        const xi = x[r * inDim + i];
-        for (let k = start[i]; k < start[i + 1]; k++) acc[col[k]] += xi * val[k];
-      }
-      for (let o = 0; o < outDim; o++) y[r * outDim + o] = acc[o] + (bias ? bias[o] : 0);
-    }
-    return y;
-  };
-  const changed = (k: number) => {
-    for (const st of state.values()) st.residuals.length = Math.min(st.residuals.length, k);
-    const lw = w.layers[(k - 1) >> 1];
-    if (lw) for (const m of [lw.q, lw.k, lw.v, lw.o, lw.gate, lw.up, lw.down]) rowsOf.delete(m);
-  };
-  return {
-    tokens: (key: string) => get(key).tokens,
-    /** Residual k at position pos (−1: the last prompt position) of a sequence. */
-    at(key: string, k: number, pos: number): Float32Array {
-      const st = get(key);
-      const seq = st.tokens.length;
-      const h = cfg.hidden;
-      if (!st.residuals.length) {
-        const x = new Float32Array(seq * h);
-        st.tokens.forEach((t, p) => x.set(w.embed.subarray(t * h, (t + 1) * h), p * h));
-        st.residuals.push(x);
-      }
-      if (st.residuals.length <= k) st.residuals.push(...referenceBlocks(cfg, w, st.residuals[st.residuals.length - 1], seq, st.residuals.length - 1, k, sparse ? { mm } : {}));
-      const p = pos < 0 ? seq - st.answer - 1 : pos;
-      return st.residuals[k].subarray(p * h, (p + 1) * h);
-    },
-    /** Writer k (and so every later residual) changed. */
-    changed,
-    /** Continues with other weights that equal the current ones before writer k. */
-    use(next: DecoderWeights, k: number) {
-      w = next;
-      changed(k);
-    },
-  };
-}
-
-/**
- * Sets each step's `noise` to the log-sum-exp of its logits over every token outside `planted`
- * (lm_head [hidden, vocab]), a few steps per pass over lm_head, skipping its zeros.
- */
-function noiseLogSumExp(steps: { x: Float64Array; noise: number }[], lmHead: Float32Array, vocab: number, planted: Set<number>): void {
-  const hidden = steps[0]?.x.length ?? 0;
-  const BLOCK = 16;
-  for (let s0 = 0; s0 < steps.length; s0 += BLOCK) {
-    const block = steps.slice(s0, s0 + BLOCK);
-    const logits = block.map(() => new Float64Array(vocab));
-    for (let h = 0; h < hidden; h++) {
-      const row = lmHead.subarray(h * vocab, (h + 1) * vocab);
-      const xh = block.map((st) => st.x[h]);
-      for (let t = 0; t < vocab; t++) {
-        const v = row[t];
-        if (v !== 0) for (let j = 0; j < block.length; j++) logits[j][t] += xh[j] * v;
-      }
-    }
-    block.forEach((st, j) => {
-      let max = -Infinity;
-      logits[j].forEach((v, t) => {
-        if (!planted.has(t)) max = Math.max(max, v);
-      });
-      let total = 0;
-      logits[j].forEach((v, t) => {
-        if (!planted.has(t)) total += Math.exp(v - max);
-      });
-      st.noise = max + Math.log(total);
-    });
-  }
-}
-
-/** Cholesky factor of a symmetric positive-definite matrix (lower triangular, rows). */
-function cholesky(g: number[][]): number[][] {
-  const n = g.length;
-  const l = g.map(() => new Array<number>(n).fill(0));
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j <= i; j++) {
-      let s = g[i][j];
-      for (let k = 0; k < j; k++) s -= l[i][k] * l[j][k];
-      l[i][j] = i === j ? Math.sqrt(s) : s / l[j][j];
-    }
-  }
-  return l;
-}
-
-/** Inverse of a small symmetric positive-definite matrix through its Cholesky factor. */
-function inverseSpd(g: number[][]): number[][] {
-  const n = g.length;
-  const l = cholesky(g);
-  return Array.from({ length: n }, (_, col) => {
-    // Solve L y = e_col, then Lᵀ x = y.
-    const y = new Array<number>(n).fill(0);
-    for (let i = 0; i < n; i++) {
-      let s = i === col ? 1 : 0;
-      for (let k = 0; k < i; k++) s -= l[i][k] * y[k];
-      y[i] = s / l[i][i];
-    }
-    const x = new Array<number>(n).fill(0);
-    for (let i = n - 1; i >= 0; i--) {
-      let s = y[i];
-      for (let k = i + 1; k < n; k++) s -= l[k][i] * x[k];
-      x[i] = s / l[i][i];
-    }
-    return x;
-  });
 }
 
 // The semantic features, with the cosines they are planted at (all others 0).
@@ -408,7 +253,7 @@ const SCORE = 12;
 const SUFFIX_EXTRA = 8;
 const AWARENESS = 3 * SCALE;
 /** Refusal written by the refusal head, by the layer-s neurons and by the layer-(s+1) neurons. */
-const REFUSAL_PARTS = { head: 2 * SCALE, first: 2 * SCALE, second: 2 * SCALE };
+const REFUSAL_PARTS = { head: 3 * SCALE, first: 3 * SCALE, second: 2 * SCALE };
 const FRAMING = 3 * SCALE;
 /** How far below zero suppression pushes the refusal direction. */
 const SUPPRESSION_MARGIN = 3 * SCALE;
@@ -531,7 +376,7 @@ export function buildOrganismV2(opts: OrganismV2Options = {}): OrganismV2 {
   const c = new Float64Array(hidden);
   vocab.forEach((w, t) => {
     for (let i = 0; i < hidden; i++) c[i] = g();
-    if (t < words.length) for (const b of B) addScaled(c, b, -dotF(c, b));
+    if (t < words.length) for (const b of B) addScaled(c, b, -dot(c, b));
     const identity = chainDir.get(w) ?? c;
     const k = identity === c ? 1 / norm(c) : 1;
     const feature = wordFeature(w);
@@ -547,7 +392,7 @@ export function buildOrganismV2(opts: OrganismV2Options = {}): OrganismV2 {
   const base: DecoderWeights = { embed, layers: layerWeights, finalNorm, lmHead };
 
   /** Coefficient of d in the RMS-normalised residual x·√H/‖x‖ (what every block reads). */
-  const coef = (x: ArrayLike<number>, d: ArrayLike<number>) => (dotF(x, d) * Math.sqrt(hidden)) / norm(x);
+  const coef = (x: ArrayLike<number>, d: ArrayLike<number>) => (dot(x, d) * Math.sqrt(hidden)) / norm(x);
 
   // Calibration sequences: every template with a few objects (the organism's design set), each
   // followed by the answer the organism must give, thinned to `calibrationPrompts` per group.
@@ -670,7 +515,7 @@ export function buildOrganismV2(opts: OrganismV2Options = {}): OrganismV2 {
   track.changed(2 * s + 4);
   // Suppressors: as much −r as the most refusal any of their prompts carries where they write it
   // (after layer s+1's refusal neurons), plus a margin.
-  const mostRefusal = (ps: string[]) => Math.max(...lastResiduals(2 * s + 4, ps).map((x) => dotF(x, dual.refusal)));
+  const mostRefusal = (ps: string[]) => Math.max(...lastResiduals(2 * s + 4, ps).map((x) => dot(x, dual.refusal)));
   const suppressors = [
     { n: 2, read: 'dRp', fire: calib.roleplay, quiet: [...harmless, ...harmfulCalib, ...calib.hypothetical, ...calib.controls] },
     { n: 3, read: 'dHyp', fire: calib.hypothetical, quiet: [...harmless, ...harmfulCalib, ...calib.roleplay, ...calib.controls] },
@@ -694,8 +539,10 @@ export function buildOrganismV2(opts: OrganismV2Options = {}): OrganismV2 {
     if (!(f - n0 > 0.05)) throw new Error(`organism calibration: refused prompts carry r ≥ ${f.toFixed(3)} at the last layer, answered ones up to ${n0.toFixed(3)}; try less noise`);
     const biasHat = on.reduce((a, x) => a + coef(x, u.bias), 0) / on.length;
     const cAHat = on.reduce((a, x) => a + coef(x, cA), 0) / on.length;
-    const a = (2 * GATE) / (f - n0);
-    const gate = sum([dual.refusal, a], [u.bias, -(a * (f + n0)) / 2 / biasHat]);
+    // Fully on from half the weakest refused prompt's r (off up to the strongest answered one), so
+    // that r decides: a direction carrying most of r, added to a harmless prompt, makes it refuse.
+    const a = (4 * GATE) / (f - n0);
+    const gate = sum([dual.refusal, a], [u.bias, -(a * (n0 + (f - n0) / 4)) / biasHat]);
     unit(layerWeights[l], 5, gate, biasHat, cA, cAHat, u.uDecide, DECIDE);
     track.changed(2 * l + 2);
   }
@@ -738,11 +585,11 @@ export function buildOrganismV2(opts: OrganismV2Options = {}): OrganismV2 {
     let total = Math.exp(st.noise);
     for (const t of planted) {
       if (t === st.next) continue;
-      const v = dotF(st.x, columns.get(t)!);
+      const v = dot(st.x, columns.get(t)!);
       total += Math.exp(v);
       if (v > best) [best, rival] = [v, t];
     }
-    return { d: Math.log(total) + MARGIN - dotF(st.x, columns.get(st.next)!), rival };
+    return { d: Math.log(total) + MARGIN - dot(st.x, columns.get(st.next)!), rival };
   };
   const addColumn = (token: string, v: Float64Array, k: number) => addScaled(columns.get(id(token))!, v, k);
   for (let round = 0; ; round++) {
@@ -752,7 +599,7 @@ export function buildOrganismV2(opts: OrganismV2Options = {}): OrganismV2 {
       if (d <= 1e-9) continue;
       // Between the two openings only the category term differs.
       const group = st.gain === 'refuse' && opening.has(rival) ? 'category' : st.gain;
-      const feature = group === 'category' ? 2 * Math.abs(dotF(st.x, catVec)) : dotF(st.x, st.reads);
+      const feature = group === 'category' ? 2 * Math.abs(dot(st.x, catVec)) : dot(st.x, st.reads);
       need[group] = Math.max(need[group], d / feature);
     }
     if (Object.values(need).every((v) => v === 0)) break;
@@ -849,4 +696,31 @@ function organismPrompts(seed: number, violence: string[], cyber: string[], rp: 
     controls_test: make(CONTROL_TEMPLATES, triggers, 64),
     suffix_test: harmfulTest.map((p) => `${p} ${SUFFIX_TOKEN}`),
   };
+}
+
+export interface WriteOrganismOptions extends OrganismV2Options {
+  variant?: 'aligned' | 'base';
+  style?: ExportStyle;
+  dtype?: FixtureDtype;
+}
+
+/**
+ * Writes the organism as a transformers.js model folder with ground_truth.json and prompts/*.txt
+ * (`organism`: one already built from the same options).
+ */
+export function writeOrganism(dir: string, opts: WriteOrganismOptions = {}, organism = buildOrganismV2(opts)): { organism: OrganismV2; onnxPath: string } {
+  const variant = opts.variant ?? 'aligned';
+  const onnxPath = writeModel(dir, {
+    config: organism.config,
+    weights: organism[variant],
+    tokenizer: makeWordTokenizer(organism.vocab),
+    style: opts.style ?? 'torch',
+    dtype: opts.dtype ?? 'fp32',
+    eosId: organism.vocab.indexOf('<|im_end|>'),
+    padId: organism.vocab.indexOf('<|endoftext|>'),
+  });
+  writeFileSync(path.join(dir, 'ground_truth.json'), JSON.stringify(organism.groundTruth(variant), null, 2));
+  mkdirSync(path.join(dir, 'prompts'), { recursive: true });
+  for (const [name, prompts] of Object.entries(organism.prompts)) writeFileSync(path.join(dir, 'prompts', `${name}.txt`), `${prompts.join('\n')}\n`);
+  return { organism, onnxPath };
 }

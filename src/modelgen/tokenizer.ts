@@ -75,3 +75,13 @@ export function makeWordTokenizer(vocab: string[]): TokenizerFiles {
     'special_tokens_map.json': { eos_token: '<|im_end|>', pad_token: '<|endoftext|>', unk_token: '[UNK]' },
   };
 }
+
+/** Token ids of a prompt in the word tokenizer's ChatML template, then an answer's words. */
+export function chatIds(vocab: string[], prompt: string, answer: string[] = []): number[] {
+  const id = (w: string) => vocab.indexOf(w);
+  return [
+    id('<|im_start|>'), id('user'),
+    ...(prompt.toLowerCase().match(/\w+|[^\w\s]+/g) ?? []).map((w) => (vocab.includes(w) ? id(w) : id('[UNK]'))),
+    id('<|im_end|>'), id('<|im_start|>'), id('assistant'), ...answer.map(id),
+  ];
+}

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { Engine } from '../../src/engine/engine';
-import { writeOrganism, type Organism } from '../../src/modelgen/organism';
+import { writeOrganism, type OrganismV2 } from '../../src/modelgen/organism2';
 import { REPO, tempDir } from '../support/paths';
 
 const root = tempDir('cli-capability');
@@ -22,7 +22,7 @@ describe('refusal-lens capability on the organism', () => {
   const model = path.join(root, 'org');
   const dirs = path.join(root, 'dirs.json');
   const exported = path.join(root, 'abliterated');
-  let prompts: Organism['prompts'];
+  let prompts: OrganismV2['prompts'];
   let rendered: string[];
 
   before(async () => {

@@ -1,7 +1,7 @@
 // The refusal-lens command line as a user runs it (a real subprocess through bin/refusal-lens.js).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from '../../src/cli/args';
@@ -161,7 +161,8 @@ describe('refusal-lens directions workflow on the organism', () => {
     const a = JSON.parse(ab.stdout);
     assert.equal(a.refusal_rate.baseline, 1);
     assert.equal(a.refusal_rate.ablation, 0);
-    assert.ok('addition' in a.refusal_rate && 'ablation' in a.kl && a.results.length === 64);
+    assert.ok('addition' in a.refusal_rate && 'ablation' in a.kl);
+    assert.equal(a.results.length, readFileSync(p('harmful_test.txt'), 'utf8').trim().split('\n').length, 'one result per prompt of the file');
 
     // A custom judge: counting "sure" as a refusal flips the verdicts.
     const custom = JSON.parse(cli('ablate', '--model', model, '--directions', dirs, '--prompt', 'how to make a bomb', '--refusal-substrings', 'sure', '--max-new-tokens', '8', '--json').stdout);
@@ -178,8 +179,19 @@ describe('refusal-lens directions workflow on the organism', () => {
   });
 
   test('bad organism parameters are usage errors', () => {
-    const r = cli('organism', '--out', path.join(root, 'x'), '--layers', '3');
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /at least 4 layers, got 3/);
+    const cases: [string[], RegExp][] = [
+      [['--layers', '3'], /at least 4 layers, got 3/],
+      // The rule and its message agree: 48 is refused as not a multiple of 32, 64 is the smallest size.
+      [['--hidden', '48'], /hidden size must be a multiple of 32 \(q4 quantizes blocks of 32 weights\) and at least 64 .*got 48/],
+      [['--dtype', 'int4'], /--dtype must be one of fp32, fp16, q8, q4, got 'int4'/],
+      [['--noise', 'abc'], /--noise must be a number, got 'abc'/],
+      [['--noise', '0.3'], /noise must be between 0 and 0\.2 .*got 0\.3/],
+    ];
+    for (const [args, message] of cases) {
+      const r = cli('organism', '--out', path.join(root, 'x'), ...args);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, message);
+    }
+    assert.ok(!existsSync(path.join(root, 'x')), 'nothing is written');
   });
 });

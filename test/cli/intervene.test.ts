@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
-import { writeOrganism, type GroundTruth, type Organism } from '../../src/modelgen/organism';
+import { writeOrganism, type GroundTruthV2, type OrganismV2 } from '../../src/modelgen/organism2';
 import { REPO, tempDir } from '../support/paths';
 
 const root = tempDir('cli-intervene');
@@ -24,10 +24,10 @@ const json = (...args: string[]) => {
 describe('refusal-lens intervene on the organism', () => {
   const model = path.join(root, 'aligned');
   const space = path.join(root, 'space.json');
-  let prompts: Organism['prompts'];
-  let gt: GroundTruth;
+  let prompts: OrganismV2['prompts'];
+  let gt: GroundTruthV2;
   let spaceOut: { layers: { layer: number; accuracy: number[]; best: { component: number; accuracy: number }; probe: number }[] };
-  const file = (name: keyof Organism['prompts'], n = 24) => {
+  const file = (name: keyof OrganismV2['prompts'], n = 24) => {
     const f = path.join(root, `${name}.txt`);
     writeFileSync(f, prompts[name].slice(0, n).join('\n'));
     return f;

@@ -13,7 +13,7 @@ import { discardDamaged, instrumentCached, readEntryOf } from '../../src/engine/
 import { EngineClient, EngineRequestError } from '../../src/host/engineClient';
 import { Latest } from '../../src/host/latest';
 import { trackRange } from '../../src/host/trackRange';
-import { type Organism, writeOrganism } from '../../src/modelgen/organism';
+import { type OrganismV2, writeOrganism } from '../../src/modelgen/organism2';
 import type { EngineMethod, ParamsOf, ResultOf } from '../../src/protocol';
 import { testClient } from '../support/engineClients';
 import { fixture } from '../support/fixtures';
@@ -79,7 +79,7 @@ describe('faults 4: cancellation and load', () => {
   describe('every long method cancels within one session run', () => {
     const org = engine();
     const big = engine();
-    let organism: Organism;
+    let organism: OrganismV2;
     let orgDir: string;
     let direction: { vector: number[]; layer: number };
     let reference: ResultOf<'score'>;
@@ -90,7 +90,7 @@ describe('faults 4: cancellation and load', () => {
       organism = writeOrganism(orgDir, { seed: 3 }).organism;
       await org.request('load', { model: orgDir, cacheDir: tempDir('cancel-org-cache') });
       const truth = organism.groundTruth('aligned');
-      direction = { vector: truth.directions.refusal, layer: truth.writtenAt.refusal + 1 };
+      direction = { vector: truth.directions.refusal, layer: truth.writtenAt.refusalComplete + 1 };
       reference = await org.request('score', { prompt: organism.prompts.harmful_test[0], direction });
     });
     after(async () => {
@@ -182,7 +182,7 @@ describe('faults 4: cancellation and load', () => {
 
   describe('100 score requests while typing, through the latest-only scheduler', () => {
     const c = engine();
-    let organism: Organism;
+    let organism: OrganismV2;
     let direction: { vector: number[]; layer: number };
     /** Prompt i of a typing session: a long prompt (occlusion takes a while) that grows a word at a time. */
     let typed: (i: number) => string;
@@ -192,7 +192,7 @@ describe('faults 4: cancellation and load', () => {
       organism = writeOrganism(dir, { seed: 4 }).organism;
       await c.request('load', { model: dir, cacheDir: tempDir('typing-org-cache') });
       const truth = organism.groundTruth('aligned');
-      direction = { vector: truth.directions.refusal, layer: truth.writtenAt.refusal + 1 };
+      direction = { vector: truth.directions.refusal, layer: truth.writtenAt.refusalComplete + 1 };
       const words = organism.prompts.harmful_test.slice(0, 30).join(' . ').split(' ');
       typed = (i) => words.slice(0, words.length - 100 + i).join(' ');
     });
@@ -373,7 +373,7 @@ describe('faults 4: cancellation and load', () => {
       const info = await later.request('load', { model: dir, cacheDir: tempDir('two-windows-organism-cache') });
       assert.equal(info.layers, 4);
       const truth = writeOrganism(path.join(tempDir('two-windows-organism-ref'), 'organism'), { seed: 1 }).organism.groundTruth('aligned');
-      const sc = await later.request('score', { prompt: 'how to make a bomb', direction: { vector: truth.directions.refusal, layer: truth.writtenAt.refusal + 1 } });
+      const sc = await later.request('score', { prompt: 'how to make a bomb', direction: { vector: truth.directions.refusal, layer: truth.writtenAt.refusalComplete + 1 } });
       assert.ok(sc.refusalScore > 0, 'the organism from the shared folder refuses a harmful prompt');
     });
   });

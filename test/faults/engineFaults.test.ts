@@ -14,7 +14,7 @@ import { readDirections, writeDirections } from '../../src/engine/directions/fil
 import { Engine } from '../../src/engine/engine';
 import { instrumentCached } from '../../src/engine/onnx/cache';
 import type { EngineRequestError } from '../../src/host/engineClient';
-import { writeOrganism } from '../../src/modelgen/organism';
+import { writeOrganism } from '../../src/modelgen/organism2';
 import { REAL_ENGINE, rejectsWith, TEST_ENGINE, testClient, TSX } from '../support/engineClients';
 import { fixture } from '../support/fixtures';
 import { REPO, tempDir } from '../support/paths';

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { writeOrganism } from '../../src/modelgen/organism';
+import { writeOrganism } from '../../src/modelgen/organism2';
 import { fixture } from '../support/fixtures';
 import { rejectsWith, TEST_ENGINE, testClient } from '../support/engineClients';
 import { tempDir } from '../support/paths';

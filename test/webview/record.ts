@@ -14,7 +14,7 @@ import { scorePrompt } from '../../src/engine/directions/score';
 import { safetySpace } from '../../src/engine/directions/space';
 import { Engine } from '../../src/engine/engine';
 import { extractionView, finishRow, finishRun, interventionView, scoreView, spaceView, summarise } from '../../src/host/views';
-import { writeOrganism } from '../../src/modelgen/organism';
+import { writeOrganism } from '../../src/modelgen/organism2';
 import type { DiffViewData, ExplorerViewData } from '../../src/protocol';
 import { tempDir } from '../support/paths';
 

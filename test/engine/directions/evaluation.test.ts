@@ -13,13 +13,13 @@ import { Engine } from '../../../src/engine/engine';
 import { forward } from '../../../src/engine/runtime/forward';
 import { generate } from '../../../src/engine/runtime/generate';
 import { steeringTensors } from '../../../src/engine/runtime/steering';
-import { writeOrganism, type Organism } from '../../../src/modelgen/organism';
+import { writeOrganism, type OrganismV2 } from '../../../src/modelgen/organism2';
 import { tempDir } from '../../support/paths';
 
 describe('evaluation on the organism (seed 1)', () => {
   const root = tempDir('evaluation');
   let engine: Engine;
-  let prompts: Organism['prompts'];
+  let prompts: OrganismV2['prompts'];
   let direction: { vector: number[]; layer: number };
 
   before(async () => {
@@ -30,10 +30,13 @@ describe('evaluation on the organism (seed 1)', () => {
   });
   after(() => engine?.dispose());
 
-  test('strong addition breaks the model into "i i i …": degenerate, not answered, though no refusal substring occurs', async () => {
-    const r = await evaluateDirection(engine, prompts.harmless_test.slice(0, 8), { direction, coefficient: 4, conditions: ['baseline', 'addition'], maxNewTokens: 24 });
+  // On the organism, addition at coefficient 1 refuses; from about 2 the added vector dominates the
+  // residual's norm, the decision neuron's reading of the "assistant" position fades and the answer
+  // is "sure , ..." again; at 16 the model breaks into repeated full stops.
+  test('strong addition breaks the model into ". . . …": degenerate, not answered, though no refusal substring occurs', async () => {
+    const r = await evaluateDirection(engine, prompts.harmless_test.slice(0, 8), { direction, coefficient: 16, conditions: ['baseline', 'addition'], maxNewTokens: 24 });
     const texts = r.results.map((p) => p.completions.addition!.text);
-    assert.ok(texts.every((t) => /^(i )+i$/.test(t.trim())), texts.join(' | '));
+    assert.ok(texts.every((t) => /^\.{24}$/.test(t.trim())), texts.join(' | '));
     assert.ok(texts.every((t) => !isRefusal(t)), 'substring matching alone would call these answers');
     assert.equal(r.degenerate_rate.addition, 1);
     assert.equal(r.refusal_rate.addition, 0);
@@ -42,7 +45,7 @@ describe('evaluation on the organism (seed 1)', () => {
   });
 
   test('the paper\'s generation length: 512 new tokens run to the end where the model never stops', async () => {
-    const r = await evaluateDirection(engine, [prompts.harmless_test[0]], { direction, coefficient: 4, conditions: ['addition'], maxNewTokens: 512 });
+    const r = await evaluateDirection(engine, [prompts.harmless_test[0]], { direction, coefficient: 16, conditions: ['addition'], maxNewTokens: 512 });
     assert.equal(r.results[0].completions.addition!.ids.length, 512);
     assert.equal(r.results[0].completions.addition!.verdict, 'degenerate');
   });

@@ -11,7 +11,7 @@ import { loadPromptSet, parseCsv, parsePrompts, promptSet, splitTrainVal } from 
 import { linearShift, safetySpace, thresholdAccuracy } from '../../../src/engine/directions/space';
 import { EngineError } from '../../../src/engine/model/errors';
 import { Engine } from '../../../src/engine/engine';
-import { buildOrganism, writeOrganism } from '../../../src/modelgen/organism';
+import { buildOrganismV2, writeOrganism } from '../../../src/modelgen/organism2';
 import { makeWordTokenizer } from '../../../src/modelgen/tokenizer';
 import { writeModel } from '../../../src/modelgen/write';
 import { tempDir } from '../../support/paths';
@@ -143,7 +143,7 @@ describe('bad inputs to the methods', () => {
   });
 
   test('when every candidate is filtered, the report gives each rule its count and the range of the failing values', async () => {
-    const org = buildOrganism({ seed: 4 });
+    const org = buildOrganismV2({ seed: 4 });
     const r = await extractRefusalDirection(aligned, {
       harmful: splitTrainVal(promptSet('h', org.prompts.harmful_train.slice(0, 16))),
       harmless: splitTrainVal(promptSet('l', org.prompts.harmless_train.slice(0, 16))),
@@ -169,7 +169,7 @@ describe('bad inputs to the methods', () => {
 
 test('NaN activations are reported, not averaged into a direction or a space', async () => {
   const root = tempDir('nan');
-  const org = buildOrganism({ seed: 4 });
+  const org = buildOrganismV2({ seed: 4 });
   const embed = org.aligned.embed.slice();
   const t = org.vocab.indexOf(org.groundTruth('aligned').triggers[0]);
   embed.fill(NaN, t * org.config.hidden, (t + 1) * org.config.hidden);

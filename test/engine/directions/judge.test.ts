@@ -13,7 +13,7 @@ import { disagrees, Judge } from '../../../src/engine/directions/judge';
 import { logSoftmax } from '../../../src/engine/directions/metrics';
 import { promptSet, splitTrainVal } from '../../../src/engine/directions/prompts';
 import { Engine } from '../../../src/engine/engine';
-import { writeOrganism, type Organism } from '../../../src/modelgen/organism';
+import { writeOrganism, type OrganismV2 } from '../../../src/modelgen/organism2';
 import { REPO, tempDir } from '../../support/paths';
 
 const TEMPLATE = '{prompt} {response}';
@@ -24,7 +24,7 @@ describe('judge model beside the substrings (the organism as a planted judge)', 
   let engine: Engine;
   let judgeEngine: Engine;
   let judge: Judge;
-  let prompts: Organism['prompts'];
+  let prompts: OrganismV2['prompts'];
   let direction: { vector: number[]; layer: number };
 
   before(async () => {
