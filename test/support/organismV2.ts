@@ -2,8 +2,7 @@
 // loaded by the real engine: the ground truth the method-choice tests check against.
 import path from 'node:path';
 import { Engine } from '../../src/engine/engine';
-import { buildOrganismV2, type GroundTruthV2, type OrganismV2, type OrganismV2Options } from '../../src/modelgen/organism2';
-import { type Organism, writeOrganism } from '../../src/modelgen/organism';
+import { buildOrganismV2, type GroundTruthV2, type OrganismV2, type OrganismV2Options, writeOrganism } from '../../src/modelgen/organism2';
 import type { ExportStyle } from '../../src/modelgen';
 import type { DecoderWeights } from '../../src/modelgen/weights';
 import { tempDir } from './paths';
@@ -23,8 +22,7 @@ export async function loadOrganismV2(opts: OrganismV2Options & { style?: ExportS
   if (opts.base) organism.base = opts.base(organism);
   const root = tempDir('organism-v2');
   const dirs = { root, aligned: path.join(root, 'aligned'), base: path.join(root, 'base') };
-  // writeOrganism reads only what both versions have (config, weights, vocabulary, prompts, ground truth).
-  for (const variant of ['aligned', 'base'] as const) writeOrganism(dirs[variant], { variant, style: opts.style ?? 'torch' }, organism as unknown as Organism);
+  for (const variant of ['aligned', 'base'] as const) writeOrganism(dirs[variant], { variant, style: opts.style ?? 'torch' }, organism);
   const load = (dir: string) => Engine.load({ model: dir, dtype: 'fp32', cacheDir: path.join(root, 'cache'), allowRemote: false });
   const aligned = await load(dirs.aligned);
   const base = await load(dirs.base);

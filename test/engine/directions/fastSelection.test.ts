@@ -8,10 +8,7 @@ import { counters } from '../../../src/engine/diagnostics';
 import { Candidate, ExtractOptions, ExtractResult, extractRefusalDirection, scoreCandidates } from '../../../src/engine/directions/extract';
 import { promptSet, splitTrainVal } from '../../../src/engine/directions/prompts';
 import { Engine } from '../../../src/engine/engine';
-import { writeOrganism } from '../../../src/modelgen/organism';
-import { buildOrganismV2 } from '../../../src/modelgen/organism2';
-import { makeWordTokenizer } from '../../../src/modelgen/tokenizer';
-import { writeModel } from '../../../src/modelgen/write';
+import { writeOrganism } from '../../../src/modelgen/organism2';
 import { tempDir } from '../../support/paths';
 
 interface Built {
@@ -20,18 +17,10 @@ interface Built {
 }
 
 const ORGANISMS: { name: string; write: (dir: string) => Built }[] = [
-  { name: 'v1 seed 1, 4 layers, hidden 64', write: (dir) => ({ dir, prompts: writeOrganism(dir, { seed: 1, layers: 4, hidden: 64, safetyLayer: 1 }).organism.prompts }) },
-  { name: 'v1 seed 2, 6 layers, hidden 96', write: (dir) => ({ dir, prompts: writeOrganism(dir, { seed: 2, layers: 6, hidden: 96, safetyLayer: 2 }).organism.prompts }) },
-  {
-    name: 'v2 seed 1, 6 layers, hidden 64',
-    write: (dir) => {
-      const o = buildOrganismV2({ seed: 1, layers: 6, hidden: 64, safetyLayer: 2 });
-      const id = (w: string) => o.vocab.indexOf(w);
-      writeModel(dir, { config: o.config, weights: o.aligned, tokenizer: makeWordTokenizer(o.vocab), style: 'torch', dtype: 'fp32', eosId: id('<|im_end|>'), padId: id('<|endoftext|>') });
-      return { dir, prompts: o.prompts };
-    },
-  },
-  { name: 'v1 seed 3, 5 layers, hidden 64, genai style', write: (dir) => ({ dir, prompts: writeOrganism(dir, { seed: 3, layers: 5, hidden: 64, safetyLayer: 1, style: 'genai' }).organism.prompts }) },
+  { name: 'seed 1, 4 layers, hidden 64', write: (dir) => ({ dir, prompts: writeOrganism(dir, { seed: 1, layers: 4, hidden: 64, safetyLayer: 1 }).organism.prompts }) },
+  { name: 'seed 2, 6 layers, hidden 96', write: (dir) => ({ dir, prompts: writeOrganism(dir, { seed: 2, layers: 6, hidden: 96, safetyLayer: 2 }).organism.prompts }) },
+  { name: 'seed 1, 6 layers, hidden 64', write: (dir) => ({ dir, prompts: writeOrganism(dir, { seed: 1, layers: 6, hidden: 64, safetyLayer: 2 }).organism.prompts }) },
+  { name: 'seed 3, 5 layers, hidden 64, genai style', write: (dir) => ({ dir, prompts: writeOrganism(dir, { seed: 3, layers: 5, hidden: 64, safetyLayer: 1, style: 'genai' }).organism.prompts }) },
 ];
 
 const key = (c: Pick<Candidate, 'layer' | 'position'>) => `${c.position}/${c.layer}`;

@@ -9,7 +9,7 @@ import { extractRefusalDirection } from '../../../src/engine/directions/extract'
 import { promptSet, splitTrainVal } from '../../../src/engine/directions/prompts';
 import { occlusionBudget, scorePlan, scorePrompt } from '../../../src/engine/directions/score';
 import { Engine } from '../../../src/engine/engine';
-import { GroundTruth, writeOrganism } from '../../../src/modelgen/organism';
+import { type GroundTruthV2 as GroundTruth, writeOrganism } from '../../../src/modelgen/organism2';
 import { tempDir } from '../../support/paths';
 
 describe('Score on long prompts (organism seed 1, context 512)', () => {
