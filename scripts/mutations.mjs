@@ -7,6 +7,7 @@
 //   node scripts/mutations.mjs                  every mutant
 //   node scripts/mutations.mjs select-highest   only the named mutants
 //   node scripts/mutations.mjs --list           the mutants and their test files
+//   node scripts/mutations.mjs --check          only check that every mutant still applies (a test runs it)
 //
 // A mutant whose text is not found exactly once stops the run: the code moved, update the mutant.
 import { spawnSync } from 'node:child_process';
@@ -46,7 +47,7 @@ const MUTANTS = [
   },
   { id: 'export-unnormalised', what: 'the export projects onto the raw (unnormalised) vector', file: 'src/engine/directions/export.ts', edits: [['const basis = vectors.map(unit);', 'const basis = vectors;']], tests: [`${D}ablation.test.ts`] },
   { id: 'score-unnormalised', what: 'per-token projections onto the raw (unnormalised) vector', file: 'src/engine/directions/score.ts', edits: [['const r = unit(direction.vector);', 'const r = direction.vector;']], tests: [`${D}projections.test.ts`] },
-  { id: 'components-unnormalised', what: "a score's extra components projected unnormalised", file: 'src/engine/directions/score.ts', edits: [['const u = unit(c.vector);', 'const u = c.vector;']], tests: [`${D}projections.test.ts`] },
+  { id: 'components-unnormalised', what: "a score's extra components projected unnormalised", file: 'src/engine/directions/score.ts', edits: [['u: unit(c.vector), values', 'u: c.vector, values']], tests: [`${D}projections.test.ts`] },
   // Runtime
   { id: 'position-ids-padding', what: 'position ids counting left padding (torch-style graphs)', file: 'src/engine/runtime/decoder.ts', edits: [['const all = row.map((m) => (m ? n++ : 1));', 'const all = row.map(() => n++);']], tests: [`${D}positions.test.ts`] },
   // Paper B (space.ts)
@@ -71,7 +72,7 @@ const MUTANTS = [
   { id: 'intervene-unnormalised', what: 'subtract mode uses the raw component instead of the unit one', file: 'src/engine/directions/intervene.ts', edits: [['add: components.map((c) => ({ vector: unit(c),', 'add: components.map((c) => ({ vector: c,']], tests: [`${D}intervention.test.ts`] },
   { id: 'intervene-sign', what: 'subtract mode adds α·ĉ', file: 'src/engine/directions/intervene.ts', edits: [['coefficient: -alpha }', 'coefficient: alpha }']], tests: [`${D}intervention.test.ts`] },
   { id: 'intervene-remove-all', what: 'remove mode at every position instead of the last token', file: 'src/engine/directions/intervene.ts', edits: [["if (alpha === undefined) return { ablate: components, positions: 'last' };", "if (alpha === undefined) return { ablate: components, positions: 'all' };"]], tests: [`${D}intervention.test.ts`] },
-  { id: 'intervene-triggers-bottom', what: 'trigger removal drops the lowest-ranked tokens', file: 'src/engine/directions/intervene.ts', edits: [['const drop = new Set(ranked.slice(0, opts.triggers.top).map((t) => t.index));', 'const drop = new Set(ranked.slice(-opts.triggers.top).map((t) => t.index));']], tests: [`${D}intervention.test.ts`] },
+  { id: 'intervene-triggers-bottom', what: 'trigger removal drops the lowest-ranked tokens', file: 'src/engine/directions/intervene.ts', edits: [['const drop = new Set(ranked.slice(0, opts.triggers.top).flatMap(', 'const drop = new Set(ranked.slice(-opts.triggers.top).flatMap(']], tests: [`${D}intervention.test.ts`] },
   { id: 'capability-argmin', what: 'multiple choice picks the least likely choice', file: 'src/engine/directions/capability.ts', edits: [['picks.push(scores.indexOf(Math.max(...scores)));', 'picks.push(scores.indexOf(Math.min(...scores)));']], tests: [`${D}capabilityScores.test.ts`] },
   { id: 'capability-shifted-logits', what: 'log-likelihood read from the token’s own position instead of the one before', file: 'src/engine/directions/capability.ts', edits: [['logSoftmax(logits.subarray((i - 1) * V, i * V))[ids[i]]', 'logSoftmax(logits.subarray(i * V, (i + 1) * V))[ids[i]]']], tests: [`${D}capabilityScores.test.ts`] },
   { id: 'capability-mean-of-means', what: 'perplexity as the mean of per-window means instead of token-pooled', file: 'src/engine/directions/capability.ts', edits: [['    nll -= ll.sum;\n    tokens += ll.tokens;', '    nll -= ll.sum / ll.tokens;\n    tokens += 1;']], tests: [`${D}capabilityScores.test.ts`] },
@@ -91,11 +92,11 @@ function run(cwd, files, env) {
   return { status: r.status, signal: r.signal, seconds: (Date.now() - started) / 1000, failed, tail: `${r.stdout ?? ''}${r.stderr ?? ''}`.slice(-3000) };
 }
 
-function apply(file, edits) {
-  let text = readFileSync(file, 'utf8');
-  for (const [from, to] of edits) {
+function apply(dir, m) {
+  let text = readFileSync(path.join(dir, m.file), 'utf8');
+  for (const [from, to] of m.edits) {
     const count = text.split(from).length - 1;
-    if (count !== 1) throw new Error(`${path.relative(scratch, file)}: the text ${JSON.stringify(from)} occurs ${count} times (expected once); update the mutant`);
+    if (count !== 1) throw new Error(`${m.id}: ${m.file}: the text ${JSON.stringify(from)} occurs ${count} times (expected once); update the mutant`);
     text = text.replace(from, () => to);
   }
   return text;
@@ -104,6 +105,18 @@ function apply(file, edits) {
 const args = process.argv.slice(2);
 if (args.includes('--list')) {
   for (const m of MUTANTS) console.log(`${m.id.padEnd(26)} ${m.file.padEnd(36)} ${m.tests.join(' ')}\n${''.padEnd(26)} ${m.what}`);
+  process.exit(0);
+}
+/** Every mutant's edits must apply, and its test files exist, before anything runs. */
+const checkAll = (dir, mutants) => {
+  for (const m of mutants) {
+    apply(dir, m);
+    for (const t of m.tests) if (!existsSync(path.join(dir, t))) throw new Error(`${m.id}: no test file ${t}`);
+  }
+};
+if (args.includes('--check')) {
+  checkAll(root, MUTANTS);
+  console.log(`${MUTANTS.length} mutants apply`);
   process.exit(0);
 }
 const unknown = args.filter((a) => !MUTANTS.some((m) => m.id === a));
@@ -124,11 +137,7 @@ for (const f of listed) {
 }
 symlinkSync(path.join(root, 'node_modules'), path.join(scratch, 'node_modules'));
 if (existsSync(path.join(root, '..', 'shared'))) symlinkSync(path.resolve(root, '..', 'shared'), path.join(base, 'shared'));
-// Every mutant's edits must apply, and its test files exist, before anything runs.
-for (const m of chosen) {
-  apply(path.join(scratch, m.file), m.edits);
-  for (const t of m.tests) if (!existsSync(path.join(scratch, t))) throw new Error(`${m.id}: no test file ${t}`);
-}
+checkAll(scratch, chosen);
 
 const tmp = path.join(base, 'tmp');
 const env = { ...process.env, OMP_NUM_THREADS: '1', TMPDIR: tmp };
@@ -150,7 +159,7 @@ try {
   for (const m of chosen) {
     const file = path.join(scratch, m.file);
     const original = readFileSync(file, 'utf8');
-    writeFileSync(file, apply(file, m.edits));
+    writeFileSync(file, apply(scratch, m));
     fresh();
     const r = run(scratch, m.tests, env);
     writeFileSync(file, original);
