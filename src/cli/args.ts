@@ -88,8 +88,10 @@ export function parse<O extends Options>(argv: string[], options: O): Parsed<O> 
     .allowExcessArguments(false)
     .showSuggestionAfterError(true);
   let missing: string | undefined;
-  const names = new Map<string, string>();
+  const names = new Map<string, { attr: string; negated: boolean }>();
   for (const [name, o] of Object.entries(options)) {
+    // Commander reads a boolean `--no-x` as x = false (default true); the commands declare the flag itself.
+    const negated = o.type === 'boolean' && name.startsWith('no-');
     const opt = new Option(`${o.short ? `-${o.short}, ` : ''}--${name}${o.type === 'string' ? ' <value>' : ''}`, o.description);
     if (o.type === 'string') {
       opt.argParser((value: string, previous: unknown) => {
@@ -100,9 +102,9 @@ export function parse<O extends Options>(argv: string[], options: O): Parsed<O> 
         return o.multiple ? [...((previous as string[] | undefined) ?? []), value] : value;
       });
     }
-    if (o.default !== undefined) opt.default(o.default);
+    if (o.default !== undefined && !negated) opt.default(o.default);
     program.addOption(opt);
-    names.set(name, opt.attributeName());
+    names.set(name, { attr: opt.attributeName(), negated });
   }
   try {
     program.parse(argv, { from: 'user' });
@@ -115,7 +117,9 @@ export function parse<O extends Options>(argv: string[], options: O): Parsed<O> 
     throw new UsageError(e.message.replace(/^error: /, '').replace(/^unknown option/, 'Unknown option'));
   }
   const opts = program.opts();
-  const values = Object.fromEntries([...names].filter(([, attr]) => opts[attr] !== undefined).map(([name, attr]) => [name, opts[attr]]));
+  const values = Object.fromEntries(
+    [...names].filter(([, { attr, negated }]) => negated || opts[attr] !== undefined).map(([name, { attr, negated }]) => [name, negated ? opts[attr] === false : opts[attr]]),
+  );
   return { values, positionals: [] } as unknown as Parsed<O>;
 }
 

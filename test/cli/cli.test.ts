@@ -88,6 +88,12 @@ test('negative numbers are option values, with or without =', () => {
   assert.doesNotMatch(r.stderr, /ambiguous/);
 });
 
+test('a boolean flag named --no-x is true when given and false otherwise (commander would read it as x = false)', () => {
+  const options = { 'no-filter': { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } as const;
+  assert.deepEqual({ ...parse(['--no-filter'], options).values }, { 'no-filter': true, json: false });
+  assert.deepEqual({ ...parse(['--json'], options).values }, { 'no-filter': false, json: true });
+});
+
 test('inputs that need no model are checked before the model loads, and a missing file is "no such file"', () => {
   // The model does not exist either: an error about it would mean the model was loaded first.
   const score = cli('score', '--model', '/no/such/model', '--directions', '/no/such/dirs.json', '--prompt', 'hi');
