@@ -19,7 +19,7 @@ export const PROVIDERS = ['cpu', 'cuda', 'dml', 'coreml'] as const;
 export const Provider = z.enum(PROVIDERS);
 export type Provider = z.infer<typeof Provider>;
 
-const finite = z.number().refine(Number.isFinite, { message: 'must be a finite number' });
+export const finite = z.number().refine(Number.isFinite, { message: 'must be a finite number' });
 const vector = z.array(finite).min(1);
 
 /**
@@ -259,7 +259,9 @@ export type DoctorResult = z.infer<typeof DoctorResult>;
 
 // Direction methods (Arditi et al., Pan et al.): see src/engine/directions/.
 const PromptList = z.array(z.string().min(1)).min(1);
+/** A direction to steer with: the raw vector (difference in means; ablation normalises it, addition uses it as is) and its layer. */
 export const DirectionRef = z.object({ vector: vector, layer: z.number().int().nonnegative() }).strict();
+export type DirectionRef = z.infer<typeof DirectionRef>;
 
 export const ExtractParams = z
   .object({

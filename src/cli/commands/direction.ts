@@ -2,7 +2,7 @@
 // bad file fails at once, not after a long load), then its selected direction is checked against the
 // model (shape, model id, chat-template variables).
 import { checkDirectionsFit, readDirections, templateWarning } from '../../engine/directions/file';
-import type { DirectionRef } from '../../engine/directions/evaluate';
+import type { DirectionRef } from '../../protocol';
 import type { Engine } from '../../engine/engine';
 
 export async function directionFile(file: string): Promise<(engine: Engine) => DirectionRef & { name: string }> {

@@ -3,12 +3,12 @@
 // context = question, continuation = " " + choice, summed log-probability, argmax) and perplexity on
 // plain text (token-pooled, windows of PERPLEXITY_WINDOW tokens). Raw text, no chat template, as the
 // harness does.
-import type { SteeringParsed } from '../../protocol';
+import type { DirectionRef, SteeringParsed } from '../../protocol';
 import { throwIfCancelled } from '../cancel';
 import { EngineError } from '../model/errors';
 import { forward } from '../runtime/forward';
 import { steeringTensors, type SteeringTensors } from '../runtime/steering';
-import { conditionSteering, type DirectionRef } from './evaluate';
+import { conditionSteering } from './evaluate';
 import type { LoadedModel } from './extract';
 import { logSoftmax } from './metrics';
 

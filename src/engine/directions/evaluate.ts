@@ -4,7 +4,7 @@
 // distribution against baseline; cross-entropy of the baseline's own completions under each
 // condition (damage), token-pooled with EOS excluded as the reference code does. Unlike the
 // reference, addition is scored with the run's coefficient (the paper's CE table uses −1).
-import { Condition, type SteeringParsed, type Verdict } from '../../protocol';
+import { Condition, type DirectionRef, type SteeringParsed, type Verdict } from '../../protocol';
 import { throwIfCancelled } from '../cancel';
 import { forward } from '../runtime/forward';
 import { generate } from '../runtime/generate';
@@ -20,12 +20,6 @@ export { isRefusal, REFUSAL_SUBSTRINGS } from './verdict';
 
 /** In the protocol's order: a streamed token's index is prompt × 3 + the condition's place here. */
 export const CONDITIONS = Condition.options;
-
-export interface DirectionRef {
-  /** Raw direction (difference in means); ablation normalises it, addition uses it as is. */
-  vector: number[];
-  layer: number;
-}
 
 export interface EvaluateOptions {
   direction: DirectionRef;

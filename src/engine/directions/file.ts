@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { describeZodError, TemplateInfo, type ModelInfo } from '../../protocol';
+import { describeZodError, finite, TemplateInfo, type ModelInfo } from '../../protocol';
 import { templateDifferences } from '../model/templateOptions';
 import type { Candidate, ExtractResult } from './extract';
 import type { PromptSet } from './prompts';
@@ -15,8 +15,6 @@ import { describeFsError, EngineError } from '../model/errors';
 import { norm } from './linalg';
 
 export const DIRECTIONS_FORMAT = 'refusal-lens/directions';
-
-const finite = z.number().refine(Number.isFinite, { message: 'must be a finite number' });
 
 const DirectionEntry = z
   .object({

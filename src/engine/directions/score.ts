@@ -7,7 +7,7 @@ import { defaultMaxTokens, forwardChunked, forwardVariants, kvBytesPerToken } fr
 import { resolveHooks } from '../runtime/hooks';
 import { toFloat32 } from '../runtime/tensors';
 import { checkDirection, refusalTokensOf, type LoadedModel } from './extract';
-import type { DirectionRef } from './evaluate';
+import type { DirectionRef } from '../../protocol';
 import { EngineError } from '../model/errors';
 import { dot } from './linalg';
 import { logSoftmax, refusalScore } from './metrics';

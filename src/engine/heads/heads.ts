@@ -15,7 +15,7 @@ import { toFloat32 } from '../runtime/tensors';
 import { residOutput } from '../onnx/instrument';
 import { EngineError } from '../model/errors';
 import { checkDirection, type LoadedModel } from '../directions/extract';
-import type { DirectionRef } from '../directions/evaluate';
+import type { DirectionRef } from '../../protocol';
 import { unit } from '../directions/score';
 import type { DecoderConfigInfo } from '../model/config';
 import type { Engine } from '../engine';
