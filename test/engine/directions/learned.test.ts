@@ -172,7 +172,8 @@ for (const { variant, passes, mediated } of VARIANTS) {
       engine = await Engine.load({ model: aligned, dtype: 'fp32', cacheDir: cache, allowRemote: false });
       const harmful = splitTrainVal(await loadPromptSet(prompts('harmful_train')));
       const harmless = splitTrainVal(await loadPromptSet(prompts('harmless_train')));
-      const x = await extractRefusalDirection(engine, { harmful, harmless });
+      // Exhaustive: the reference's lowest bypass score is over every candidate, pruned layers included.
+      const x = await extractRefusalDirection(engine, { harmful, harmless, exhaustive: true });
       const best = x.candidates.filter((c) => Number.isFinite(c.bypass)).reduce((a, b) => (b.bypass < a.bypass ? b : a));
       assert.deepEqual([best.layer, best.position], [ref.evaluated.layer, ref.evaluated.position]);
       return { engine, direction: { vector: Array.from(x.meanDiffs[best.position + x.positions.length][best.layer]), layer: best.layer } };

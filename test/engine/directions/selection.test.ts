@@ -78,7 +78,7 @@ function referenceSelection(layers: number, candidates: Candidate[]): { kept: Se
   return { kept, selected };
 }
 
-describe('selection on organism v2 (seed 3, 6 layers): harm awareness has the lowest bypass scores, refusal must win', () => {
+describe('selection on organism v2 (seed 3, 6 layers): candidates with lower bypass scores are filtered, refusal must win', () => {
   let o: LoadedOrganism;
   let r: ExtractResult;
   before(async () => {
@@ -86,6 +86,8 @@ describe('selection on organism v2 (seed 3, 6 layers): harm awareness has the lo
     r = await extractRefusalDirection(o.aligned, {
       harmful: splitTrainVal(promptSet('harmful', o.organism.prompts.harmful_train)),
       harmless: splitTrainVal(promptSet('harmless', o.organism.prompts.harmless_train)),
+      // Every candidate scored, so each verdict can be compared with the reference's.
+      exhaustive: true,
     });
   });
   after(() => o?.dispose());
@@ -95,13 +97,13 @@ describe('selection on organism v2 (seed 3, 6 layers): harm awareness has the lo
     const v = r.vector!;
     assert.ok(Math.abs(cos(v, o.gt.directions.refusal)) >= 0.9, `cos with refusal ${cos(v, o.gt.directions.refusal)} at layer ${r.selected.layer}`);
     assert.ok(Math.abs(cos(v, o.gt.directions.harmAwareness)) <= 0.5, `cos with harm awareness ${cos(v, o.gt.directions.harmAwareness)}`);
-    assert.ok(r.selected.layer > o.gt.writtenAt.refusalComplete, 'resid_pre holds all of r only after the layers that write it');
+    assert.ok(r.selected.layer > o.gt.writtenAt.refusal, 'resid_pre holds r only after the first layer that writes it');
   });
 
   test('the case is one where the filters decide: a filtered candidate has a lower bypass score than the selected one', () => {
     const lower = r.candidates.filter((c) => c.filtered && c.bypass < r.selected!.bypass);
     assert.ok(lower.length > 0, 'no filtered candidate beats the selected one: this organism no longer tests the filters');
-    // They are the harm-awareness candidates, and the induce filter is what drops them.
+    // Those before r is written are harm-awareness candidates, and the induce filter is what drops them.
     for (const c of lower.filter((c) => c.layer <= o.gt.writtenAt.refusal)) assert.match(c.filtered!, /^induce score/);
   });
 
