@@ -189,7 +189,8 @@ describe('faults 4: cancellation and load', () => {
     after(() => c.dispose());
     before(async () => {
       const dir = path.join(tempDir('typing-org'), 'organism');
-      organism = writeOrganism(dir, { seed: 4 }).organism;
+      // Hidden 128: a run (about 0.4 s) must outlast the typing between two pauses, or nothing is ever in flight to cancel.
+      organism = writeOrganism(dir, { seed: 6, hidden: 128 }).organism;
       await c.request('load', { model: dir, cacheDir: tempDir('typing-org-cache') });
       const truth = organism.groundTruth('aligned');
       direction = { vector: truth.directions.refusal, layer: truth.writtenAt.refusalComplete + 1 };

@@ -126,7 +126,7 @@ export async function downloadHubModel(id: string, dtype: Dtype, opts: DownloadO
       await plan(embed);
       await get(embed, false);
       if (!existsSync(path.join(dir, embed))) {
-        throw new EngineError('NOT_FOUND', `${id} has neither ${onnxFile} nor the split pair ${embed} + ${decoder} on the Hub; check the id, or choose a dtype the repository provides`);
+        throw new EngineError('NOT_FOUND', `${id}/${onnxFile} is not on the Hub (404 for ${hubUrl(id, onnxFile, revision)}), nor is the split pair ${embed} + ${decoder}; check the id, or choose a dtype the repository provides`);
       }
       await plan(decoder);
       await get(decoder, true);

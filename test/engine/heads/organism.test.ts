@@ -85,7 +85,8 @@ for (const [style, dtype] of [['torch', 'fp32'], ['genai', 'fp32'], ['torch', 'q
         const i = suffix.heads.findIndex((h) => key(h) === key(detector));
         assert.ok(suffix.heads[i].contribution < baseline.heads[i].contribution - 0.3, `${key(detector)}: ${baseline.heads[i].contribution} -> ${suffix.heads[i].contribution}`);
         for (const c of r.suffix!.cosines.filter((c) => c.layer > refusalLayer)) {
-          assert.ok(c.baseline > 0.5 && c.suffix < 0.1, `layer ${c.layer}: ${c.baseline} -> ${c.suffix}`);
+          // Collapses: what the noise writes along r stays (about 0.1 of the planted circuit's cosine).
+          assert.ok(c.baseline > 0.5 && c.suffix < 0.2 * c.baseline, `layer ${c.layer}: ${c.baseline} -> ${c.suffix}`);
         }
       }
     });

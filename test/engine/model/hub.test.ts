@@ -86,7 +86,7 @@ test('a Hub repository in the split layout: the embedding graph and the decoder 
     // A dtype the repository lacks in either layout: the message names both layouts' files.
     await assert.rejects(
       resolveModel({ model: 'acme/vlm', dtype: 'fp16', cacheDir, allowRemote: true }),
-      /acme\/vlm has neither onnx\/model_fp16\.onnx nor the split pair onnx\/embed_tokens_fp16\.onnx \+ onnx\/decoder_model_merged_fp16\.onnx/,
+      /acme\/vlm\/onnx\/model_fp16\.onnx is not on the Hub \(404 .*\), nor is the split pair onnx\/embed_tokens_fp16\.onnx \+ onnx\/decoder_model_merged_fp16\.onnx/,
     );
   } finally {
     env.remoteHost = saved;
