@@ -180,7 +180,10 @@ describe('the extension in a real VS Code, on the built-in organism', { skip: HA
     assert.equal(await frame.locator('.token').filter({ hasText: /^actor$/ }).count(), 0);
   });
 
-  test('Ablation Diff on a selection: baseline refuses, ablation answers, addition refuses', async () => {
+  // Organism v2 finding (README, "The planted model organism"): adding r to a prompt that already carries
+  // it (coefficient 1 on a refused prompt, like coefficient 2) overwhelms the last layer's reading of the
+  // answer position, and the organism answers again; addition refuses harmless prompts.
+  test('Ablation Diff on a selection: baseline refuses, ablation answers, addition on the refused prompt answers again', async () => {
     await vs.openFile('prompt.txt');
     await vs.page.keyboard.press('Control+Home');
     await vs.runCommand(title('refusalLens.ablationDiff'));
@@ -188,7 +191,7 @@ describe('the extension in a real VS Code, on the built-in organism', { skip: HA
     const done = frame.locator('#run-state').filter({ hasText: /1 prompt$/ });
     await done.waitFor({ timeout: 180_000 });
     const badge = (c: string) => frame.locator(`[data-row="0"] section:has(.text[data-condition="${c}"]) .badge`).textContent();
-    assert.deepEqual([await badge('baseline'), await badge('ablation'), await badge('addition')], ['refused', 'answered', 'refused']);
+    assert.deepEqual([await badge('baseline'), await badge('ablation'), await badge('addition')], ['refused', 'answered', 'answered']);
     assert.match((await frame.locator('[data-row="0"] .text[data-condition="ablation"]').textContent())!, /sure/);
   });
 
@@ -199,7 +202,8 @@ describe('the extension in a real VS Code, on the built-in organism', { skip: HA
     await frame.locator('#run-state').filter({ hasText: /3 prompts$/ }).waitFor({ timeout: 300_000 });
     const rate = (c: string) => frame.locator(`.summary tr[data-condition="${c}"] .rate`).textContent();
     // One harmful and two harmless prompts: a third refused at baseline, none ablated, all with the direction added.
-    assert.deepEqual([await rate('baseline'), await rate('ablation'), await rate('addition')], ['33%', '0%', '100%']);
+    // Addition refuses both harmless prompts; the harmful one, already refused, answers again (see above).
+    assert.deepEqual([await rate('baseline'), await rate('ablation'), await rate('addition')], ['33%', '0%', '67%']);
   });
 
   test('Direction Explorer: the extraction\u2019s candidates, the active direction, and the residual space on request', async () => {

@@ -154,7 +154,8 @@ export async function startVsCode(opts: { workspace: string; settings?: Record<s
       },
       async openFile(relPath) {
         await pick('Control+P', relPath, path.basename(relPath));
-        await page.locator(`.tabs-container .tab[data-resource-name="${path.basename(relPath)}"]`).waitFor({ timeout: 15_000 });
+        // The file may already be open in another editor group (beside a panel): any of its tabs will do.
+        await page.locator(`.tabs-container .tab[data-resource-name="${path.basename(relPath)}"]`).first().waitFor({ timeout: 15_000 });
       },
       async findInWebviews(selector, timeoutMs = 30_000) {
         for (const started = Date.now(); Date.now() - started < timeoutMs; await sleep(250)) {
