@@ -5,7 +5,7 @@
 // setting is a Hub id; then refusalLens.allowDownloads is turned off in the settings editor. dist/
 // must be built (`npm test` does).
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PROXY_STRICT_SSL_ENV } from '../../src/protocol';
@@ -70,10 +70,11 @@ describe('faults 5: network paths', { skip: HARNESS_SKIP, timeout: 10 * 60_000 }
   test('in VS Code: with refusalLens.allowDownloads off, a model not in the cache is an error that says so, and nothing is requested', async () => {
     const requests = hub.seen.length;
     // Edited the way a user does, in the settings editor (VS Code does not watch its settings file
-    // for outside writes here).
-    const settings = path.join(vs.dir, 'user-data', 'User', 'settings.json');
-    const next = { ...(JSON.parse(readFileSync(settings, 'utf8')) as object), 'refusalLens.model': 'acme/other', 'refusalLens.allowDownloads': false };
-    await vs.runCommand('Preferences: Open User Settings (JSON)');
+    // for outside writes here). The model path is machine-overridable, and code-server's window is a
+    // remote one: such settings apply from the remote (machine) settings, not the local user settings.
+    const settings = path.join(vs.dir, 'user-data', 'Machine', 'settings.json');
+    const next = { ...(existsSync(settings) ? (JSON.parse(readFileSync(settings, 'utf8') || '{}') as object) : {}), 'refusalLens.model': 'acme/other', 'refusalLens.allowDownloads': false };
+    await vs.runCommand('Preferences: Open Remote Settings (JSON)');
     const editor = vs.page.locator('.editor-instance .monaco-editor textarea').first();
     await editor.waitFor({ timeout: 30_000 });
     await editor.focus();
