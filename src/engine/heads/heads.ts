@@ -16,6 +16,7 @@ import { residOutput } from '../onnx/instrument';
 import { EngineError } from '../model/errors';
 import { checkDirection, type LoadedModel } from '../directions/extract';
 import type { DirectionRef } from '../../protocol';
+import { dot } from '../directions/linalg';
 import { unit } from '../directions/score';
 import type { DecoderConfigInfo } from '../model/config';
 import type { Engine } from '../engine';
@@ -86,16 +87,8 @@ async function openHeads(model: HeadsModel, signal?: AbortSignal, progress?: (m:
       const get = (name: string): Tensor => ({ data: toFloat32(outputs[name]), dims: outputs[name].dims.map(Number) });
       const seq = ids.length;
       const resid = (k: number) => get(residOutput(k)).data;
-      const dotRow = (x: ArrayLike<number>, row: number, v: ArrayLike<number>) => {
-        let s = 0;
-        for (let c = 0; c < v.length; c++) s += x[row * v.length + c] * v[c];
-        return s;
-      };
-      const cosine = (x: Float32Array) => {
-        let n = 0;
-        for (let c = 0; c < hidden; c++) n += x[position * hidden + c] ** 2;
-        return dotRow(x, position, r) / (Math.sqrt(n) || 1);
-      };
+      const at = position * hidden;
+      const cosine = (x: Float32Array) => dot(x, r, at, 0, hidden) / (Math.sqrt(dot(x, x, at, at, hidden)) || 1);
       const heads: HeadScore[] = [];
       const layers: HeadsRun['layers'] = [];
       meta.forEach((m, l) => {
@@ -105,9 +98,7 @@ async function openHeads(model: HeadsModel, signal?: AbortSignal, progress?: (m:
         let scale = 1;
         if (m.postNorm) {
           const o = get(m.postNorm.o).data;
-          let ss = 0;
-          for (let c = 0; c < hidden; c++) ss += o[position * hidden + c] ** 2;
-          scale = 1 / Math.sqrt(ss / hidden + m.postNorm.epsilon);
+          scale = 1 / Math.sqrt(dot(o, o, at, at, hidden) / hidden + m.postNorm.epsilon);
         }
         const u = projectOnto(projections[l], along);
         const z = get(m.z).data;
@@ -122,7 +113,7 @@ async function openHeads(model: HeadsModel, signal?: AbortSignal, progress?: (m:
         const after = resid(2 * l + 1);
         let writer = 0;
         for (let c = 0; c < hidden; c++) writer += (after[position * hidden + c] - before[position * hidden + c]) * r[c];
-        layers.push({ layer: l, bias: biases[l] ? dotRow(biases[l]!, 0, along) * scale : 0, writer, pattern: m.pattern.kind === 'none' ? m.pattern.reason : m.pattern.kind === 'softmax' ? 'softmax' : `${m.pattern.op} (computed from q and k)` });
+        layers.push({ layer: l, bias: biases[l] ? dot(biases[l]!, along) * scale : 0, writer, pattern: m.pattern.kind === 'none' ? m.pattern.reason : m.pattern.kind === 'softmax' ? 'softmax' : `${m.pattern.op} (computed from q and k)` });
       });
       const cosines = Array.from({ length: L + 1 }, (_, l) => cosine(resid(2 * l)));
       return { ids, tokens: model.tokenizer.tokenStrings(ids), instruction: model.tokenizer.instructionSpan(ids), position, heads, layers, cosines };
