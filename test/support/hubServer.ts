@@ -54,7 +54,7 @@ export interface HubServer {
 const isLfs = (file: string) => file.startsWith('onnx/') || file.endsWith('.parquet');
 
 /** Every file under `dir`, as repository paths. */
-const listFiles = (dir: string, sub = ''): string[] =>
+export const listFiles = (dir: string, sub = ''): string[] =>
   readdirSync(path.join(dir, sub), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(dir, path.posix.join(sub, e.name)) : [path.posix.join(sub, e.name)]));
 
 /**

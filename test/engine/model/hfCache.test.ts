@@ -4,7 +4,7 @@
 // leaves the repository's blobs/ is still refused; the token file the official tools write is used.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Engine } from '../../../src/engine/engine';
@@ -14,15 +14,11 @@ import { downloadHubModel } from '../../../src/engine/model/hub';
 import { modelOf } from '../../../src/engine/directions/file';
 import { LoadParams } from '../../../src/protocol';
 import { fixture } from '../../support/fixtures';
-import { startHub } from '../../support/hubServer';
+import { listFiles, startHub } from '../../support/hubServer';
 import { tempDir } from '../../support/paths';
 
 const ID = 'acme/cached';
 const COMMIT = 'c0ffee'.padEnd(40, '0');
-
-/** Every file under `dir`, as repository paths. */
-const filesOf = (dir: string, sub = ''): string[] =>
-  readdirSync(path.join(dir, sub), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesOf(dir, path.posix.join(sub, e.name)) : [path.posix.join(sub, e.name)]));
 
 /** Lays the model folder `src` out in `cache` the way huggingface_hub does: blobs named by sha256, snapshot links, refs/main. */
 const mkdirp = (dir: string) => (mkdirSync(dir, { recursive: true }), dir);
@@ -33,7 +29,7 @@ function layOut(src: string, cache: string, id: string, commit = COMMIT): string
   mkdirSync(path.join(repo, 'blobs'), { recursive: true });
   mkdirSync(path.join(repo, 'refs'), { recursive: true });
   writeFileSync(path.join(repo, 'refs', 'main'), commit);
-  for (const file of filesOf(src)) {
+  for (const file of listFiles(src)) {
     const bytes = readFileSync(path.join(src, file));
     const blob = createHash('sha256').update(bytes).digest('hex');
     writeFileSync(path.join(repo, 'blobs', blob), bytes);
